@@ -1,0 +1,1 @@
+"""ETL: source files of the city into the twin's PostGIS tables."""

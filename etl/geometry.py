@@ -1,0 +1,167 @@
+"""Geometry work of the ETL, vectorised with shapely 2: reprojection, repair, plausibility."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from twin.errors import GeometryError, SourceError
+from twin.settings import STORAGE_SRID
+
+#: Generous envelope of Brandenburg in EPSG:25833 (the state spans about E 250-490 km,
+#: N 5690-5940 km). A coordinate outside cannot be in the state.
+BRANDENBURG_25833 = (250_000.0, 5_680_000.0, 500_000.0, 5_950_000.0)
+
+#: ETRS89 / UTM 33N with the zone number prefixed to the easting ("33454002"), common in
+#: German data; EPSG:5650 is exactly that CRS, so such files need only be read as 5650.
+ZONE_PREFIXED_SRID = 5650
+
+POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+@lru_cache(maxsize=16)
+def transformer_to_storage(source: str) -> Transformer | None:
+    """A reusable transformer from ``source`` to the storage CRS; None when already there."""
+    crs = CRS.from_user_input(source)
+    if crs.to_epsg() == STORAGE_SRID:
+        return None
+    return Transformer.from_crs(crs, CRS.from_epsg(STORAGE_SRID), always_xy=True)
+
+
+def resolve_crs(path: str, file_crs: str | None, override: str | None) -> str:
+    """The CRS to read a file in: the override, else the file's own; refuse when neither."""
+    chosen = override or file_crs
+    if not chosen:
+        raise SourceError(
+            "the file declares no CRS; name it with --crs (e.g. --crs EPSG:25833)", path=path
+        )
+    try:
+        CRS.from_user_input(chosen)
+    except CRSError as exc:
+        raise SourceError(f"unknown CRS '{chosen}': {exc}", path=path) from exc
+    return chosen
+
+
+def has_zone_prefix(geoms: np.ndarray) -> bool:
+    """True when eastings look like UTM 33 with the zone prefixed (33 000 000 + E)."""
+    present = geoms[~shapely.is_missing(geoms)]
+    if len(present) == 0:
+        return False
+    xmin, _, xmax, _ = shapely.total_bounds(present)
+    return 33_000_000 + BRANDENBURG_25833[0] <= xmin and xmax <= 33_000_000 + BRANDENBURG_25833[2]
+
+
+def to_storage(geoms: np.ndarray, source_crs: str) -> np.ndarray:
+    """Reproject to EPSG:25833 (x = easting, y = northing)."""
+    transformer = transformer_to_storage(source_crs)
+    if transformer is None:
+        return geoms
+
+    def _apply(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geoms, _apply)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One geometry repaired on load, with the reason GEOS gave."""
+
+    row: int
+    key: str | None
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "key": self.key, "field": "geometry", "reason": self.reason}
+
+
+def check_polygons(
+    geoms: np.ndarray, rows: np.ndarray, keys: list, *, path: str
+) -> tuple[np.ndarray, list[Repair], list[GeometryError]]:
+    """Polygonal geometries as valid MultiPolygons, repairs made, and errors for the rest.
+
+    Returns the cleaned array (None where refused), the repairs and the errors.
+    """
+    out = np.full(len(geoms), None, dtype=object)
+    errors: list[GeometryError] = []
+    repairs: list[Repair] = []
+
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for i in np.flatnonzero(missing):
+        errors.append(GeometryError("feature has no geometry", path=path, row=_where(rows[i],
+                                    keys[i]), field="geometry"))
+
+    present = ~missing
+    types = shapely.get_type_id(geoms)
+    polygonal = present & np.isin(types, (3, 6))
+    for i in np.flatnonzero(present & ~polygonal):
+        errors.append(GeometryError(
+            f"geometry is a {geoms[i].geom_type}, "
+            "expected Polygon or MultiPolygon",
+            path=path, row=_where(rows[i], keys[i]), field="geometry"))
+
+    valid = np.zeros(len(geoms), dtype=bool)
+    valid[polygonal] = shapely.is_valid(geoms[polygonal])
+    fixed = geoms.copy()
+    for i in np.flatnonzero(polygonal & ~valid):
+        reason = shapely.is_valid_reason(geoms[i])
+        repaired = _polygonal_part(shapely.make_valid(geoms[i]))
+        if repaired is None or repaired.area <= 0:
+            errors.append(GeometryError(f"invalid geometry cannot be repaired ({reason})",
+                                        path=path, row=_where(rows[i], keys[i]),
+                                        field="geometry"))
+            polygonal[i] = False
+            continue
+        fixed[i] = repaired
+        repairs.append(Repair(int(rows[i]), keys[i], f"repaired invalid geometry: {reason}"))
+
+    ok = np.flatnonzero(polygonal)
+    if len(ok):
+        parts, index = shapely.get_parts(fixed[ok], return_index=True)
+        multi = shapely.multipolygons(parts, indices=index)
+        out[ok] = multi
+    return out, repairs, errors
+
+
+def check_in_brandenburg(
+    geoms: np.ndarray, rows: np.ndarray, keys: list, *, path: str
+) -> list[GeometryError]:
+    """Errors for geometries whose bounds cannot lie in Brandenburg."""
+    xmin, ymin, xmax, ymax = BRANDENBURG_25833
+    errors = []
+    present = ~shapely.is_missing(geoms)
+    bounds = np.full((len(geoms), 4), np.nan)
+    bounds[present] = shapely.bounds(geoms[present])
+    outside = present & (
+        (bounds[:, 0] < xmin) | (bounds[:, 1] < ymin)
+        | (bounds[:, 2] > xmax) | (bounds[:, 3] > ymax)
+    )
+    for i in np.flatnonzero(outside):
+        x, y = bounds[i, 0], bounds[i, 1]
+        hint = ""
+        if x > 1_000_000:
+            hint = " (the easting has too many digits: a zone prefix such as '33'?)"
+        errors.append(GeometryError(
+            f"coordinates (E {x:.0f}, N {y:.0f}) cannot be in Brandenburg after "
+            f"reprojection to EPSG:{STORAGE_SRID}{hint}; is the CRS of the file right?",
+            path=path, row=_where(rows[i], keys[i]), field="geometry"))
+    return errors
+
+
+def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry | None:
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in POLYGONAL]
+    if not parts:
+        return None
+    polys = [q for p in parts for q in shapely.get_parts(p)]
+    return shapely.MultiPolygon(polys)
+
+
+def _where(row: int, key: object) -> str:
+    """A row reference that names the feature index and, when known, its key."""
+    return f"{int(row)} ({key})" if key else str(int(row))

@@ -1,0 +1,183 @@
+"""The `twin` command: the top floor, nothing imports it.
+
+Exit status 0 on success, non-zero on any refusal (see :data:`twin.errors.STATUS_CODES`);
+messages go to stderr and name file, row and field.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from twin.errors import LoadRefusedError, TwinError, exit_code
+from twin.settings import get_settings
+
+app = typer.Typer(help="Digital twin of Cottbus/Chóśebuz: load, publish, serve.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema and load history.", no_args_is_help=True)
+load_app = typer.Typer(help="Load a source file into its published collection.",
+                       no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(load_app, name="load")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def _fail(exc: TwinError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+    if isinstance(exc, LoadRefusedError) and len(exc.errors) > 1:
+        for e in exc.errors[1:20]:
+            err.print(f"  {e}", soft_wrap=True, markup=False)
+        if len(exc.errors) > 20:
+            err.print(f"  ... and {len(exc.errors) - 20} more (see `twin db status`)")
+    return typer.Exit(exit_code(exc))
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Create the database if needed and create or migrate the schema (idempotent)."""
+    from twin import db
+
+    try:
+        if db.ensure_database():
+            err.print("created the database")
+        applied = db.init_schema()
+    except TwinError as exc:
+        raise _fail(exc) from exc
+    err.print(f"schema ready ({len(applied)} steps, all idempotent)")
+
+
+@db_app.command("status")
+def db_status(runs: Annotated[int, typer.Option(help="How many load runs to show")] = 20
+              ) -> None:
+    """Published tables, their row counts and the latest load runs."""
+    from rich.table import Table
+
+    from twin import db
+    from twin.registry import COLLECTIONS
+
+    try:
+        with db.connect() as conn:
+            tables = [db.table_status(conn, c) for c in COLLECTIONS]
+            history = db.recent_runs(conn, runs)
+    except TwinError as exc:
+        raise _fail(exc) from exc
+    t = Table(title="Collections")
+    for col in ("collection", "rows", "schema"):
+        t.add_column(col)
+    for s in tables:
+        state = "missing (run `twin db init`)" if not s.exists else (
+            "ok" if s.matches_registry else
+            f"differs: missing {s.missing_columns}, extra {s.extra_columns}")
+        t.add_row(s.collection, str(s.rows), state)
+    out.print(t)
+    r = Table(title="Load runs (newest first)")
+    for col in ("id", "started", "source", "outcome", "read", "ins", "upd", "del", "same",
+                "repairs", "refusals", "file", "message"):
+        r.add_column(col, overflow="fold")
+    for run in history:
+        r.add_row(str(run["id"]), f"{run['started_at']:%Y-%m-%d %H:%M:%S}", run["source"],
+                  run["outcome"], *(str(run[k]) for k in (
+                      "read_count", "inserted_count", "updated_count", "deleted_count",
+                      "unchanged_count", "repairs", "refusals")),
+                  run["path"], (run["message"] or "")[:200])
+    out.print(r)
+
+
+def _load(source_name: str, paths: list[Path], *, layer: str | None, crs: str | None,
+          allow_empty: bool, mode: str) -> None:
+    from etl.core import LoadMode, LoadOptions, load_file
+    from etl.sources import SOURCES
+
+    try:
+        load_mode = LoadMode(mode)
+    except ValueError:
+        err.print(f"error: unknown mode '{mode}'; valid: "
+                  f"{', '.join(m.value for m in LoadMode)}")
+        raise typer.Exit(64) from None
+    source = SOURCES[source_name]()
+    options = LoadOptions(mode=load_mode, layer=layer, crs=crs, allow_empty=allow_empty,
+                          progress=sys.stderr.isatty())
+    for path in paths:
+        try:
+            report = load_file(source, path, options)
+        except TwinError as exc:
+            raise _fail(exc) from exc
+        for note in report.notes:
+            err.print(f"note: {path}: {note}", markup=False, soft_wrap=True)
+        for repair in report.repairs[:50]:
+            err.print(f"repair: {path}: row {repair['row']} ({repair['key']}), field "
+                      f"'{repair['field']}': {repair['reason']}", markup=False, soft_wrap=True)
+        if len(report.repairs) > 50:
+            err.print(f"repair: ... and {len(report.repairs) - 50} more")
+        err.print(report.summary(), markup=False)
+
+
+LayerOpt = Annotated[str | None, typer.Option(help="Layer to read (default: the first)")]
+CrsOpt = Annotated[str | None, typer.Option(
+    help="CRS of the file when it declares none or declares it wrongly, e.g. EPSG:25833")]
+EmptyOpt = Annotated[bool, typer.Option("--allow-empty", help="Accept a file with no features "
+                                        "(empties the collection in replace mode)")]
+ModeOpt = Annotated[str, typer.Option(help="replace (file is the whole truth), upsert, append")]
+
+
+@load_app.command("parcels")
+def load_parcels(path: Annotated[Path, typer.Argument(help="ALKIS Flurstück file (GPKG, "
+                                                      "Shapefile, GeoJSON, GML...)")],
+                 layer: LayerOpt = None, crs: CrsOpt = None, allow_empty: EmptyOpt = False,
+                 mode: ModeOpt = "replace") -> None:
+    """Load ALKIS parcels (Flurstücke) into the collection `parcels`."""
+    _load("parcels", [path], layer=layer, crs=crs, allow_empty=allow_empty, mode=mode)
+
+
+@app.command("load-samples")
+def load_samples() -> None:
+    """Load every sample file in data/samples/ into its collection."""
+    from etl.sources import SOURCES
+
+    samples = get_settings().samples_dir
+    for name, source in SOURCES.items():
+        files = sorted(p for g in source.sample_globs for p in (samples / name).glob(g))
+        if not files:
+            err.print(f"no samples for {name} in {samples / name}")
+            continue
+        _load(name, files, layer=None, crs=None, allow_empty=False, mode="replace")
+
+
+@app.command("config")
+def config(
+    output: Annotated[Path | None, typer.Option(help="Where to write (default: "
+                                                "config/pygeoapi.yml)")] = None,
+) -> None:
+    """Write config/pygeoapi.yml from the collection registry (extents from the data)."""
+    from twin.pygeoapi_config import write_config
+
+    try:
+        path = write_config(output)
+    except TwinError as exc:
+        raise _fail(exc) from exc
+    err.print(f"wrote {path}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+) -> None:
+    """Serve the OGC API with gunicorn (a production server, not a debug server)."""
+    from twin.server import run
+
+    settings = get_settings()
+    updates = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
+               if v is not None}
+    settings = settings.model_copy(update=updates)
+    try:
+        run(settings)
+    except TwinError as exc:
+        raise _fail(exc) from exc

@@ -1,0 +1,161 @@
+"""Connections, transactions and the schema: packaged migrations plus registry-derived tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from twin.errors import DatabaseUnavailableError
+from twin.registry import COLLECTIONS, Collection
+from twin.settings import Settings, get_settings
+
+CONNECT_TIMEOUT_S = 5
+
+
+def _describe(dsn: str) -> str:
+    """Database name and host for messages to the operator, never the password."""
+    info = conninfo_to_dict(dsn)
+    return f"database '{info.get('dbname', '?')}' on {info.get('host', 'local socket')}"
+
+
+@contextmanager
+def connect(settings: Settings | None = None, *, autocommit: bool = False,
+            dsn: str | None = None) -> Iterator[psycopg.Connection]:
+    """A connection to the twin's database, closed on exit.
+
+    Without ``autocommit`` the block is one transaction: committed when it ends normally,
+    rolled back when it raises.
+    """
+    settings = settings or get_settings()
+    dsn = dsn or settings.dsn
+    try:
+        conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S,
+                               application_name="twin")
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailableError(f"cannot connect to {_describe(dsn)}: {exc}") from exc
+    with conn:
+        yield conn
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """Packaged migrations as (name, SQL), in their numbered order."""
+    files = sorted(
+        (p for p in resources.files("twin.sql").iterdir() if p.name.endswith(".sql")),
+        key=lambda p: p.name,
+    )
+    return [(p.name, p.read_text(encoding="utf-8")) for p in files]
+
+
+def ensure_database(settings: Settings | None = None) -> bool:
+    """Create the database named by the settings if it does not exist; True if created."""
+    settings = settings or get_settings()
+    info = conninfo_to_dict(settings.dsn)
+    dbname = info.get("dbname") or "twin"
+    admin = make_conninfo(settings.dsn, dbname="postgres")
+    with connect(settings, dsn=admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if exists:
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        return True
+
+
+def table_ddl(collection: Collection) -> sql.Composed:
+    """CREATE TABLE for a published collection, derived from the registry."""
+    columns = [
+        sql.SQL("{} {}{}").format(
+            sql.Identifier(f.name),
+            sql.SQL(f.type.value),
+            sql.SQL(" NOT NULL") if not f.nullable else sql.SQL(""),
+        )
+        for f in collection.all_fields
+    ]
+    columns.append(
+        sql.SQL("{} geometry({}, {}) NOT NULL").format(
+            sql.Identifier(collection.geometry_column),
+            sql.SQL(collection.geometry_type),
+            sql.Literal(collection.srid),
+        )
+    )
+    columns.append(sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(collection.id_field.name)))
+    table = sql.Identifier(collection.schema, collection.table)
+    return sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {table} ({columns});\n"
+        "CREATE INDEX IF NOT EXISTS {index} ON {table} USING gist ({geom});"
+    ).format(
+        table=table,
+        columns=sql.SQL(", ").join(columns),
+        index=sql.Identifier(f"{collection.table}_geom_idx"),
+        geom=sql.Identifier(collection.geometry_column),
+    )
+
+
+def init_schema(settings: Settings | None = None) -> list[str]:
+    """Create or migrate the schema; idempotent. Returns what was applied."""
+    settings = settings or get_settings()
+    applied = []
+    with connect(settings) as conn:
+        # One migration at a time across concurrent `twin db init` runs.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('twin.migrate'))")
+        for name, text in migration_files():
+            conn.execute(text)
+            applied.append(name)
+        for collection in COLLECTIONS:
+            conn.execute(table_ddl(collection))
+            applied.append(f"table {collection.schema}.{collection.table}")
+    return applied
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    """What `twin db status` reports for one collection."""
+
+    collection: str
+    exists: bool
+    rows: int
+    matches_registry: bool
+    missing_columns: tuple[str, ...]
+    extra_columns: tuple[str, ...]
+
+
+def table_status(conn: psycopg.Connection, collection: Collection) -> TableStatus:
+    """Row count and drift of a published table against the registry."""
+    cols = {
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s",
+            (collection.schema, collection.table),
+        )
+    }
+    if not cols:
+        return TableStatus(collection.id, False, 0, False, (), ())
+    expected = {*collection.property_names, collection.geometry_column}
+    rows = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(collection.schema, collection.table))
+    ).fetchone()[0]
+    return TableStatus(
+        collection.id, True, rows, cols == expected,
+        tuple(sorted(expected - cols)), tuple(sorted(cols - expected)),
+    )
+
+
+def recent_runs(conn: psycopg.Connection, limit: int = 20) -> list[dict]:
+    """The latest load runs, newest first."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(
+            "SELECT id, source, collection, path, checksum, mode, started_at, finished_at, "
+            "outcome, read_count, inserted_count, updated_count, deleted_count, "
+            "unchanged_count, jsonb_array_length(repairs) AS repairs, "
+            "jsonb_array_length(refusals) AS refusals, message "
+            "FROM twin.load_run ORDER BY id DESC LIMIT %s",
+            (limit,),
+        )
+        return cur.fetchall()

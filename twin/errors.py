@@ -1,0 +1,102 @@
+"""The error tree of the twin, with one table mapping errors to HTTP status and exit codes.
+
+Every error names where it happened (file, row, field) as attributes and in its message, so
+a city GIS team can find the offending record without reading a traceback.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+
+class TwinError(Exception):
+    """Root of every error the twin raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(TwinError):
+    """Settings or configuration are wrong."""
+
+
+class DatabaseUnavailableError(TwinError):
+    """The database does not answer; the message never names host or credentials."""
+
+
+class UnknownNameError(TwinError):
+    """A collection, property or option that is not in the registry or an enum."""
+
+
+class SourceError(TwinError):
+    """A source file as a whole is refused: unreadable, truncated, empty, wrong schema."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+        self.reason = message
+
+
+class RecordError(SourceError):
+    """One record is refused; names the row (feature index or key) and the field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        row: int | str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.row = row
+        self.field = field
+        where = []
+        if row is not None:
+            where.append(f"row {row}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        self.location = f"{', '.join(where)}: {message}" if where else message
+        super().__init__(self.location, path=path)
+        self.reason = message
+
+
+class GeometryError(RecordError):
+    """A geometry is missing, broken beyond repair or out of place."""
+
+
+class LoadRefusedError(SourceError):
+    """A load was refused as a whole; carries every record error found."""
+
+    def __init__(self, message: str, *, path: str | None = None,
+                 errors: list[RecordError] | None = None) -> None:
+        self.errors = errors or []
+        super().__init__(message, path=path)
+
+
+# Order matters: the first matching class (most specific first) wins.
+STATUS_CODES: list[tuple[type[TwinError], HTTPStatus, int]] = [
+    (DatabaseUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE, 69),  # EX_UNAVAILABLE
+    (UnknownNameError, HTTPStatus.BAD_REQUEST, 64),  # EX_USAGE
+    (LoadRefusedError, HTTPStatus.UNPROCESSABLE_ENTITY, 65),  # EX_DATAERR
+    (RecordError, HTTPStatus.UNPROCESSABLE_ENTITY, 65),
+    (SourceError, HTTPStatus.UNPROCESSABLE_ENTITY, 66),  # EX_NOINPUT
+    (ConfigurationError, HTTPStatus.INTERNAL_SERVER_ERROR, 78),  # EX_CONFIG
+    (TwinError, HTTPStatus.INTERNAL_SERVER_ERROR, 70),  # EX_SOFTWARE
+]
+
+
+def http_status(error: BaseException) -> HTTPStatus:
+    """The HTTP status that answers ``error``."""
+    for cls, status, _ in STATUS_CODES:
+        if isinstance(error, cls):
+            return status
+    return HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def exit_code(error: BaseException) -> int:
+    """The process exit status for ``error`` (sysexits.h values)."""
+    for cls, _, code in STATUS_CODES:
+        if isinstance(error, cls):
+            return code
+    return 70
