@@ -1,0 +1,170 @@
+"""CQL2 (as parsed by pygeofilter) to SQL with bound parameters, against the registry only.
+
+Every attribute a filter names is resolved against the collection's published fields before
+any SQL exists, so an unknown property is a 400 and never reaches the database. Values become
+placeholders; identifiers come from the registry.
+"""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from psycopg import sql
+from pygeofilter import ast, values
+from pyproj import CRS
+
+from twin.errors import UnknownNameError
+from twin.registry import Collection
+
+#: CRS of envelopes in a filter (`filter-crs`); pygeoapi transforms geometry literals for us
+#: but not BBOX envelopes, so the server sets this per request.
+FILTER_CRS: ContextVar[str | None] = ContextVar("filter_crs", default=None)
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+
+class FilterError(UnknownNameError):
+    """A filter names something unknown or uses an unsupported construct."""
+
+
+_COMPARISON = {
+    ast.Equal: "=", ast.NotEqual: "<>", ast.LessThan: "<", ast.LessEqual: "<=",
+    ast.GreaterThan: ">", ast.GreaterEqual: ">=",
+}
+_SPATIAL = {
+    ast.GeometryIntersects: "ST_Intersects", ast.GeometryDisjoint: "ST_Disjoint",
+    ast.GeometryContains: "ST_Contains", ast.GeometryWithin: "ST_Within",
+    ast.GeometryTouches: "ST_Touches", ast.GeometryCrosses: "ST_Crosses",
+    ast.GeometryOverlaps: "ST_Overlaps", ast.GeometryEquals: "ST_Equals",
+}
+_ARITHMETIC = {ast.Add: "+", ast.Sub: "-", ast.Mul: "*", ast.Div: "/"}
+_TEMPORAL = {ast.TimeBefore: "<", ast.TimeAfter: ">", ast.TimeEquals: "="}
+
+
+def srid_and_flip(crs_uri: str) -> tuple[int, bool]:
+    """EPSG code of a CRS URI and whether its first axis is northing (lat/lon order)."""
+    crs = CRS.from_user_input(crs_uri)
+    epsg = crs.to_epsg() or 4326
+    first = crs.axis_info[0].direction.lower() if crs.axis_info else "east"
+    return epsg, first in ("north", "south")
+
+
+class Translator:
+    """Translates one filter tree; collects the parameters in placeholder order."""
+
+    def __init__(self, collection: Collection) -> None:
+        self.collection = collection
+        self.params: list[Any] = []
+
+    def __call__(self, node: Any) -> sql.Composable:
+        return self.node(node)
+
+    def value(self, v: Any) -> sql.Composable:
+        self.params.append(v)
+        return sql.Placeholder()
+
+    def node(self, n: Any) -> sql.Composable:  # noqa: C901 - one dispatch table, flat
+        if isinstance(n, ast.And | ast.Or):
+            op = sql.SQL(" AND " if isinstance(n, ast.And) else " OR ")
+            return sql.SQL("({})").format(op.join([self.node(n.lhs), self.node(n.rhs)]))
+        if isinstance(n, ast.Not):
+            return sql.SQL("NOT ({})").format(self.node(n.sub_node))
+        if type(n) in _COMPARISON:
+            return sql.SQL("({} {} {})").format(self.node(n.lhs), sql.SQL(_COMPARISON[type(n)]),
+                                                self.node(n.rhs))
+        if isinstance(n, ast.Between):
+            return sql.SQL("({} {}BETWEEN {} AND {})").format(
+                self.node(n.lhs), sql.SQL("NOT " if n.not_ else ""), self.node(n.low),
+                self.node(n.high))
+        if isinstance(n, ast.Like):
+            pattern = n.pattern
+            if n.wildcard != "%" or n.singlechar != "_":
+                pattern = pattern.replace(n.wildcard, "%").replace(n.singlechar, "_")
+            return sql.SQL("({}::text {}{} {})").format(
+                self.node(n.lhs), sql.SQL("NOT " if n.not_ else ""),
+                sql.SQL("ILIKE" if n.nocase else "LIKE"), self.value(pattern))
+        if isinstance(n, ast.In):
+            lhs = self.node(n.lhs)
+            items = sql.SQL(", ").join(self.node(s) for s in n.sub_nodes)
+            return sql.SQL("({} {}IN ({}))").format(lhs, sql.SQL("NOT " if n.not_ else ""), items)
+        if isinstance(n, ast.IsNull):
+            return sql.SQL("({} IS {}NULL)").format(self.node(n.lhs),
+                                                   sql.SQL("NOT " if n.not_ else ""))
+        if type(n) in _SPATIAL:
+            return sql.SQL("{}({}, {})").format(sql.SQL(_SPATIAL[type(n)]), self.node(n.lhs),
+                                                self.node(n.rhs))
+        if isinstance(n, ast.BBox):
+            env = values.Envelope(n.minx, n.maxx, n.miny, n.maxy)
+            return sql.SQL("ST_Intersects({}, {})").format(self.node(n.lhs),
+                                                          self.envelope(env, n.crs))
+        if isinstance(n, ast.DistanceWithin | ast.DistanceBeyond):
+            fn = "ST_DWithin" if isinstance(n, ast.DistanceWithin) else "NOT ST_DWithin"
+            metres = _to_metres(n.distance, n.units)
+            return sql.SQL("{}({}, {}, {})").format(sql.SQL(fn), self.node(n.lhs),
+                                                    self.node(n.rhs), self.value(metres))
+        if type(n) in _TEMPORAL:
+            return sql.SQL("({} {} {})").format(self.node(n.lhs), sql.SQL(_TEMPORAL[type(n)]),
+                                                self.node(n.rhs))
+        if isinstance(n, ast.TimeDuring | ast.TimeOverlaps) and \
+                isinstance(n.rhs, values.Interval):
+            return sql.SQL("({lhs} >= {a} AND {lhs} <= {b})").format(
+                lhs=self.node(n.lhs), a=self.node(n.rhs.start), b=self.node(n.rhs.end))
+        if type(n) in _ARITHMETIC:
+            return sql.SQL("({} {} {})").format(self.node(n.lhs), sql.SQL(_ARITHMETIC[type(n)]),
+                                                self.node(n.rhs))
+        if isinstance(n, ast.Attribute):
+            return self.attribute(n.name)
+        if isinstance(n, values.Envelope):
+            return self.envelope(n, None)
+        if isinstance(n, values.Geometry):
+            return self.geometry(n)
+        if isinstance(n, bool | int | float | str | datetime | date | time | timedelta):
+            return self.value(n)
+        if n is None:
+            return sql.SQL("NULL")
+        name = type(n).__name__
+        raise FilterError(f"filter construct '{name}' is not supported by this service")
+
+    def attribute(self, name: str) -> sql.Composable:
+        if name in ("geometry", self.collection.geometry_column):
+            return sql.Identifier(self.collection.geometry_column)
+        try:
+            return sql.Identifier(self.collection.field(name).name)
+        except UnknownNameError:
+            queryables = ", ".join(self.collection.property_names)
+            raise FilterError(
+                f"unknown property '{name}' in filter; queryables: {queryables}") from None
+
+    def geometry(self, g: values.Geometry) -> sql.Composable:
+        geojson = {k: v for k, v in g.geometry.items() if k != "crs"}
+        # pygeoapi has already transformed geometry literals to the storage CRS.
+        return sql.SQL("ST_SetSRID(ST_GeomFromGeoJSON({}), {})").format(
+            self.value(json.dumps(geojson)), sql.Literal(self.collection.srid))
+
+    def envelope(self, e: values.Envelope, crs: str | None) -> sql.Composable:
+        srid, flip = srid_and_flip(crs or FILTER_CRS.get() or CRS84)
+        x1, y1, x2, y2 = (e.y1, e.x1, e.y2, e.x2) if flip else (e.x1, e.y1, e.x2, e.y2)
+        env = sql.SQL("ST_MakeEnvelope({}, {}, {}, {}, {})").format(
+            self.value(x1), self.value(y1), self.value(x2), self.value(y2), sql.Literal(srid))
+        if srid == self.collection.srid:
+            return env
+        return sql.SQL("ST_Transform({}, {})").format(env, sql.Literal(self.collection.srid))
+
+
+def _to_metres(distance: float, units: str) -> float:
+    factors = {"meters": 1.0, "metres": 1.0, "m": 1.0, "kilometers": 1000.0, "km": 1000.0}
+    try:
+        return float(distance) * factors[units.lower()]
+    except KeyError:
+        raise FilterError(f"distance unit '{units}' is not supported; use meters or "
+                          "kilometers") from None
+
+
+def to_sql(node: Any, collection: Collection) -> tuple[sql.Composable, list[Any]]:
+    """SQL condition and its parameters for a pygeofilter tree."""
+    translator = Translator(collection)
+    condition = translator(node)
+    return condition, translator.params

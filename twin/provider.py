@@ -1,0 +1,295 @@
+"""Our PostGIS provider for pygeoapi: psycopg 3, SQL from the registry, correct errors.
+
+Registered in config/pygeoapi.yml as ``twin.provider.TwinPostgreSQLProvider``. Compared with
+pygeoapi's SQLAlchemy provider it needs no table reflection (fields come from the registry, so
+the API starts with the database down), projects output in the database, answers a wrongly
+typed id with 404, an unknown filter property with 400 and an unreachable database with 503.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import threading
+from datetime import date, datetime
+from http import HTTPStatus
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+from pygeoapi.provider.base import (
+    BaseProvider,
+    ProviderConnectionError,
+    ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
+)
+
+from twin.cql import FilterError, srid_and_flip, to_sql
+from twin.errors import UnknownNameError
+from twin.registry import Collection, FieldType, by_table
+
+LOGGER = logging.getLogger(__name__)
+
+#: What a client is told when the database is away: nothing about the database itself.
+UNAVAILABLE = "The service is temporarily unavailable. Please try again later."
+
+_POOLS: dict[str, ConnectionPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+class ServiceUnavailableError(ProviderConnectionError):
+    """The database cannot be reached; answered as 503."""
+
+    http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    ogc_exception_code = "ServiceUnavailable"
+
+
+def _pool(dsn: str) -> ConnectionPool:
+    """One pool per database per process, opened on first use (after gunicorn forks)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(dsn)
+        if pool is None:
+            pool = ConnectionPool(
+                dsn, min_size=1, max_size=4, open=False, name="twin",
+                kwargs={"connect_timeout": 3, "application_name": "twin-api",
+                        "autocommit": True},
+                reconnect_timeout=5,
+            )
+            pool.open(wait=False)
+            _POOLS[dsn] = pool
+        return pool
+
+
+@atexit.register
+def _close_pools() -> None:
+    for pool in _POOLS.values():
+        pool.close(timeout=1)
+
+
+class TwinPostgreSQLProvider(BaseProvider):
+    """Features of one registry collection from PostGIS."""
+
+    def __init__(self, provider_def: dict) -> None:
+        super().__init__(provider_def)
+        self.collection: Collection = by_table(provider_def["table"])
+        self.id_field = self.collection.id_field.name
+        self.geom = self.collection.geometry_column
+        self.time_field = self.collection.time_field
+        self.dsn = str(self.data)
+        self.get_fields()
+
+    # -- schema ---------------------------------------------------------------------------
+    def get_fields(self) -> dict:
+        if not self._fields:
+            for f in self.collection.all_fields:
+                entry: dict[str, Any] = {"type": f.type.json_type, "title": f.title_en,
+                                         "description": f.title_de}
+                if f.type.json_format:
+                    entry["format"] = f.type.json_format
+                self._fields[f.name] = entry
+        return self._fields
+
+    # -- reading ----------------------------------------------------------------------------
+    def query(self, offset: int = 0, limit: int = 10, resulttype: str = "results",
+              bbox: list | None = None, datetime_: str | None = None,
+              properties: list | None = None, sortby: list | None = None,
+              select_properties: list | None = None, skip_geometry: bool = False,
+              q: str | None = None, filterq: Any = None, crs_transform_spec: Any = None,
+              **kwargs: Any) -> dict:
+        where, params = self._where(bbox or [], datetime_, properties or [], filterq)
+        table = sql.Identifier(self.collection.schema, self.collection.table)
+        result: dict[str, Any] = {"type": "FeatureCollection", "features": [],
+                                  "numberReturned": 0}
+        with self._cursor() as cur:
+            if self.count or resulttype == "hits":
+                cur.execute(sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(table, where),
+                            params)
+                result["numberMatched"] = cur.fetchone()["n"]
+            if resulttype == "hits":
+                return result
+            columns = self._select(select_properties or [], skip_geometry, crs_transform_spec)
+            order = self._order(sortby or [])
+            cur.execute(
+                sql.SQL("SELECT {cols} FROM {t} WHERE {w} ORDER BY {o} LIMIT %s OFFSET %s")
+                .format(cols=columns, t=table, w=where, o=order),
+                [*params, limit, offset])
+            result["features"] = [self._feature(r) for r in cur]
+        result["numberReturned"] = len(result["features"])
+        return result
+
+    def get(self, identifier: Any, crs_transform_spec: Any = None, **kwargs: Any) -> dict:
+        value = self._typed_id(identifier)
+        table = sql.Identifier(self.collection.schema, self.collection.table)
+        with self._cursor() as cur:
+            cur.execute(
+                sql.SQL("SELECT {cols} FROM {t} WHERE {id} = %s").format(
+                    cols=self._select([], False, crs_transform_spec), t=table,
+                    id=sql.Identifier(self.id_field)),
+                [value])
+            row = cur.fetchone()
+        if row is None:
+            raise ProviderItemNotFoundError(
+                user_msg=f"No {self.collection.id} item with {self.id_field} '{identifier}'")
+        return self._feature(row)
+
+    # -- SQL pieces -------------------------------------------------------------------------
+    def _where(self, bbox: list, datetime_: str | None, properties: list,
+               filterq: Any) -> tuple[sql.Composable, list]:
+        parts: list[sql.Composable] = []
+        params: list[Any] = []
+        geom = sql.Identifier(self.geom)
+        if bbox:
+            # pygeoapi has already transformed bbox (and bbox-crs) to the storage CRS.
+            parts.append(sql.SQL("{} && ST_MakeEnvelope(%s, %s, %s, %s, {})").format(
+                geom, sql.Literal(self.collection.srid)))
+            params += [float(v) for v in bbox[:2]] + [float(v) for v in bbox[-2:]]
+        for name, value in properties:
+            f = self._field(name)
+            parts.append(sql.SQL("{} = %s").format(sql.Identifier(f.name)))
+            params.append(self._typed(f.type, value, name))
+        if datetime_ not in (None, "../.."):
+            parts.append(self._time_condition(datetime_, params))
+        if filterq is not None:
+            try:
+                condition, filter_params = to_sql(filterq, self.collection)
+            except FilterError as exc:
+                raise ProviderInvalidQueryError(user_msg=str(exc)) from exc
+            parts.append(condition)
+            params += filter_params
+        if not parts:
+            return sql.SQL("TRUE"), params
+        return sql.SQL(" AND ").join(parts), params
+
+    def _time_condition(self, datetime_: str, params: list) -> sql.Composable:
+        if not self.time_field:
+            raise ProviderInvalidQueryError(
+                user_msg=f"collection '{self.collection.id}' has no time; drop 'datetime'")
+        column = sql.Identifier(self.time_field)
+        if "/" not in datetime_:
+            params.append(datetime_)
+            return sql.SQL("{} = %s").format(column)
+        start, end = datetime_.split("/", 1)
+        conds = []
+        if start not in ("", ".."):
+            params.append(start)
+            conds.append(sql.SQL("{} >= %s").format(column))
+        if end not in ("", ".."):
+            params.append(end)
+            conds.append(sql.SQL("{} <= %s").format(column))
+        return sql.SQL(" AND ").join(conds) if conds else sql.SQL("TRUE")
+
+    def _select(self, select_properties: list, skip_geometry: bool,
+                crs_transform_spec: Any) -> sql.Composable:
+        names = [self.id_field] + [
+            f.name for f in self.collection.fields
+            if not select_properties or f.name in select_properties]
+        cols: list[sql.Composable] = [sql.Identifier(n) for n in names]
+        if not skip_geometry:
+            cols.append(sql.SQL("ST_AsGeoJSON({}, {}) AS _geojson").format(
+                self._output_geometry(crs_transform_spec), sql.Literal(self._precision(
+                    crs_transform_spec))))
+        return sql.SQL(", ").join(cols)
+
+    def _output_geometry(self, spec: Any) -> sql.Composable:
+        geom = sql.Identifier(self.geom)
+        if spec is None:
+            return geom
+        srid, flip = srid_and_flip(spec.target_crs_uri)
+        out = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(srid))
+        # An EPSG:4326 answer is latitude first, as the CRS defines; CRS84 is longitude first.
+        return sql.SQL("ST_FlipCoordinates({})").format(out) if flip else out
+
+    @staticmethod
+    def _precision(spec: Any) -> int:
+        if spec is None:
+            return 3  # millimetres in metric storage
+        srid, _ = srid_and_flip(spec.target_crs_uri)
+        return 8 if srid in (4326, 4258) else 3
+
+    def _order(self, sortby: list) -> sql.Composable:
+        clauses = []
+        for s in sortby:
+            f = self._field(s["property"])
+            clauses.append(sql.SQL("{} {}").format(
+                sql.Identifier(f.name), sql.SQL("DESC" if s.get("order") == "-" else "ASC")))
+        # The key last: stable pages for offset paging.
+        clauses.append(sql.Identifier(self.id_field))
+        return sql.SQL(", ").join(clauses)
+
+    # -- values -----------------------------------------------------------------------------
+    def _field(self, name: str):
+        try:
+            return self.collection.field(name)
+        except UnknownNameError as exc:
+            raise ProviderInvalidQueryError(user_msg=str(exc)) from exc
+
+    def _typed(self, field_type: FieldType, value: Any, name: str) -> Any:
+        try:
+            if field_type is FieldType.INTEGER:
+                return int(value)
+            if field_type is FieldType.DOUBLE:
+                return float(value)
+            if field_type is FieldType.DATE:
+                return date.fromisoformat(str(value))
+            if field_type is FieldType.TIMESTAMPTZ:
+                return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            if field_type is FieldType.BOOLEAN:
+                return str(value).lower() in ("true", "1")
+        except ValueError:
+            raise ProviderInvalidQueryError(
+                user_msg=f"'{value}' is not a valid {field_type.json_type} for '{name}'"
+            ) from None
+        return str(value)
+
+    def _typed_id(self, identifier: Any) -> Any:
+        try:
+            return self._typed(self.collection.id_field.type, identifier, self.id_field)
+        except ProviderInvalidQueryError:
+            # A key of the wrong type names no item: 404, as for any unknown key.
+            raise ProviderItemNotFoundError(
+                user_msg=f"No {self.collection.id} item with {self.id_field} '{identifier}'"
+            ) from None
+
+    def _feature(self, row: dict) -> dict:
+        geojson = row.pop("_geojson", None)
+        ident = row[self.id_field]
+        return {"type": "Feature", "id": ident,
+                "geometry": json.loads(geojson) if geojson else None,
+                "properties": row}
+
+    # -- connections ------------------------------------------------------------------------
+    def _cursor(self):
+        return _Cursor(self.dsn)
+
+
+class _Cursor:
+    """A pooled dict cursor that turns database trouble into the right API errors."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def __enter__(self) -> psycopg.Cursor:
+        try:
+            self._ctx = _pool(self.dsn).connection(timeout=5)
+            conn = self._ctx.__enter__()
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            LOGGER.error("database unavailable: %s", exc)
+            raise ServiceUnavailableError(user_msg=UNAVAILABLE) from exc
+        self._cur = conn.cursor(row_factory=dict_row)
+        return self._cur
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._cur.close()
+        self._ctx.__exit__(exc_type, exc, tb)
+        if exc is None:
+            return False
+        if isinstance(exc, psycopg.errors.DataError | psycopg.errors.UndefinedFunction):
+            raise ProviderInvalidQueryError(
+                user_msg=f"invalid value in query: {exc.diag.message_primary}") from exc
+        if isinstance(exc, psycopg.OperationalError):
+            LOGGER.error("database error: %s", exc)
+            raise ServiceUnavailableError(user_msg=UNAVAILABLE) from exc
+        return False

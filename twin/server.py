@@ -1,0 +1,252 @@
+"""The served application: pygeoapi's Flask app behind a thin WSGI layer, run by gunicorn.
+
+The layer fixes what pygeoapi gets wrong for our users without forking it: unknown or empty
+query parameters are refused (400) instead of ignored, CQL2 JSON works by GET as well as POST,
+GeoJSON is labelled ``application/geo+json``, server errors never leak an HTML page or a
+database detail, and every write method is refused (the public API is read-only).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+from twin.cql import FILTER_CRS
+from twin.errors import ConfigurationError
+from twin.registry import COLLECTIONS
+from twin.settings import Settings, get_settings
+
+LOGGER = logging.getLogger(__name__)
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: Conformance classes this service really implements (checked by tests), replacing
+#: pygeoapi's list, which claims writes (Part 4) and omits the filter classes.
+CONFORMANCE_FEATURES = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/sortables",
+    "http://www.opengis.net/spec/ogcapi-common-3/1.0/conf/schemas",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
+    "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
+]
+
+#: Query parameters of /collections/{id}/items besides the collection's own properties.
+ITEMS_PARAMS = frozenset({
+    "f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "resulttype",
+    "sortby", "properties", "skipGeometry", "filter", "filter-lang", "filter-crs",
+})
+ITEM_PARAMS = frozenset({"f", "lang", "crs"})
+#: Parameters for which an empty value is a client mistake, not "no value".
+NON_EMPTY = frozenset({"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "sortby",
+                       "properties", "filter", "filter-lang", "filter-crs", "resulttype"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CQL_JSON_TYPES = ("application/query-cql-json", "application/cql2+json", "application/json")
+ITEMS_PATH = re.compile(r"^/collections/(?P<cid>[^/]+)/items(?:/(?P<fid>[^/]+))?/?$")
+PROPERTIES = {c.id: frozenset(c.property_names) for c in COLLECTIONS}
+
+StartResponse = Callable[..., Any]
+
+
+def _json_error(start_response: StartResponse, status: HTTPStatus, code: str,
+                description: str) -> list[bytes]:
+    body = json.dumps({"code": code, "description": description}).encode()
+    start_response(f"{status.value} {status.phrase}",
+                   [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class TwinMiddleware:
+    """WSGI layer in front of pygeoapi's Flask app; see the module docstring."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        path = environ.get("PATH_INFO", "")
+        match = ITEMS_PATH.match(path)
+        content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip()
+        is_query_post = (method == "POST" and match is not None and match["fid"] is None
+                         and content_type in CQL_JSON_TYPES)
+        if method not in SAFE_METHODS and not is_query_post:
+            return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
+                               "This service is read-only.")
+        moved_filter = None
+        token = None
+        if match and match["cid"] in PROPERTIES:
+            params = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            problem = self._check_params(params, match["cid"], single=match["fid"] is not None)
+            if problem:
+                return _json_error(start_response, HTTPStatus.BAD_REQUEST,
+                                   "InvalidParameterValue", problem)
+            given = dict(params)
+            token = FILTER_CRS.set(given.get("filter-crs"))
+            if given.get("filter-lang") == "cql2-json" and "filter" in given:
+                moved_filter = given["filter"]
+                self._move_filter_to_body(environ, params, moved_filter)
+        try:
+            return self._forward(environ, start_response, match, moved_filter)
+        finally:
+            if token is not None:
+                FILTER_CRS.reset(token)
+
+    @staticmethod
+    def _check_params(params: list[tuple[str, str]], cid: str, *, single: bool) -> str | None:
+        allowed = ITEM_PARAMS if single else ITEMS_PARAMS | PROPERTIES[cid]
+        for key, value in params:
+            if key not in allowed:
+                return (f"unknown query parameter '{key}'; valid: "
+                        f"{', '.join(sorted(allowed))}")
+            if key in NON_EMPTY and not value.strip():
+                return f"query parameter '{key}' is empty"
+        seen = [k for k, _ in params]
+        dup = next((k for k in seen if seen.count(k) > 1), None)
+        if dup:
+            return f"query parameter '{dup}' is given more than once"
+        return None
+
+    @staticmethod
+    def _move_filter_to_body(environ: dict, params: list[tuple[str, str]], text: str) -> None:
+        # pygeoapi parses CQL2 JSON only from a request body, so hand it over as one.
+        body = text.encode()
+        environ["QUERY_STRING"] = urlencode([(k, v) for k, v in params if k != "filter"])
+        environ["wsgi.input"] = BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["CONTENT_TYPE"] = "application/query-cql-json"
+
+    def _forward(self, environ: dict, start_response: StartResponse, match: re.Match | None,
+                 moved_filter: str | None) -> Iterable[bytes]:
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        try:
+            result = self.app(environ, capture)
+            try:
+                body = b"".join(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except Exception:  # noqa: BLE001 - last line of defence: never an HTML trace
+            LOGGER.exception("unhandled error")
+            return _json_error(start_response, HTTPStatus.INTERNAL_SERVER_ERROR, "ServerError",
+                               "Internal server error.")
+        status_code = int(captured["status"].split()[0])
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+
+        if status_code >= 500:
+            status = HTTPStatus(status_code)
+            description = ("The service is temporarily unavailable. Please try again later."
+                           if status is HTTPStatus.SERVICE_UNAVAILABLE
+                           else "Internal server error.")
+            code = "ServiceUnavailable" if status is HTTPStatus.SERVICE_UNAVAILABLE \
+                else "ServerError"
+            return _json_error(start_response, status, code, description)
+
+        if match and status_code == 200 and ctype.startswith("application/json"):
+            headers = [(k, "application/geo+json") if k.lower() == "content-type" else (k, v)
+                       for k, v in headers]
+            if moved_filter is not None:
+                body = _restore_filter_in_links(body, moved_filter)
+        headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
+        return [body]
+
+
+def _restore_filter_in_links(body: bytes, filter_text: str) -> bytes:
+    """Put a GET CQL2 JSON filter back into the paging links pygeoapi built without it."""
+    doc = json.loads(body)
+    for link in doc.get("links", []):
+        if link.get("rel") in ("self", "alternate", "next", "prev") and "/items" in link["href"]:
+            link["href"] += "&filter=" + quote(filter_text, safe="")
+    return json.dumps(doc).encode()
+
+
+def prepare_environment(settings: Settings) -> None:
+    """Environment that pygeoapi and the config's placeholders read."""
+    if not settings.config_path.exists():
+        raise ConfigurationError(f"{settings.config_path} does not exist; run `twin config`")
+    os.environ.update({
+        "PYGEOAPI_CONFIG": str(settings.config_path),
+        "PYGEOAPI_OPENAPI": str(settings.openapi_path),
+        "TWIN_DATABASE_URL": settings.dsn,
+        "TWIN_PUBLIC_URL": settings.url,
+        "TWIN_TEMPLATES_DIR": str(PACKAGE_DIR / "templates"),
+        "TWIN_STATIC_DIR": str(PACKAGE_DIR / "static"),
+    })
+
+
+def write_openapi(settings: Settings) -> Path:
+    """Generate the OpenAPI document pygeoapi serves, from the current config."""
+    from pygeoapi.openapi import generate_openapi_document
+
+    prepare_environment(settings)
+    text = generate_openapi_document(settings.config_path, "yaml")
+    settings.openapi_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.openapi_path.write_text(text, encoding="utf-8")
+    return settings.openapi_path
+
+
+def create_app(settings: Settings | None = None) -> TwinMiddleware:
+    """The WSGI application: pygeoapi's Flask app wrapped in :class:`TwinMiddleware`."""
+    settings = settings or get_settings()
+    prepare_environment(settings)
+    import pygeoapi.api.itemtypes as itemtypes
+
+    itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES
+    from pygeoapi.flask_app import APP
+
+    return TwinMiddleware(APP)
+
+
+def run(settings: Settings | None = None) -> None:
+    """Serve with gunicorn in the foreground until interrupted."""
+    from gunicorn.app.base import BaseApplication
+
+    settings = settings or get_settings()
+    write_openapi(settings)
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{settings.host}:{settings.port}")
+            self.cfg.set("workers", settings.workers)
+            self.cfg.set("timeout", 120)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("errorlog", "-")
+            self.cfg.set("loglevel", "warning")
+            self.cfg.set("proc_name", "twin-api")
+
+        def load(self) -> TwinMiddleware:
+            return create_app(settings)
+
+    url = settings.url
+    print(f"Serving the Cottbus twin at {url}/\n"
+          f"  collections: {url}/collections\n"
+          + "".join(f"  {c.id}: {url}/collections/{c.id}/items\n" for c in COLLECTIONS)
+          + f"  OpenAPI: {url}/openapi\n", flush=True)
+    _Gunicorn().run()
