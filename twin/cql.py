@@ -117,6 +117,13 @@ class Translator:
                                                 self.node(n.rhs))
         if isinstance(n, ast.Attribute):
             return self.attribute(n.name)
+        if isinstance(n, ast.Function) and n.name.lower() == "bbox" and \
+                len(n.arguments) in (4, 6):
+            # CQL2 text's BBOX(x1, y1, x2, y2) literal, which pygeofilter parses as a call.
+            args = [float(a) for a in n.arguments]
+            x1, y1, x2, y2 = (args[0], args[1], args[2], args[3]) if len(args) == 4 else \
+                (args[0], args[1], args[3], args[4])
+            return self.envelope(values.Envelope(x1, x2, y1, y2), None)
         if isinstance(n, values.Envelope):
             return self.envelope(n, None)
         if isinstance(n, values.Geometry):

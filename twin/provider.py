@@ -188,7 +188,8 @@ class TwinPostgreSQLProvider(BaseProvider):
             if not select_properties or f.name in select_properties]
         cols: list[sql.Composable] = [sql.Identifier(n) for n in names]
         if not skip_geometry:
-            cols.append(sql.SQL("ST_AsGeoJSON({}, {}) AS _geojson").format(
+            # options 0: no "crs" member, which RFC 7946 dropped and clients choke on.
+            cols.append(sql.SQL("ST_AsGeoJSON({}, {}, 0) AS _geojson").format(
                 self._output_geometry(crs_transform_spec), sql.Literal(self._precision(
                     crs_transform_spec))))
         return sql.SQL(", ").join(cols)
