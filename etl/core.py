@@ -117,8 +117,12 @@ def load_file(source: VectorSource, path: Path, options: LoadOptions | None = No
                         file_checksum(path) if path.exists() else "")
     with _run_record(report, options, settings):
         info = inspect_vector(path, options.layer)
+        if info.feature_count == 0 and not options.allow_empty:
+            raise SourceError("the file holds no features; use --allow-empty to publish an "
+                              "empty collection", path=str(path))
         missing = [c for c in source.required if c not in {f.lower() for f in info.fields}]
-        if missing:
+        # An empty GeoJSON has no fields at all: nothing is missing from no features.
+        if missing and info.feature_count != 0:
             raise SourceError(
                 f"required field '{missing[0]}' is missing; the file has: "
                 f"{', '.join(info.fields) or 'no fields'}", path=str(path))

@@ -56,8 +56,6 @@ def db_init() -> None:
 def db_status(runs: Annotated[int, typer.Option(help="How many load runs to show")] = 20
               ) -> None:
     """Published tables, their row counts and the latest load runs."""
-    from rich.table import Table
-
     from twin import db
     from twin.registry import COLLECTIONS
 
@@ -67,26 +65,39 @@ def db_status(runs: Annotated[int, typer.Option(help="How many load runs to show
             history = db.recent_runs(conn, runs)
     except TwinError as exc:
         raise _fail(exc) from exc
-    t = Table(title="Collections")
-    for col in ("collection", "rows", "schema"):
-        t.add_column(col)
-    for s in tables:
-        state = "missing (run `twin db init`)" if not s.exists else (
-            "ok" if s.matches_registry else
-            f"differs: missing {s.missing_columns}, extra {s.extra_columns}")
-        t.add_row(s.collection, str(s.rows), state)
+    coll_rows = [
+        (s.collection, str(s.rows),
+         "missing (run `twin db init`)" if not s.exists else
+         "ok" if s.matches_registry else
+         f"differs: missing {s.missing_columns}, extra {s.extra_columns}")
+        for s in tables]
+    run_rows = [
+        (str(r["id"]), f"{r['started_at']:%Y-%m-%d %H:%M:%S}", r["source"], r["outcome"],
+         *(str(r[k]) for k in ("read_count", "inserted_count", "updated_count", "deleted_count",
+                               "unchanged_count", "repairs", "refusals")),
+         r["path"], (r["message"] or "").replace("\n", " ")[:300])
+        for r in history]
+    _table("Collections", ("collection", "rows", "schema"), coll_rows)
+    _table("Load runs (newest first)", ("id", "started", "source", "outcome", "read",
+                                        "inserted", "updated", "deleted", "unchanged",
+                                        "repairs", "refusals", "file", "message"), run_rows)
+
+
+def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A table on a terminal; tab-separated lines for scripts when piped."""
+    if not sys.stdout.isatty():
+        print(f"# {title}")
+        for row in (header, *rows):
+            print("\t".join(row))
+        return
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in header:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*row)
     out.print(t)
-    r = Table(title="Load runs (newest first)")
-    for col in ("id", "started", "source", "outcome", "read", "ins", "upd", "del", "same",
-                "repairs", "refusals", "file", "message"):
-        r.add_column(col, overflow="fold")
-    for run in history:
-        r.add_row(str(run["id"]), f"{run['started_at']:%Y-%m-%d %H:%M:%S}", run["source"],
-                  run["outcome"], *(str(run[k]) for k in (
-                      "read_count", "inserted_count", "updated_count", "deleted_count",
-                      "unchanged_count", "repairs", "refusals")),
-                  run["path"], (run["message"] or "")[:200])
-    out.print(r)
 
 
 def _load(source_name: str, paths: list[Path], *, layer: str | None, crs: str | None,

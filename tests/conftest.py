@@ -1,0 +1,174 @@
+"""Real parts only: a PostGIS database per test module, cloned from a template built once, data
+loaded through the real ETL, and `twin serve` started as a real HTTP server.
+
+A skipped test fails the run: tests that need PostGIS or the server must run, in CI too.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from psycopg import sql
+
+from etl.core import LoadOptions, load_file
+from etl.sources.parcels import ParcelsSource
+from twin import db
+from twin.pygeoapi_config import write_config
+from twin.settings import PROJECT_ROOT, Settings
+
+ADMIN_DSN = os.environ.get("TWIN_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEMPLATE = "twin_test_template"
+PARCELS_SAMPLE = PROJECT_ROOT / "data" / "samples" / "parcels" / "flurstuecke_cottbus_mitte.gpkg"
+TWIN = str(Path(sys.executable).with_name("twin"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped and exitstatus == 0:
+        reporter.write_line(f"FAILED: {skipped} test(s) skipped; no test may be skipped here.",
+                            red=True)
+        session.exitstatus = 1
+
+
+def _admin() -> psycopg.Connection:
+    return psycopg.connect(ADMIN_DSN, autocommit=True)
+
+
+def _drop(conn: psycopg.Connection, name: str) -> None:
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _url(dbname: str) -> str:
+    base = ADMIN_DSN.rsplit("/", 1)[0]
+    return f"{base}/{dbname}"
+
+
+@pytest.fixture(scope="session")
+def template_db() -> Iterator[str]:
+    """A database with the schema, built once; modules clone it."""
+    with _admin() as conn:
+        _drop(conn, TEMPLATE)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    db.init_schema(Settings(database_url=_url(TEMPLATE)))
+    yield TEMPLATE
+    with _admin() as conn:
+        _drop(conn, TEMPLATE)
+
+
+def _clone(template: str) -> str:
+    name = f"twin_test_{uuid.uuid4().hex[:10]}"
+    with _admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template)))
+    return name
+
+
+@pytest.fixture(scope="module")
+def empty_settings(template_db: str, tmp_path_factory) -> Iterator[Settings]:
+    """Settings of a fresh database with the schema and no data."""
+    name = _clone(template_db)
+    tmp = tmp_path_factory.mktemp("cfg")
+    yield Settings(database_url=_url(name), config_path=tmp / "pygeoapi.yml",
+                   openapi_path=tmp / "openapi.yml")
+    with _admin() as conn:
+        _drop(conn, name)
+
+
+@pytest.fixture(scope="session")
+def samples_db(template_db: str) -> Iterator[str]:
+    """A template database with every sample loaded through the real ETL."""
+    name = "twin_test_samples"
+    with _admin() as conn:
+        _drop(conn, name)
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template_db)))
+    load_file(ParcelsSource(), PARCELS_SAMPLE, LoadOptions(progress=False),
+              Settings(database_url=_url(name)))
+    yield name
+    with _admin() as conn:
+        _drop(conn, name)
+
+
+@pytest.fixture(scope="module")
+def loaded_settings(samples_db: str, tmp_path_factory) -> Iterator[Settings]:
+    """Settings of a module's own copy of the sample-loaded database."""
+    name = _clone(samples_db)
+    tmp = tmp_path_factory.mktemp("cfg")
+    yield Settings(database_url=_url(name), config_path=tmp / "pygeoapi.yml",
+                   openapi_path=tmp / "openapi.yml")
+    with _admin() as conn:
+        _drop(conn, name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def twin_env(settings: Settings) -> dict[str, str]:
+    """Environment under which the `twin` command uses ``settings``."""
+    return {**os.environ, "TWIN_DATABASE_URL": settings.dsn,
+            "TWIN_CONFIG_PATH": str(settings.config_path),
+            "TWIN_OPENAPI_PATH": str(settings.openapi_path)}
+
+
+class Server:
+    """`twin serve` in a subprocess, as a user starts it."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        write_config(settings.config_path, settings)
+        env = {**twin_env(settings), "TWIN_PUBLIC_URL": self.url}
+        self.log = log
+        self.proc = subprocess.Popen(
+            [TWIN, "serve", "--port", str(self.port), "--workers", "2"],
+            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"twin serve exited: {log.read_text()}")
+            try:
+                requests.get(self.url + "/", timeout=2)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"twin serve did not answer in 60 s: {log.read_text()}")
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return requests.get(self.url + path, timeout=60, **kw)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(loaded_settings: Settings, tmp_path_factory) -> Iterator[Server]:
+    """The API over the sample data, on a free port."""
+    srv = Server(loaded_settings, tmp_path_factory.mktemp("srv") / "server.log")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def pg(loaded_settings: Settings) -> Iterator[psycopg.Connection]:
+    """A connection to the module's sample database, for expected values."""
+    with psycopg.connect(loaded_settings.dsn, autocommit=True) as conn:
+        yield conn
