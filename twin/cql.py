@@ -8,7 +8,6 @@ placeholders; identifiers come from the registry.
 from __future__ import annotations
 
 import json
-from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -17,13 +16,8 @@ from pygeofilter import ast, values
 from pyproj import CRS
 
 from twin.errors import UnknownNameError
+from twin.query_context import CRS84, FILTER_CRS
 from twin.registry import Collection
-
-#: CRS of envelopes in a filter (`filter-crs`); pygeoapi transforms geometry literals for us
-#: but not BBOX envelopes, so the server sets this per request.
-FILTER_CRS: ContextVar[str | None] = ContextVar("filter_crs", default=None)
-
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
 
 class FilterError(UnknownNameError):
@@ -152,13 +146,10 @@ class Translator:
             self.value(json.dumps(geojson)), sql.Literal(self.collection.srid))
 
     def envelope(self, e: values.Envelope, crs: str | None) -> sql.Composable:
-        srid, flip = srid_and_flip(crs or FILTER_CRS.get() or CRS84)
-        x1, y1, x2, y2 = (e.y1, e.x1, e.y2, e.x2) if flip else (e.x1, e.y1, e.x2, e.y2)
-        env = sql.SQL("ST_MakeEnvelope({}, {}, {}, {}, {})").format(
-            self.value(x1), self.value(y1), self.value(x2), self.value(y2), sql.Literal(srid))
-        if srid == self.collection.srid:
-            return env
-        return sql.SQL("ST_Transform({}, {})").format(env, sql.Literal(self.collection.srid))
+        condition, params = envelope_sql((e.x1, e.y1, e.x2, e.y2),
+                                         crs or FILTER_CRS.get() or CRS84, self.collection.srid)
+        self.params += params
+        return condition
 
 
 def _to_metres(distance: float, units: str) -> float:
@@ -175,3 +166,15 @@ def to_sql(node: Any, collection: Collection) -> tuple[sql.Composable, list[Any]
     translator = Translator(collection)
     condition = translator(node)
     return condition, translator.params
+
+
+def envelope_sql(bbox: tuple[float, float, float, float], crs: str,
+                 storage_srid: int) -> tuple[sql.Composable, list[float]]:
+    """A box drawn in ``crs`` (axis order as the CRS defines it) as a storage-CRS polygon."""
+    srid, flip = srid_and_flip(crs)
+    x1, y1, x2, y2 = (bbox[1], bbox[0], bbox[3], bbox[2]) if flip else bbox
+    env = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(sql.Literal(srid))
+    if srid != storage_srid:
+        # Transformed as a polygon, so the client's box is meant, not a bigger box around it.
+        env = sql.SQL("ST_Transform({}, {})").format(env, sql.Literal(storage_srid))
+    return env, [float(x1), float(y1), float(x2), float(y2)]

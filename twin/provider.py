@@ -27,9 +27,11 @@ from pygeoapi.provider.base import (
     ProviderItemNotFoundError,
 )
 
-from twin.cql import FilterError, srid_and_flip, to_sql
+from twin.cql import FilterError, envelope_sql, srid_and_flip, to_sql
 from twin.errors import UnknownNameError
+from twin.query_context import RAW_BBOX
 from twin.registry import Collection, FieldType, by_table
+from twin.settings import STORAGE_CRS_URI
 
 LOGGER = logging.getLogger(__name__)
 
@@ -142,10 +144,14 @@ class TwinPostgreSQLProvider(BaseProvider):
         params: list[Any] = []
         geom = sql.Identifier(self.geom)
         if bbox:
-            # pygeoapi has already transformed bbox (and bbox-crs) to the storage CRS.
-            parts.append(sql.SQL("{} && ST_MakeEnvelope(%s, %s, %s, %s, {})").format(
-                geom, sql.Literal(self.collection.srid)))
-            params += [float(v) for v in bbox[:2]] + [float(v) for v in bbox[-2:]]
+            raw = RAW_BBOX.get()
+            if raw is not None:
+                box, crs = (raw.values[:2] + raw.values[-2:]), raw.crs
+            else:  # not behind our server: pygeoapi's storage-CRS box is all we have
+                box, crs = (bbox[:2] + bbox[-2:]), STORAGE_CRS_URI
+            envelope, box_params = envelope_sql(tuple(box), crs, self.collection.srid)
+            parts.append(sql.SQL("ST_Intersects({}, {})").format(geom, envelope))
+            params += box_params
         for name, value in properties:
             f = self._field(name)
             parts.append(sql.SQL("{} = %s").format(sql.Identifier(f.name)))

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from twin.cql import FILTER_CRS
 from twin.errors import ConfigurationError
+from twin.query_context import CRS84, FILTER_CRS, RAW_BBOX, RawBBox
 from twin.registry import COLLECTIONS
 from twin.settings import Settings, get_settings
 
@@ -93,7 +93,7 @@ class TwinMiddleware:
             return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
                                "This service is read-only.")
         moved_filter = None
-        token = None
+        tokens: list = []
         if match and match["cid"] in PROPERTIES:
             params = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             problem = self._check_params(params, match["cid"], single=match["fid"] is not None)
@@ -101,15 +101,22 @@ class TwinMiddleware:
                 return _json_error(start_response, HTTPStatus.BAD_REQUEST,
                                    "InvalidParameterValue", problem)
             given = dict(params)
-            token = FILTER_CRS.set(given.get("filter-crs"))
+            tokens = [FILTER_CRS.set(given.get("filter-crs"))]
+            if "bbox" in given:
+                try:
+                    values = tuple(float(v) for v in given["bbox"].split(","))
+                except ValueError:
+                    values = ()
+                if len(values) in (4, 6):  # else pygeoapi answers the malformed bbox
+                    tokens.append(RAW_BBOX.set(RawBBox(values, given.get("bbox-crs", CRS84))))
             if given.get("filter-lang") == "cql2-json" and "filter" in given:
                 moved_filter = given["filter"]
                 self._move_filter_to_body(environ, params, moved_filter)
         try:
             return self._forward(environ, start_response, match, moved_filter)
         finally:
-            if token is not None:
-                FILTER_CRS.reset(token)
+            for token in reversed(tokens):
+                token.var.reset(token)
 
     @staticmethod
     def _check_params(params: list[tuple[str, str]], cid: str, *, single: bool) -> str | None:
