@@ -165,14 +165,19 @@ def config(
     output: Annotated[Path | None, typer.Option(help="Where to write (default: "
                                                 "config/pygeoapi.yml)")] = None,
 ) -> None:
-    """Write config/pygeoapi.yml from the collection registry (extents from the data)."""
+    """Write config/pygeoapi.yml (and the README's dataset table) from the registry."""
+    from twin.docs import update_readme
     from twin.pygeoapi_config import write_config
+    from twin.settings import PROJECT_ROOT
 
     try:
         path = write_config(output)
     except TwinError as exc:
         raise _fail(exc) from exc
     err.print(f"wrote {path}")
+    readme = PROJECT_ROOT / "README.md"
+    if output is None and readme.exists() and update_readme(readme):
+        err.print(f"updated the dataset table in {readme}")
 
 
 @app.command("serve")
