@@ -27,7 +27,9 @@ from twin.pygeoapi_config import write_config
 from twin.settings import PROJECT_ROOT, Settings
 
 ADMIN_DSN = os.environ.get("TWIN_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-TEMPLATE = "twin_test_template"
+# Per run, so two runs on one machine do not drop each other's databases.
+RUN = f"{os.getpid()}"
+TEMPLATE = f"twin_test_template_{RUN}"
 PARCELS_SAMPLE = PROJECT_ROOT / "data" / "samples" / "parcels" / "flurstuecke_cottbus_mitte.gpkg"
 TWIN = str(Path(sys.executable).with_name("twin"))
 
@@ -88,7 +90,7 @@ def empty_settings(template_db: str, tmp_path_factory) -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def samples_db(template_db: str) -> Iterator[str]:
     """A template database with every sample loaded through the real ETL."""
-    name = "twin_test_samples"
+    name = f"twin_test_samples_{RUN}"
     with _admin() as conn:
         _drop(conn, name)
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
