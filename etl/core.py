@@ -1,17 +1,17 @@
 """The ETL core: read in batches, check, COPY into staging, merge atomically, record the run.
 
-A load is all-or-nothing. Everything happens in one transaction on the published table: a
-refused or failed load rolls back and readers keep seeing the previous data. The merge only
-touches rows that differ, so loading the same file twice changes nothing.
+A load is all-or-nothing. Everything happens in one transaction: a refused or failed load rolls
+back and readers keep seeing the previous data. The merge only touches rows that differ, and
+the derived values (twin/derive.py) are refreshed in the same transaction, so loading the same
+files twice changes nothing.
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,37 +24,28 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from etl import geometry
 from etl.fields import ConversionError, convert
-from etl.read import Batch, inspect_vector, read_vector
-from etl.sources.base import VectorSource
+from etl.sources.base import LoadMode, LoadOptions, Part, Source
+from twin import derive
 from twin.db import connect
 from twin.errors import LoadRefusedError, RecordError, SourceError, TwinError
 from twin.registry import Collection
 from twin.settings import Settings, get_settings
 
+__all__ = ["LoadMode", "LoadOptions", "LoadReport", "load", "load_file"]
+
 #: Refusals kept in the run record and printed; the count is always complete.
 MAX_REPORTED = 200
 
 
-class LoadMode(enum.StrEnum):
-    """How a load meets the published table."""
+@dataclass
+class Counts:
+    """What a merge did to one published table."""
 
-    #: The file is the whole truth: new rows inserted, changed rows updated, missing deleted.
-    REPLACE = "replace"
-    #: Insert and update, never delete.
-    UPSERT = "upsert"
-    #: Insert only; a key already published refuses the load.
-    APPEND = "append"
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """Options of one load, as `twin load` takes them."""
-
-    mode: LoadMode = LoadMode.REPLACE
-    layer: str | None = None
-    crs: str | None = None
-    allow_empty: bool = False
-    progress: bool = True
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
 
 
 @dataclass
@@ -63,146 +54,154 @@ class LoadReport:
 
     run_id: int
     source: str
-    collection: str
-    path: str
+    paths: list[str]
     checksum: str
     outcome: str = "running"
-    read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
+    counts: dict[str, Counts] = field(default_factory=dict)
     repairs: list[dict] = field(default_factory=list)
     refusals: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def total(self, attr: str) -> int:
+        return sum(getattr(c, attr) for c in self.counts.values())
+
+    @property
+    def read(self) -> int:
+        return self.total("read")
+
     def summary(self) -> str:
-        return (
-            f"{self.collection}: {self.outcome} - read {self.read}, inserted {self.inserted}, "
-            f"updated {self.updated}, deleted {self.deleted}, unchanged {self.unchanged}, "
-            f"repaired {len(self.repairs)}"
-        )
+        parts = [
+            f"{cid}: read {c.read}, inserted {c.inserted}, updated {c.updated}, "
+            f"deleted {c.deleted}, unchanged {c.unchanged}"
+            for cid, c in self.counts.items()]
+        return (f"{self.source} {self.outcome} - " + "; ".join(parts or ["nothing read"])
+                + f"; repaired {len(self.repairs)}")
 
 
-def file_checksum(path: Path) -> str:
-    """SHA-256 over the file and, for a shapefile, its sidecars."""
+def file_checksum(paths: list[Path]) -> str:
+    """SHA-256 over the files and, for a shapefile, its sidecars."""
     digest = hashlib.sha256()
-    members = [path]
-    if path.suffix.lower() == ".shp":
-        members += sorted(p for p in path.parent.glob(path.stem + ".*") if p != path)
-    for member in members:
-        if member.is_file():
-            digest.update(member.name.encode())
-            with member.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
+    for path in paths:
+        members = [path]
+        if path.suffix.lower() == ".shp":
+            members += sorted(p for p in path.parent.glob(path.stem + ".*") if p != path)
+        for member in members:
+            if member.is_file():
+                digest.update(member.name.encode())
+                with member.open("rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
     return digest.hexdigest()
 
 
-def load_file(source: VectorSource, path: Path, options: LoadOptions | None = None,
-              settings: Settings | None = None) -> LoadReport:
-    """Load one file of ``source`` into its published collection, atomically.
+def load(source: Source, paths: list[Path], options: LoadOptions | None = None,
+         settings: Settings | None = None) -> LoadReport:
+    """Load ``paths`` of ``source`` into its published collections, in one transaction.
 
     Raises
     ------
     SourceError
-        The file is unreadable, truncated, empty or lacks a required field.
+        A file is unreadable, truncated, empty or lacks a required field.
     LoadRefusedError
         Records were refused (listed in ``errors``); nothing was changed.
     """
     options = options or LoadOptions()
     settings = settings or get_settings()
-    path = Path(path)
-    report = LoadReport(0, source.name, source.collection.id, str(path),
-                        file_checksum(path) if path.exists() else "")
-    with _run_record(report, options, settings):
-        info = inspect_vector(path, options.layer)
-        if info.feature_count == 0 and not options.allow_empty:
-            raise SourceError("the file holds no features; use --allow-empty to publish an "
-                              "empty collection", path=str(path))
-        missing = [c for c in source.required if c not in {f.lower() for f in info.fields}]
-        # An empty GeoJSON has no fields at all: nothing is missing from no features.
-        if missing and info.feature_count != 0:
-            raise SourceError(
-                f"required field '{missing[0]}' is missing; the file has: "
-                f"{', '.join(info.fields) or 'no fields'}", path=str(path))
-        crs = geometry.resolve_crs(str(path), info.crs, options.crs)
-        ignored = sorted({f.lower() for f in info.fields} - _fed_columns(source, info.fields))
-        if ignored:
-            # Names only: the values of unknown columns (owner data, say) go nowhere.
-            report.notes.append(f"columns not published and dropped: {', '.join(ignored)}")
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.exists():
+            raise SourceError("file does not exist", path=str(path))
+    report = LoadReport(0, source.name, [str(p) for p in paths], file_checksum(paths))
+    mode = options.mode or source.default_mode
+    with _run_record(report, mode, settings):
         with connect(settings) as conn:
-            _merge_file(conn, source, path, info, crs, options, settings, report)
+            _load(conn, source, paths, options, mode, settings, report)
     return report
 
 
-def _fed_columns(source: VectorSource, fields: tuple[str, ...]) -> set[str]:
-    available = {f.lower() for f in fields}
-    fed = {source.source_column(f.name, available) for f in source.collection.all_fields}
-    return {c for c in fed if c}
+def load_file(source: Source, path: Path, options: LoadOptions | None = None,
+              settings: Settings | None = None) -> LoadReport:
+    """Load one file; see :func:`load`."""
+    return load(source, [path], options, settings)
 
 
-def _merge_file(conn: psycopg.Connection, source: VectorSource, path: Path, info, crs: str,
-                options: LoadOptions, settings: Settings, report: LoadReport) -> None:
-    coll = source.collection
-    target = sql.Identifier(coll.schema, coll.table)
-    # Concurrent loads of one table queue up here; readers are not blocked.
-    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
-    conn.execute(sql.SQL(
-        "CREATE TEMP TABLE stage (LIKE {} INCLUDING DEFAULTS, _row integer) ON COMMIT DROP"
-    ).format(target))
+def _stage_name(c: Collection) -> sql.Identifier:
+    return sql.Identifier(f"stage_{c.table}")
+
+
+def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: LoadOptions,
+          mode: LoadMode, settings: Settings, report: LoadReport) -> None:
+    for c in source.collections:
+        target = sql.Identifier(c.schema, c.table)
+        # Concurrent loads of one table queue up here; readers are not blocked.
+        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
+        conn.execute(sql.SQL(
+            "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS, _row integer, _path text) "
+            "ON COMMIT DROP"
+        ).format(_stage_name(c), target))
+        report.counts[c.id] = Counts()
 
     errors: list[RecordError] = []
-    columns = [*coll.property_names, coll.geometry_column, "_row"]
-    copy_sql = sql.SQL("COPY stage ({}) FROM STDIN").format(
-        sql.SQL(", ").join(map(sql.Identifier, columns)))
-    zone_checked = False
-    with _progress(options.progress, info.feature_count, f"{coll.id} ← {path.name}") as advance, \
-            conn.cursor().copy(copy_sql) as copy:
-        for batch in read_vector(path, info, batch_size=settings.batch_size):
-            if not zone_checked:
-                zone_checked = True
-                if geometry.transformer_to_storage(crs) is None and \
-                        geometry.has_zone_prefix(batch.geometries):
-                    crs = f"EPSG:{geometry.ZONE_PREFIXED_SRID}"
-                    report.notes.append(
-                        "eastings carry the UTM zone prefix '33' (e.g. 33454002 for 454002); "
-                        f"read as {crs} (ETRS89 / UTM 33N zE-N) and corrected to EPSG:25833")
-            rows, geoms, batch_errors = _prepare(source, batch, crs, str(path), report)
+    touched: set[str] = set()
+    crs_by_path: dict[Path, str] = {}
+    with _progress(options.progress) as progress:
+        for part in source.read(paths, options):
+            c = part.collection
+            touched.add(c.id)
+            crs = crs_by_path.get(part.path)
+            if crs is None:
+                crs = crs_by_path[part.path] = _zone_checked_crs(part, report)
+            rows, batch_errors = _prepare(source, part, crs, report)
             errors.extend(batch_errors)
-            report.read += len(batch)
+            report.counts[c.id].read += len(part.batch)
             if not errors:
-                for values, geom in zip(rows, geoms, strict=True):
-                    copy.write_row([*values[:-1], geom, values[-1]])
-            advance(len(batch))
+                _copy(conn, c, rows)
+            progress(f"{c.id} ← {part.path.name}", part.total, len(part.batch))
+    report.notes.extend(source.notes)
 
     if errors:
         raise LoadRefusedError(
-            f"{len(errors)} feature(s) refused; nothing was changed. First: {errors[0].location}",
-            path=str(path), errors=errors)
+            f"{len(errors)} record(s) refused; nothing was changed. First: {errors[0].location}",
+            path=errors[0].path, errors=errors)
     if report.read == 0 and not options.allow_empty:
-        raise SourceError("the file holds no features; use --allow-empty to publish an empty "
-                          "collection", path=str(path))
-    _check_duplicates(conn, coll, str(path))
-    counts = _merge(conn, coll, options.mode, str(path))
-    report.inserted, report.updated, report.deleted, report.unchanged = counts
-    report.outcome = "succeeded" if any(counts[:3]) else "unchanged"
+        raise SourceError("the files hold no records; use --allow-empty to publish an empty "
+                          "collection", path=", ".join(map(str, paths)))
+    for c in source.collections:
+        # A collection no file fed keeps what it has, whatever the mode.
+        if c.id in touched or options.allow_empty:
+            _check_duplicates(conn, c)
+            counts = report.counts[c.id]
+            counts.inserted, counts.updated, counts.deleted, counts.unchanged = _merge(
+                conn, c, mode, source.replace_scope(c))
+    derive.refresh(conn)
+    changed = any(report.total(k) for k in ("inserted", "updated", "deleted"))
+    report.outcome = "succeeded" if changed else "unchanged"
 
 
-def _prepare(source: VectorSource, batch: Batch, crs: str, path: str, report: LoadReport):
-    """Rows ready for COPY (values in table order, `_row` last), their EWKB, and errors."""
-    coll = source.collection
-    available = set(batch.columns)
+def _zone_checked_crs(part: Part, report: LoadReport) -> str:
+    """The CRS to read a file in, correcting eastings that carry the UTM zone prefix."""
+    if geometry.transformer_to_storage(part.crs) is None and \
+            geometry.has_zone_prefix(part.batch.geometries):
+        crs = f"EPSG:{geometry.ZONE_PREFIXED_SRID}"
+        report.notes.append(
+            f"{part.path}: eastings carry the UTM zone prefix '33' (e.g. 33454002 for 454002); "
+            f"read as {crs} (ETRS89 / UTM 33N zE-N) and corrected to EPSG:25833")
+        return crs
+    return part.crs
+
+
+def _prepare(source: Source, part: Part, crs: str,
+             report: LoadReport) -> tuple[list[list], list[RecordError]]:
+    """Rows ready for COPY (loaded fields, geometry as EWKB, `_row`) and the errors found."""
+    coll, batch, path = part.collection, part.batch, str(part.path)
     key_name = coll.id_field.name
-    key_col = source.source_column(key_name, available)
-    raw_keys = batch.columns[key_col] if key_col else [None] * len(batch)
-    keys = [None if k is None else str(k).strip() or None for k in raw_keys]
+    keys = [None if k is None else str(k).strip() or None
+            for k in batch.columns.get(key_name, [None] * len(batch))]
     errors: list[RecordError] = []
 
     values_by_field = []
-    for f in coll.all_fields:
-        col = source.source_column(f.name, available)
-        raw = batch.columns[col] if col else [None] * len(batch)
+    for f in coll.loaded_fields:
+        raw = batch.columns.get(f.name, [None] * len(batch))
         converted = []
         for i, value in enumerate(raw):
             try:
@@ -214,102 +213,117 @@ def _prepare(source: VectorSource, batch: Batch, crs: str, path: str, report: Lo
             else:
                 if converted[-1] is None and not f.nullable:
                     errors.append(RecordError("value is missing", path=path,
-                                              row=int(batch.rows[i]), field=f.name))
+                                              row=_where(batch.rows[i], None), field=f.name))
         values_by_field.append(converted)
 
     for i, key in enumerate(keys):
-        if key is not None and (problem := source.key_problem(key)):
+        if key is not None and (problem := source.key_problem(coll, key)):
             errors.append(RecordError(problem, path=path, row=int(batch.rows[i]),
                                       field=key_name))
 
     geoms = geometry.to_storage(batch.geometries, crs)
-    geoms, repairs, geom_errors = geometry.check_polygons(geoms, batch.rows, keys, path=path)
+    geoms, repairs, geom_errors = geometry.check_geometries(
+        coll.geometry_type, geoms, batch.rows, keys, path=path)
     errors.extend(geom_errors)
     errors.extend(geometry.check_in_brandenburg(geoms, batch.rows, keys, path=path))
-    report.repairs.extend(r.as_dict() for r in repairs)
+    report.repairs.extend({**r.as_dict(), "path": path} for r in repairs)
 
     present = ~shapely.is_missing(geoms)
     ewkb = np.full(len(geoms), None, dtype=object)
     ewkb[present] = shapely.to_wkb(shapely.set_srid(geoms[present], coll.srid), hex=True,
                                    include_srid=True)
-    rows = [[*vals, int(r)] for *vals, r in zip(*values_by_field, batch.rows, strict=True)]
-    return rows, ewkb, errors
+    rows = [[*vals, g, int(r), path]
+            for *vals, g, r in zip(*values_by_field, ewkb, batch.rows, strict=True)]
+    return rows, errors
 
 
-def _check_duplicates(conn: psycopg.Connection, coll: Collection, path: str) -> None:
+def _copy(conn: psycopg.Connection, coll: Collection, rows: list[list]) -> None:
+    columns = [*(f.name for f in coll.loaded_fields), coll.geometry_column, "_row", "_path"]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        _stage_name(coll), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    with conn.cursor().copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _check_duplicates(conn: psycopg.Connection, coll: Collection) -> None:
     key = sql.Identifier(coll.id_field.name)
     dups = conn.execute(sql.SQL(
-        "SELECT {key}, array_agg(_row ORDER BY _row) FROM stage GROUP BY {key} "
-        "HAVING count(*) > 1 ORDER BY min(_row) LIMIT %s").format(key=key),
-        (MAX_REPORTED,)).fetchall()
+        "SELECT {key}, array_agg(_path || ':' || _row ORDER BY _path, _row), min(_path) "
+        "FROM {stage} GROUP BY {key} HAVING count(*) > 1 ORDER BY min(_path), min(_row) "
+        "LIMIT %s").format(key=key, stage=_stage_name(coll)), (MAX_REPORTED,)).fetchall()
     if dups:
         errors = [RecordError(f"duplicate key '{k}' (also in rows "
-                              f"{', '.join(map(str, rows[1:]))})",
-                              path=path, row=rows[0], field=coll.id_field.name)
-                  for k, rows in dups]
+                              f"{', '.join(w.rsplit(':', 1)[1] for w in where[1:])})",
+                              path=where[0].rsplit(":", 1)[0],
+                              row=int(where[0].rsplit(":", 1)[1]), field=coll.id_field.name)
+                  for k, where, _ in dups]
         raise LoadRefusedError(
-            f"{len(dups)} duplicate key(s) in field '{coll.id_field.name}'; nothing was changed. "
-            f"First: {errors[0].location}", path=path, errors=errors)
+            f"{len(dups)} duplicate key(s) in field '{coll.id_field.name}' of {coll.id}; "
+            f"nothing was changed. First: {errors[0].location}", path=dups[0][2],
+            errors=errors)
 
 
 def _merge(conn: psycopg.Connection, coll: Collection, mode: LoadMode,
-           path: str) -> tuple[int, int, int, int]:
-    """Merge stage into the published table; returns inserted, updated, deleted, unchanged."""
-    target = sql.Identifier(coll.schema, coll.table)
+           scope: tuple[str, object] | None) -> tuple[int, int, int, int]:
+    """Merge the stage into the published table; returns inserted, updated, deleted, same."""
+    target, stage = sql.Identifier(coll.schema, coll.table), _stage_name(coll)
     key = sql.Identifier(coll.id_field.name)
-    cols = [*coll.property_names, coll.geometry_column]
-    col_list = sql.SQL(", ").join(map(sql.Identifier, cols))
+    cols = [*(f.name for f in coll.loaded_fields), coll.geometry_column]
     non_key = [c for c in cols if c != coll.id_field.name]
-    geom = coll.geometry_column
 
     def row_of(alias: str) -> sql.Composable:
         # Geometries compared by their exact bytes: '=' on geometry has meant other things.
-        parts = [sql.SQL("ST_AsEWKB({}.{})").format(sql.Identifier(alias), sql.Identifier(c))
-                 if c == geom else sql.SQL("{}.{}").format(sql.Identifier(alias),
-                                                            sql.Identifier(c))
-                 for c in non_key]
-        return sql.SQL("ROW({})").format(sql.SQL(", ").join(parts))
+        a = sql.Identifier(alias)
+        return sql.SQL("ROW({})").format(sql.SQL(", ").join(
+            sql.SQL("ST_AsEWKB({}.{})").format(a, sql.Identifier(c)) if c == coll.geometry_column
+            else sql.SQL("{}.{}").format(a, sql.Identifier(c)) for c in non_key))
 
-    total = conn.execute("SELECT count(*) FROM stage").fetchone()[0]
+    total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(stage)).fetchone()[0]
     if mode is LoadMode.APPEND:
         clash = conn.execute(sql.SQL(
-            "SELECT s.{key}, s._row FROM stage s JOIN {t} USING ({key}) ORDER BY s._row LIMIT 1"
-        ).format(key=key, t=target)).fetchone()
+            "SELECT s.{key}, s._row FROM {stage} s JOIN {t} USING ({key}) ORDER BY s._row "
+            "LIMIT 1").format(key=key, t=target, stage=stage)).fetchone()
         if clash:
             raise LoadRefusedError(
                 f"key '{clash[0]}' is already published and mode is append; nothing was changed",
-                path=path, errors=[RecordError("already published", path=path, row=clash[1],
-                                               field=coll.id_field.name)])
+                errors=[RecordError("already published", row=clash[1],
+                                    field=coll.id_field.name)])
     deleted = 0
     if mode is LoadMode.REPLACE:
+        scope_sql, params = sql.SQL(""), []
+        if scope is not None:
+            scope_sql = sql.SQL(" AND t.{} = %s").format(sql.Identifier(scope[0]))
+            params = [scope[1]]
         deleted = conn.execute(sql.SQL(
-            "DELETE FROM {t} t WHERE NOT EXISTS (SELECT 1 FROM stage s WHERE s.{key} = t.{key})"
-        ).format(t=target, key=key)).rowcount
+            "DELETE FROM {t} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.{key} = t.{key})"
+            "{scope}").format(t=target, stage=stage, key=key, scope=scope_sql), params).rowcount
     updated = conn.execute(sql.SQL(
-        "UPDATE {t} t SET ({cols}) = (SELECT {scols}) FROM stage s "
+        "UPDATE {t} t SET ({cols}) = (SELECT {scols}) FROM {stage} s "
         "WHERE s.{key} = t.{key} AND {trow} IS DISTINCT FROM {srow}"
     ).format(
-        t=target, key=key,
+        t=target, stage=stage, key=key,
         cols=sql.SQL(", ").join(map(sql.Identifier, non_key)),
         scols=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in non_key),
         trow=row_of("t"), srow=row_of("s"),
     )).rowcount
+    col_list = sql.SQL(", ").join(map(sql.Identifier, cols))
     inserted = conn.execute(sql.SQL(
-        "INSERT INTO {t} ({cols}) SELECT {cols} FROM stage s "
+        "INSERT INTO {t} ({cols}) SELECT {cols} FROM {stage} s "
         "WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE t.{key} = s.{key})"
-    ).format(t=target, cols=col_list, key=key)).rowcount
+    ).format(t=target, cols=col_list, stage=stage, key=key)).rowcount
     return inserted, updated, deleted, total - inserted - updated
 
 
 @contextmanager
-def _run_record(report: LoadReport, options: LoadOptions, settings: Settings) -> Iterator[None]:
+def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Iterator[None]:
     """Record the run in twin.load_run on its own connection, so refusals are kept too."""
     with connect(settings, autocommit=True) as conn:
         report.run_id = conn.execute(
             "INSERT INTO twin.load_run (source, collection, path, checksum, mode) "
             "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (report.source, report.collection, report.path, report.checksum,
-             options.mode.value)).fetchone()[0]
+            (report.source, report.source, " ".join(report.paths), report.checksum,
+             mode.value)).fetchone()[0]
         message = None
         try:
             yield
@@ -329,19 +343,21 @@ def _run_record(report: LoadReport, options: LoadOptions, settings: Settings) ->
             raise
         finally:
             conn.execute(
-                "UPDATE twin.load_run SET finished_at = now(), outcome = %s, read_count = %s, "
-                "inserted_count = %s, updated_count = %s, deleted_count = %s, "
+                "UPDATE twin.load_run SET finished_at = now(), outcome = %s, collection = %s, "
+                "read_count = %s, inserted_count = %s, updated_count = %s, deleted_count = %s, "
                 "unchanged_count = %s, repairs = %s, refusals = %s, notes = %s, message = %s "
                 "WHERE id = %s",
-                (report.outcome if report.outcome != "running" else "failed", report.read,
-                 report.inserted, report.updated, report.deleted, report.unchanged,
-                 json.dumps(report.repairs), json.dumps(report.refusals),
-                 json.dumps(report.notes), message, report.run_id))
+                (report.outcome if report.outcome != "running" else "failed",
+                 ",".join(report.counts) or report.source, report.read,
+                 report.total("inserted"), report.total("updated"), report.total("deleted"),
+                 report.total("unchanged"), json.dumps(report.repairs),
+                 json.dumps(report.refusals), json.dumps(report.notes), message,
+                 report.run_id))
 
 
 def _refusal(error: SourceError) -> dict:
-    return {"row": getattr(error, "row", None), "field": getattr(error, "field", None),
-            "reason": error.reason}
+    return {"path": error.path, "row": getattr(error, "row", None),
+            "field": getattr(error, "field", None), "reason": error.reason}
 
 
 def _where(row, key) -> str:
@@ -349,15 +365,19 @@ def _where(row, key) -> str:
 
 
 @contextmanager
-def _progress(enabled: bool, total: int, label: str):
-    """A progress bar on stderr; yields a function that advances it."""
+def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per file on stderr; yields advance(label, total, n)."""
     if not enabled:
-        yield lambda n: None
+        yield lambda label, total, n: None
         return
     from rich.console import Console
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=Console(file=sys.stderr), transient=False)
+                        TimeElapsedColumn(), console=Console(file=sys.stderr))
+    tasks: dict[str, int] = {}
     with progress:
-        task = progress.add_task(label, total=total if total >= 0 else None)
-        yield lambda n: progress.advance(task, n)
+        def advance(label: str, total: int, n: int) -> None:
+            if label not in tasks:
+                tasks[label] = progress.add_task(label, total=total if total >= 0 else None)
+            progress.advance(tasks[label], n)
+        yield advance

@@ -129,6 +129,35 @@ def check_polygons(
     return out, repairs, errors
 
 
+def check_geometries(
+    kind: str, geoms: np.ndarray, rows: np.ndarray, keys: list, *, path: str
+) -> tuple[np.ndarray, list[Repair], list[GeometryError]]:
+    """Geometries fit for a column of ``kind`` (MultiPolygon, Point or Geometry)."""
+    if kind == "MultiPolygon":
+        return check_polygons(geoms, rows, keys, path=path)
+    out = geoms.copy()
+    errors: list[GeometryError] = []
+    repairs: list[Repair] = []
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for i in np.flatnonzero(missing):
+        errors.append(GeometryError("record has no geometry (or no position)", path=path,
+                                    row=_where(rows[i], keys[i]), field="geometry"))
+    for i in np.flatnonzero(~missing):
+        g = geoms[i]
+        if kind == "Point":
+            if g.geom_type == "MultiPoint" and shapely.get_num_geometries(g) == 1:
+                out[i] = shapely.get_geometry(g, 0)
+            elif g.geom_type != "Point":
+                errors.append(GeometryError(f"geometry is a {g.geom_type}, expected a Point",
+                                            path=path, row=_where(rows[i], keys[i]),
+                                            field="geometry"))
+        elif not shapely.is_valid(g):
+            reason = shapely.is_valid_reason(g)
+            out[i] = shapely.make_valid(g)
+            repairs.append(Repair(int(rows[i]), keys[i], f"repaired invalid geometry: {reason}"))
+    return out, repairs, errors
+
+
 def check_in_brandenburg(
     geoms: np.ndarray, rows: np.ndarray, keys: list, *, path: str
 ) -> list[GeometryError]:

@@ -20,8 +20,7 @@ import pytest
 import requests
 from psycopg import sql
 
-from etl.core import LoadOptions, load_file
-from etl.sources.parcels import ParcelsSource
+from etl.samples import load_samples
 from twin import db
 from twin.pygeoapi_config import write_config
 from twin.settings import PROJECT_ROOT, Settings
@@ -89,14 +88,13 @@ def empty_settings(template_db: str, tmp_path_factory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def samples_db(template_db: str) -> Iterator[str]:
-    """A template database with every sample loaded through the real ETL."""
+    """A template database with every sample of data/samples/ loaded through the real ETL."""
     name = f"twin_test_samples_{RUN}"
     with _admin() as conn:
         _drop(conn, name)
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(name), sql.Identifier(template_db)))
-    load_file(ParcelsSource(), PARCELS_SAMPLE, LoadOptions(progress=False),
-              Settings(database_url=_url(name)))
+    load_samples(Settings(database_url=_url(name)))
     yield name
     with _admin() as conn:
         _drop(conn, name)

@@ -100,64 +100,89 @@ def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> 
     out.print(t)
 
 
-def _load(source_name: str, paths: list[Path], *, layer: str | None, crs: str | None,
-          allow_empty: bool, mode: str) -> None:
-    from etl.core import LoadMode, LoadOptions, load_file
+def _load(source_name: str, paths: list[Path], *, layer: str | None = None,
+          crs: str | None = None, allow_empty: bool = False, mode: str | None = None) -> None:
+    from etl.core import LoadMode, LoadOptions, load
     from etl.sources import SOURCES
 
     try:
-        load_mode = LoadMode(mode)
+        load_mode = LoadMode(mode) if mode else None
     except ValueError:
         err.print(f"error: unknown mode '{mode}'; valid: "
                   f"{', '.join(m.value for m in LoadMode)}")
         raise typer.Exit(64) from None
-    source = SOURCES[source_name]()
     options = LoadOptions(mode=load_mode, layer=layer, crs=crs, allow_empty=allow_empty,
                           progress=sys.stderr.isatty())
-    for path in paths:
-        try:
-            report = load_file(source, path, options)
-        except TwinError as exc:
-            raise _fail(exc) from exc
-        for note in report.notes:
-            err.print(f"note: {path}: {note}", markup=False, soft_wrap=True)
-        for repair in report.repairs[:50]:
-            err.print(f"repair: {path}: row {repair['row']} ({repair['key']}), field "
-                      f"'{repair['field']}': {repair['reason']}", markup=False, soft_wrap=True)
-        if len(report.repairs) > 50:
-            err.print(f"repair: ... and {len(report.repairs) - 50} more")
-        err.print(report.summary(), markup=False)
+    try:
+        report = load(SOURCES[source_name](), paths, options)
+    except TwinError as exc:
+        raise _fail(exc) from exc
+    for note in report.notes:
+        err.print(f"note: {note}", markup=False, soft_wrap=True)
+    for repair in report.repairs[:50]:
+        err.print(f"repair: {repair['path']}: row {repair['row']} ({repair['key']}), field "
+                  f"'{repair['field']}': {repair['reason']}", markup=False, soft_wrap=True)
+    if len(report.repairs) > 50:
+        err.print(f"repair: ... and {len(report.repairs) - 50} more")
+    err.print(report.summary(), markup=False, soft_wrap=True)
 
 
+PathsArg = Annotated[list[Path], typer.Argument(help="Source file(s), loaded in one "
+                                                "transaction")]
 LayerOpt = Annotated[str | None, typer.Option(help="Layer to read (default: the first)")]
 CrsOpt = Annotated[str | None, typer.Option(
     help="CRS of the file when it declares none or declares it wrongly, e.g. EPSG:25833")]
-EmptyOpt = Annotated[bool, typer.Option("--allow-empty", help="Accept a file with no features "
+EmptyOpt = Annotated[bool, typer.Option("--allow-empty", help="Accept files with no records "
                                         "(empties the collection in replace mode)")]
-ModeOpt = Annotated[str, typer.Option(help="replace (file is the whole truth), upsert, append")]
+ModeOpt = Annotated[str | None, typer.Option(
+    help="replace (files are the whole truth), upsert or append; default per source")]
 
 
 @load_app.command("parcels")
-def load_parcels(path: Annotated[Path, typer.Argument(help="ALKIS Flurstück file (GPKG, "
-                                                      "Shapefile, GeoJSON, GML...)")],
+def load_parcels(paths: Annotated[list[Path], typer.Argument(
+                     help="ALKIS Flurstück file(s): GPKG, Shapefile, GeoJSON, GML...")],
                  layer: LayerOpt = None, crs: CrsOpt = None, allow_empty: EmptyOpt = False,
-                 mode: ModeOpt = "replace") -> None:
+                 mode: ModeOpt = None) -> None:
     """Load ALKIS parcels (Flurstücke) into the collection `parcels`."""
-    _load("parcels", [path], layer=layer, crs=crs, allow_empty=allow_empty, mode=mode)
+    _load("parcels", paths, layer=layer, crs=crs, allow_empty=allow_empty, mode=mode)
+
+
+def _simple_load_command(name: str, help_text: str) -> None:
+    """`twin load NAME PATH...` for a source whose files need no layer option."""
+
+    def command(paths: PathsArg, crs: CrsOpt = None, allow_empty: EmptyOpt = False,
+                mode: ModeOpt = None) -> None:
+        _load(name, paths, crs=crs, allow_empty=allow_empty, mode=mode)
+
+    command.__doc__ = help_text
+    load_app.command(name)(command)
+
+
+for _name, _help in (
+    ("heritage", "Load the heritage list (CSV/XLSX) and its geometries (GML/GPKG) into "
+                 "`heritage`."),
+    ("street-damage", "Load Open311 reports (JSON) and the damage register (CSV) into "
+                      "`street-damage`."),
+    ("traffic-counts", "Load counting stations and BASt hourly counts into `traffic-stations` "
+                       "and `traffic-counts`."),
+    ("commercial-land", "Load commercial-land site sheets into `commercial-land`."),
+):
+    _simple_load_command(_name, _help)
 
 
 @app.command("load-samples")
 def load_samples() -> None:
     """Load every sample file in data/samples/ into its collection."""
+    from etl.samples import sample_files
     from etl.sources import SOURCES
 
     samples = get_settings().samples_dir
-    for name, source in SOURCES.items():
-        files = sorted(p for g in source.sample_globs for p in (samples / name).glob(g))
+    for name in SOURCES:
+        files = sample_files(name, samples)
         if not files:
             err.print(f"no samples for {name} in {samples / name}")
             continue
-        _load(name, files, layer=None, crs=None, allow_empty=False, mode="replace")
+        _load(name, files)
 
 
 @app.command("config")

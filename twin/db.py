@@ -77,7 +77,7 @@ def table_ddl(collection: Collection) -> sql.Composed:
         for f in collection.all_fields
     ]
     columns.append(
-        sql.SQL("{} geometry({}, {}) NOT NULL").format(
+        sql.SQL("{} geometry({}, {}) NOT NULL").format(  # 'Geometry' takes any type
             sql.Identifier(collection.geometry_column),
             sql.SQL(collection.geometry_type),
             sql.Literal(collection.srid),

@@ -8,7 +8,7 @@ public because it is listed here; anything a source file carries beyond it is dr
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from twin.errors import UnknownNameError
 from twin.settings import STORAGE_SRID
@@ -47,6 +47,8 @@ class Field:
     title_en: str
     queryable: bool = True
     nullable: bool = True
+    #: Computed in the database after loads (see twin/derive.py), never read from a source.
+    derived: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,6 @@ class Collection:
     time_field: str | None = None
     schema: str = "twin"
     default_bbox: tuple[float, float, float, float] = (14.25, 51.70, 14.45, 51.83)
-    extra_keywords: tuple[str, ...] = field(default=())
 
     @property
     def all_fields(self) -> tuple[Field, ...]:
@@ -78,6 +79,11 @@ class Collection:
     @property
     def property_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.all_fields)
+
+    @property
+    def loaded_fields(self) -> tuple[Field, ...]:
+        """The fields a source fills; derived ones are the database's business."""
+        return tuple(f for f in self.all_fields if not f.derived)
 
     def field(self, name: str) -> Field:
         """The published field ``name``; refuses any name the registry does not list."""
@@ -123,11 +129,210 @@ PARCELS = Collection(
         Field("gmdschl", FieldType.TEXT, "Gemeindeschlüssel", "Municipality key"),
         Field("aktualit", FieldType.DATE, "Aktualität", "Currency date"),
         Field("idflurst", FieldType.TEXT, "ALKIS-Objektkennung", "ALKIS object id"),
+        Field("heritage", FieldType.TEXT, "Denkmalschutz (Denkmal, Denkmalbereich)",
+              "Heritage protection (listed monument, heritage area)", derived=True),
+        Field("denkmalnummern", FieldType.TEXT, "Berührte Denkmale (ID-Nummern)",
+              "Monuments touching the parcel (ID numbers)", derived=True),
+    ),
+)
+
+HERITAGE = Collection(
+    id="heritage",
+    table="heritage",
+    title_de="Denkmalliste (Bau-, Garten- und technische Denkmale, Denkmalbereiche)",
+    title_en="Heritage list (listed buildings, gardens, technical monuments, heritage areas)",
+    description_de=(
+        "Denkmale der Stadt Cottbus/Chóśebuz aus der Denkmalliste des Landes Brandenburg "
+        "(BLDAM) mit ihrer Geometrie. Bodendenkmale werden zu ihrem Schutz nicht veröffentlicht."
+    ),
+    description_en=(
+        "Listed monuments of Cottbus/Chóśebuz from the Brandenburg heritage list (BLDAM) with "
+        "their geometry. Archaeological sites are never published, to protect them."
+    ),
+    keywords=("Denkmal", "Denkmalliste", "heritage", "BLDAM", "Cottbus"),
+    id_field=Field("denkmalnummer", FieldType.TEXT, "ID-Nummer", "Heritage ID number",
+                   nullable=False),
+    fields=(
+        Field("bezeichnung", FieldType.TEXT, "Bezeichnung", "Name"),
+        Field("adresse", FieldType.TEXT, "Lage (Adresse)", "Location (address)"),
+        Field("beschreibung", FieldType.TEXT, "Beschreibung", "Description"),
+        Field("abschnitt", FieldType.TEXT, "Abschnitt der Denkmalliste", "Section of the list"),
+        Field("gemeinde", FieldType.TEXT, "Gemeinde", "Municipality"),
+        Field("ortsteil", FieldType.TEXT, "Ortsteil", "District"),
+        Field("flurstuecke", FieldType.TEXT, "Berührte Flurstücke", "Parcels touched",
+              derived=True),
+        Field("flurstueck_anzahl", FieldType.INTEGER, "Anzahl berührter Flurstücke",
+              "Number of parcels touched", derived=True),
+    ),
+    geometry_type="Geometry",
+)
+
+STREET_DAMAGE = Collection(
+    id="street-damage",
+    table="street_damage",
+    title_de="Straßenschäden (Bürgermeldungen und Schadenskataster)",
+    title_en="Street damage (citizen reports and damage register)",
+    description_de=(
+        "Schäden im Straßenraum aus Bürgermeldungen (Open311) und dem städtischen "
+        "Schadenskataster, mit Zustandsklasse (ZEB) und Reparaturpriorität. Ohne Angaben zu "
+        "Meldenden; Freitext ist um Kontaktdaten und Namen bereinigt."
+    ),
+    description_en=(
+        "Street damage from citizen reports (Open311) and the city's damage register, with "
+        "condition class (ZEB) and repair priority. No reporter data; free text is redacted."
+    ),
+    keywords=("Straßenschaden", "Open311", "ZEB", "street damage", "Cottbus"),
+    id_field=Field("damage_id", FieldType.TEXT, "Schadenskennung", "Damage id",
+                   nullable=False),
+    fields=(
+        Field("source", FieldType.TEXT, "Quelle", "Source (open311, register)"),
+        Field("category", FieldType.TEXT, "Schadensart", "Damage type"),
+        Field("service_code", FieldType.TEXT, "Open311-Dienstcode", "Open311 service code"),
+        Field("status", FieldType.TEXT, "Status", "Status (open, in_progress, closed)"),
+        Field("street", FieldType.TEXT, "Straße", "Street"),
+        Field("description", FieldType.TEXT, "Beschreibung (bereinigt)",
+              "Description (redacted)"),
+        Field("condition_class", FieldType.DOUBLE, "Zustandsklasse (ZEB 1,0–5,0)",
+              "Condition class (ZEB 1.0-5.0)"),
+        Field("condition_rating", FieldType.TEXT, "Bewertung (Warnwert 3,5, Schwellenwert 4,5)",
+              "Rating (warning value 3.5, threshold 4.5)"),
+        Field("reported_at", FieldType.TIMESTAMPTZ, "Gemeldet/erfasst am",
+              "Reported or surveyed at"),
+        Field("updated_at", FieldType.TIMESTAMPTZ, "Aktualisiert am", "Updated at"),
+        Field("traffic_dtv", FieldType.INTEGER, "Verkehrsbelastung der Straße (DTV)",
+              "Traffic load of the street (AADT)", derived=True),
+        Field("repair_priority", FieldType.DOUBLE, "Reparaturpriorität (0–100)",
+              "Repair priority (0-100)", derived=True),
+    ),
+    geometry_type="Point",
+    time_field="reported_at",
+)
+
+TRAFFIC_STATIONS = Collection(
+    id="traffic-stations",
+    table="traffic_stations",
+    title_de="Verkehrszählstellen",
+    title_en="Traffic counting stations",
+    description_de=(
+        "Dauerzählstellen mit abgeleiteten Kennwerten: durchschnittliche tägliche "
+        "Verkehrsstärke (DTV), Schwerverkehrsanteil, Spitzenstunde, Zeitraum."
+    ),
+    description_en=(
+        "Counting stations with derived figures: average daily traffic (AADT), heavy-vehicle "
+        "share, peak hour, period covered."
+    ),
+    keywords=("Verkehrszählung", "DTV", "BASt", "traffic count", "Cottbus"),
+    id_field=Field("station_id", FieldType.TEXT, "Zählstellennummer", "Station number",
+                   nullable=False),
+    fields=(
+        Field("name", FieldType.TEXT, "Name", "Name"),
+        Field("road", FieldType.TEXT, "Straße", "Road"),
+        Field("direction_1", FieldType.TEXT, "Richtung 1", "Direction 1"),
+        Field("direction_2", FieldType.TEXT, "Richtung 2", "Direction 2"),
+        Field("dtv", FieldType.INTEGER, "DTV (Kfz/24 h)", "AADT (vehicles/24 h)",
+              derived=True),
+        Field("heavy_share", FieldType.DOUBLE, "Schwerverkehrsanteil (%)",
+              "Heavy-vehicle share (%)", derived=True),
+        Field("peak_hour", FieldType.INTEGER, "Spitzenstunde (Stunde 1–24)",
+              "Peak hour (hour 1-24)", derived=True),
+        Field("period_start", FieldType.DATE, "Zeitraum von", "Period from", derived=True),
+        Field("period_end", FieldType.DATE, "Zeitraum bis", "Period to", derived=True),
+        Field("hours_counted", FieldType.INTEGER, "Gezählte Stunden", "Hours counted",
+              derived=True),
+        Field("hours_flagged", FieldType.INTEGER, "Markierte Stunden (Lücke, unplausibel)",
+              "Flagged hours (gap, implausible)", derived=True),
+    ),
+    geometry_type="Point",
+)
+
+TRAFFIC_COUNTS = Collection(
+    id="traffic-counts",
+    table="traffic_counts",
+    title_de="Verkehrszählungen (Stundenwerte)",
+    title_en="Traffic counts (hourly)",
+    description_de="Stündliche Zählwerte je Richtung und Fahrzeugart, mit Plausibilitätsmarken.",
+    description_en="Hourly counts per direction and vehicle class, with plausibility flags.",
+    keywords=("Verkehrszählung", "Stundenwerte", "BASt", "traffic count", "Cottbus"),
+    id_field=Field("observation_id", FieldType.TEXT, "Messungskennung", "Observation id",
+                   nullable=False),
+    fields=(
+        Field("station_id", FieldType.TEXT, "Zählstellennummer", "Station number"),
+        Field("observed_at", FieldType.TIMESTAMPTZ, "Beginn der Stunde", "Start of the hour"),
+        Field("hour", FieldType.INTEGER, "Stunde (1–24, Ortszeit)", "Hour (1-24, local time)"),
+        Field("kfz_r1", FieldType.INTEGER, "Kfz Richtung 1", "Vehicles direction 1"),
+        Field("kfz_r2", FieldType.INTEGER, "Kfz Richtung 2", "Vehicles direction 2"),
+        Field("lkw_r1", FieldType.INTEGER, "Lkw Richtung 1", "Heavy vehicles direction 1"),
+        Field("lkw_r2", FieldType.INTEGER, "Lkw Richtung 2", "Heavy vehicles direction 2"),
+        Field("pkw_r1", FieldType.INTEGER, "Pkw Richtung 1", "Cars direction 1"),
+        Field("pkw_r2", FieldType.INTEGER, "Pkw Richtung 2", "Cars direction 2"),
+        Field("bus_r1", FieldType.INTEGER, "Bus Richtung 1", "Buses direction 1"),
+        Field("bus_r2", FieldType.INTEGER, "Bus Richtung 2", "Buses direction 2"),
+        Field("flag", FieldType.TEXT, "Marke (Lücke, negativ, Spitze, Qualität)",
+              "Flag (gap, negative, spike, quality)"),
+    ),
+    geometry_type="Point",
+    time_field="observed_at",
+)
+
+COMMERCIAL_LAND = Collection(
+    id="commercial-land",
+    table="commercial_land",
+    title_de="Gewerbeflächen mit Potenzialbewertung",
+    title_en="Commercial land with potential score",
+    description_de=(
+        "Gewerbe- und Industrieflächen (Standortblätter der Wirtschaftsförderung) mit "
+        "Potenzialwert 0–100 und Aufschlüsselung je Kriterium. Eigentum nur als Fläche je "
+        "Eigentümerart, ohne Namen."
+    ),
+    description_en=(
+        "Commercial and industrial sites (site sheets of economic development) with a potential "
+        "score 0-100 and a per-criterion breakdown. Ownership only as area by owner type."
+    ),
+    keywords=("Gewerbefläche", "Industriegebiet", "commercial land", "TIP Cottbus", "Cottbus"),
+    id_field=Field("site_id", FieldType.TEXT, "Flächenkennung", "Site id", nullable=False),
+    fields=(
+        Field("name", FieldType.TEXT, "Name", "Name"),
+        Field("district", FieldType.TEXT, "Ortsteil", "District"),
+        Field("gemarkung", FieldType.TEXT, "Gemarkung", "Cadastral district"),
+        Field("flur", FieldType.TEXT, "Flur", "Flur"),
+        Field("flurstuecke", FieldType.TEXT, "Flurstücke", "Parcels"),
+        Field("gross_area_ha", FieldType.DOUBLE, "Bruttofläche (ha)", "Gross area (ha)"),
+        Field("net_area_ha", FieldType.DOUBLE, "Nettofläche (ha)", "Net area (ha)"),
+        Field("gi_area_ha", FieldType.DOUBLE, "davon GI (ha)", "of which industrial GI (ha)"),
+        Field("ge_area_ha", FieldType.DOUBLE, "davon GE (ha)", "of which commercial GE (ha)"),
+        Field("free_area_ha", FieldType.DOUBLE, "Freie Reserve (ha)", "Free reserve (ha)"),
+        Field("occupancy_pct", FieldType.DOUBLE, "Auslastung (%)", "Occupancy (%)"),
+        Field("owner_city_ha", FieldType.DOUBLE, "Eigentum Stadt (ha)", "Owned by the city (ha)"),
+        Field("owner_private_ha", FieldType.DOUBLE, "Eigentum privat (ha)",
+              "Privately owned (ha)"),
+        Field("owner_other_ha", FieldType.DOUBLE, "Eigentum sonstige (ha)",
+              "Other owners (ha)"),
+        Field("road_access", FieldType.BOOLEAN, "Straßenerschließung", "Road access"),
+        Field("utilities", FieldType.TEXT, "Medienerschließung", "Utilities"),
+        Field("rail_siding", FieldType.BOOLEAN, "Gleisanschluss", "Rail siding"),
+        Field("broadband", FieldType.TEXT, "Breitband", "Broadband"),
+        Field("funding", FieldType.TEXT, "Förderung", "Funding"),
+        Field("price_eur_m2", FieldType.DOUBLE, "Kaufpreis (EUR/m²)", "Asking price (EUR/m²)"),
+        Field("land_value_eur_m2", FieldType.DOUBLE, "Bodenrichtwert (EUR/m²)",
+              "Standard land value (EUR/m²)"),
+        Field("contamination", FieldType.TEXT, "Altlasten", "Known contamination"),
+        Field("a15_distance_km", FieldType.DOUBLE, "Entfernung A15-Anschluss (km)",
+              "Distance to A15 junction (km)", derived=True),
+        Field("heritage_overlap_ha", FieldType.DOUBLE, "Überlagerung Denkmal (ha)",
+              "Overlap with heritage (ha)", derived=True),
+        Field("parcel_count", FieldType.INTEGER, "Betroffene Flurstücke",
+              "Parcels concerned", derived=True),
+        Field("score", FieldType.DOUBLE, "Potenzialwert (0–100)", "Potential score (0-100)",
+              derived=True),
+        Field("score_breakdown", FieldType.TEXT, "Aufschlüsselung (JSON)",
+              "Breakdown per criterion (JSON)", derived=True, queryable=False),
     ),
 )
 
 #: Every published collection, in the order the API lists them.
-COLLECTIONS: tuple[Collection, ...] = (PARCELS,)
+COLLECTIONS: tuple[Collection, ...] = (
+    PARCELS, HERITAGE, STREET_DAMAGE, TRAFFIC_STATIONS, TRAFFIC_COUNTS, COMMERCIAL_LAND,
+)
 
 
 def get_collection(collection_id: str) -> Collection:

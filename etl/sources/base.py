@@ -1,23 +1,90 @@
-"""The contract every source module fulfils; the ETL core does the rest."""
+"""The contract every source module fulfils; the ETL core does the rest.
+
+A source turns files into :class:`Part` s: batches of records whose columns carry registry field
+names, with geometries in a named CRS. The core converts values, checks and repairs geometry,
+stages, merges and records the run. A source never opens a cursor.
+"""
 
 from __future__ import annotations
 
+import enum
 import re
-from typing import ClassVar
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
+from etl.geometry import resolve_crs
+from etl.read import Batch, inspect_vector, read_vector
+from twin.errors import SourceError
 from twin.registry import Collection
 
 
-class VectorSource:
-    """A source whose features GDAL can read, published as one collection.
+class LoadMode(enum.StrEnum):
+    """How a load meets the published table."""
 
-    Subclasses name the collection, the source columns that must exist, how source columns
-    map to registry fields, and what a valid key looks like. They never open a cursor.
-    """
+    #: The files are the whole truth: new rows inserted, changed updated, missing deleted.
+    REPLACE = "replace"
+    #: Insert and update, never delete.
+    UPSERT = "upsert"
+    #: Insert only; a key already published refuses the load.
+    APPEND = "append"
 
-    #: The `twin load` subcommand and the folder of its samples.
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Options of one load, as `twin load` takes them."""
+
+    mode: LoadMode | None = None  # None: the source's default
+    layer: str | None = None
+    crs: str | None = None
+    allow_empty: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Part:
+    """A batch of records for one collection, read from one file."""
+
+    collection: Collection
+    batch: Batch  # columns keyed by registry field name
+    path: Path
+    crs: str  # CRS of the batch's geometries
+    total: int = -1  # features in the file, when known (for progress)
+
+
+class Source(ABC):
+    """A source of the twin: which collections it feeds and how its files are read."""
+
+    #: The `twin load` subcommand and the folder of its samples in data/samples/.
     name: ClassVar[str]
-    collection: ClassVar[Collection]
+    #: Collections this source feeds (the first is its main one).
+    collections: ClassVar[tuple[Collection, ...]]
+    default_mode: ClassVar[LoadMode] = LoadMode.REPLACE
+    #: Sample file patterns in data/samples/<name>/.
+    sample_globs: ClassVar[tuple[str, ...]] = ("*",)
+
+    def __init__(self) -> None:
+        #: Things the load should tell the user without refusing (row and field named).
+        self.notes: list[str] = []
+
+    @abstractmethod
+    def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
+        """Yield the parts of ``paths``; raise SourceError/RecordError to refuse."""
+
+    def key_problem(self, collection: Collection, key: str) -> str | None:
+        """Why ``key`` is not a valid key of ``collection``, or None."""
+        return None
+
+    def replace_scope(self, collection: Collection) -> tuple[str, Any] | None:
+        """In replace mode, only rows with this (column, value) may be deleted; None: all."""
+        return None
+
+
+class VectorSource(Source):
+    """A source of one collection whose files GDAL reads (GPKG, Shapefile, GeoJSON, GML...)."""
+
     #: Source columns (lower case) whose absence refuses the whole file.
     required: ClassVar[tuple[str, ...]] = ()
     #: Source column (lower case) -> registry field, where the names differ.
@@ -25,8 +92,36 @@ class VectorSource:
     #: What a key must look like, and how to say so when it does not.
     key_pattern: ClassVar[re.Pattern[str] | None] = None
     key_description: ClassVar[str] = ""
-    #: Sample file patterns in data/samples/<name>/.
-    sample_globs: ClassVar[tuple[str, ...]] = ("*.gpkg", "*.geojson", "*.shp", "*.gml")
+    sample_globs = ("*.gpkg", "*.geojson", "*.shp", "*.gml")
+    batch_size: int = 5000
+
+    def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
+        collection = self.collections[0]
+        for path in paths:
+            info = inspect_vector(path, options.layer)
+            if info.feature_count == 0 and not options.allow_empty:
+                raise SourceError("the file holds no features; use --allow-empty to publish "
+                                  "an empty collection", path=str(path))
+            available = {f.lower() for f in info.fields}
+            missing = [c for c in self.required if c not in available]
+            # An empty GeoJSON has no fields at all: nothing is missing from no features.
+            if missing and info.feature_count != 0:
+                raise SourceError(
+                    f"required field '{missing[0]}' is missing; the file has: "
+                    f"{', '.join(info.fields) or 'no fields'}", path=str(path))
+            crs = resolve_crs(str(path), info.crs, options.crs)
+            mapping = {f.name: self.source_column(f.name, available)
+                       for f in collection.loaded_fields}
+            dropped = sorted(available - {c for c in mapping.values() if c})
+            if dropped:
+                # Names only: the values of unknown columns (owner data, say) go nowhere.
+                self.notes.append(f"{path}: columns not published and dropped: "
+                                  f"{', '.join(dropped)}")
+            for batch in read_vector(path, info, batch_size=self.batch_size):
+                columns = {name: batch.columns[col] if col else [None] * len(batch)
+                           for name, col in mapping.items()}
+                yield Part(collection, Batch(columns, batch.geometries, batch.rows), path, crs,
+                           info.feature_count)
 
     def source_column(self, field_name: str, available: set[str]) -> str | None:
         """The source column that feeds ``field_name``, if the file has it."""
@@ -35,8 +130,7 @@ class VectorSource:
                 return src
         return field_name if field_name in available else None
 
-    def key_problem(self, key: str) -> str | None:
-        """Why ``key`` is not a valid key, or None."""
+    def key_problem(self, collection: Collection, key: str) -> str | None:
         if self.key_pattern is not None and not self.key_pattern.fullmatch(key):
             return f"'{key}' is not {self.key_description}"
         return None

@@ -15,7 +15,7 @@ from twin.registry import PARCELS
 
 class ParcelsSource(VectorSource):
     name = "parcels"
-    collection = PARCELS
+    collections = (PARCELS,)
     required = ("flstkennz",)
     # Land (2) + Gemarkung (4) + Flur (3) + Zähler (5) digits, Nenner (4) and two fillers,
     # where an absent Nenner is written as underscores.

@@ -1,0 +1,29 @@
+"""Values the database derives after every load, in the load's own transaction.
+
+Each step is idempotent and writes only rows whose value changes, so a repeated load changes
+nothing. Steps run in order: later ones may use what earlier ones derived (repair priorities use
+station traffic; commercial-land scores use heritage links).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+
+import psycopg
+
+#: SQL files in twin/sql/ (``derive_*.sql``) and Python steps, in the order they run.
+STEPS: list[str | Callable[[psycopg.Connection], None]] = []
+
+
+def _sql(name: str) -> str:
+    return resources.files("twin.sql").joinpath(name).read_text(encoding="utf-8")
+
+
+def refresh(conn: psycopg.Connection) -> None:
+    """Run every derivation step on ``conn`` (inside the caller's transaction)."""
+    for step in STEPS:
+        if isinstance(step, str):
+            conn.execute(_sql(step))
+        else:
+            step(conn)
