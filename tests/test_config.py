@@ -50,3 +50,17 @@ def test_readme_dataset_table_is_current() -> None:
 
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     assert f"{START}\n{dataset_table()}\n{END}" in readme
+
+
+def test_init_adds_fields_the_registry_gained(empty_settings: Settings) -> None:
+    # A table from an older release lacks a field: `twin db init` adds it, keeping the rows.
+    with psycopg.connect(empty_settings.dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO twin.parcels (flstkennz, geom) VALUES ('124166001000010000__',"
+                     " ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(454000, 5734500), 25833), 5)))")
+        conn.execute("ALTER TABLE twin.parcels DROP COLUMN denkmalnummern")
+    db.init_schema(empty_settings)
+    with psycopg.connect(empty_settings.dsn) as conn:
+        assert db.table_status(conn, COLLECTIONS[0]).matches_registry
+        assert conn.execute("SELECT count(*) FROM twin.parcels").fetchone()[0] == 1
+        conn.execute("DELETE FROM twin.parcels")
+        conn.commit()

@@ -96,6 +96,18 @@ def table_ddl(collection: Collection) -> sql.Composed:
     )
 
 
+def add_missing_columns(collection: Collection) -> sql.Composed:
+    """ALTER TABLE adding fields the registry gained since the table was created.
+
+    New fields are nullable whatever the registry says: existing rows have no value yet.
+    """
+    table = sql.Identifier(collection.schema, collection.table)
+    return sql.SQL(" ").join(
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {};").format(
+            table, sql.Identifier(f.name), sql.SQL(f.type.value))
+        for f in collection.all_fields)
+
+
 def init_schema(settings: Settings | None = None) -> list[str]:
     """Create or migrate the schema; idempotent. Returns what was applied."""
     settings = settings or get_settings()
@@ -108,6 +120,7 @@ def init_schema(settings: Settings | None = None) -> list[str]:
             applied.append(name)
         for collection in COLLECTIONS:
             conn.execute(table_ddl(collection))
+            conn.execute(add_missing_columns(collection))
             applied.append(f"table {collection.schema}.{collection.table}")
     return applied
 
