@@ -1,0 +1,536 @@
+"""The heritage list of Brandenburg (Denkmalliste, kept by the BLDAM) joined to its geometries.
+
+The list arrives as CSV (Windows-1252 or UTF-8 with BOM, semicolons, as the state exports it)
+or as a spreadsheet (XLSX): 8-digit ID numbers (Cottbus' start with ``0910``), location,
+name, description and the section of the list. The geometries arrive separately, as GML or
+GeoPackage from the heritage office's WFS (or anything GDAL reads), keyed by the same ID.
+One load takes the list and one or more geometry files, joins them by ID and publishes every
+monument that has both.
+
+The list's sections are A (Bodendenkmale, archaeological sites), B (Grabungsschutzgebiete),
+C (Denkmalbereiche, heritage areas) and D (Bau-, Garten- und technische Denkmale).
+**Archaeological sites are never published**: the state keeps them out of publication to
+protect them from looters. Rows of sections A and B, their geometries and whole layers or
+sheets named after them are dropped here, before anything reaches a :class:`Part`; the load
+says how many were withheld, never which. Their rows are not even checked, so no message can
+name one; only their ID numbers are kept, in memory, to drop their geometries too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import shapely
+from pyproj import CRS
+
+from etl import tabular
+from etl.geometry import resolve_crs
+from etl.read import Batch, inspect_vector, read_vector, vector_layers
+from etl.sources.base import LoadOptions, Part, Source
+from twin.errors import LoadRefusedError, RecordError, SourceError
+from twin.registry import HERITAGE, Collection
+
+#: An ID number of the list: eight digits (Cottbus: ``0910xxxx``).
+ID_PATTERN = re.compile(r"\d{8}")
+ID_DESCRIPTION = "an 8-digit ID number of the heritage list (e.g. 09100203)"
+
+#: Published values of ``abschnitt``. Only ``Denkmalbereich`` is an area; the rest are
+#: monuments (twin/sql/derive_heritage.sql relies on this).
+AREA = "Denkmalbereich"
+
+
+class Section(enum.StrEnum):
+    """What a row of the list is, as published in ``abschnitt`` (or withheld)."""
+
+    BAUDENKMAL = "Baudenkmal"
+    GARTENDENKMAL = "Gartendenkmal"
+    TECHNISCHES_DENKMAL = "Technisches Denkmal"
+    #: Section D without a finer kind.
+    DENKMAL = "Denkmal"
+    DENKMALBEREICH = AREA
+    #: Sections A and B: archaeological sites and excavation protection areas. Never published.
+    WITHHELD = "withheld"
+
+
+#: Words that mark an archaeological entry, a layer or a sheet of them (normalised text).
+_WITHHELD_WORDS = ("boden", "archaeolog", "archeolog", "grabungsschutz", "fundplatz",
+                   "fundstelle")
+#: A section given by its letter: "A", "D.", "Abschnitt C", "C - Denkmalbereiche".
+_SECTION_LETTER = re.compile(r"^(?:abschnitt\s*)?([abcd])(?:$|[\s.):,;-])")
+
+
+def _fold(text: str) -> str:
+    """Lower case with umlauts spelt out, for matching words."""
+    text = unicodedata.normalize("NFC", text).casefold()
+    for a, b in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
+        text = text.replace(a, b)
+    return text.strip()
+
+
+def normalise_name(name: str) -> str:
+    """A column name reduced to letters and digits: 'ID-Nr.' -> 'idnr', 'Straße' -> 'strasse'."""
+    return re.sub(r"[^a-z0-9]", "", _fold(name))
+
+
+def classify(section: str | None, kind: str | None) -> Section | None:
+    """The :class:`Section` of a row from its section and kind texts; None when neither says.
+
+    Any mention of an archaeological site wins, whatever else the row says: withholding one
+    monument too many is a nuisance, publishing one archaeological site is harm done.
+    """
+    texts = [_fold(t) for t in (kind, section) if t and str(t).strip()]
+    letter = None
+    if section and (m := _SECTION_LETTER.match(_fold(section))):
+        letter = m.group(1)
+    if letter in ("a", "b") or any(w in t for t in texts for w in _WITHHELD_WORDS):
+        return Section.WITHHELD
+    if letter == "c" or any("bereich" in t or "ensemble" in t for t in texts):
+        return Section.DENKMALBEREICH
+    for t in texts:  # the kind first: it is the finer of the two
+        if "garten" in t or "park" in t:
+            return Section.GARTENDENKMAL
+        if "techn" in t:
+            return Section.TECHNISCHES_DENKMAL
+        if "bau" in t or "kunst" in t:
+            return Section.BAUDENKMAL
+    if letter == "d" or any("denkmal" in t for t in texts):
+        return Section.DENKMAL
+    return None
+
+
+def withheld_name(name: str) -> bool:
+    """True when a layer or sheet name says it holds archaeological sites."""
+    folded = _fold(name)
+    return any(w in folded for w in _WITHHELD_WORDS)
+
+
+#: Column names of the list (normalised, see :func:`normalise_name`) per registry field, in
+#: order of preference. The first one present feeds the field.
+ID_COLUMNS = ("idnr", "idnummer", "objektnummer", "objektnr", "denkmalnummer", "denkmalnr",
+              "denkmalid", "objektid", "nummer", "nr", "id")
+LIST_COLUMNS: dict[str, tuple[str, ...]] = {
+    "denkmalnummer": ID_COLUMNS,
+    "bezeichnung": ("bezeichnung", "offiziellebezeichnung", "denkmalbezeichnung",
+                    "objektbezeichnung", "name", "denkmal", "objekt"),
+    "adresse": ("adresse", "lage", "adresselage", "lageadresse", "anschrift", "ortslage",
+                "strasse", "standort"),
+    "beschreibung": ("beschreibung", "kurzbeschreibung", "erlaeuterung", "erlaeuterungen",
+                     "bemerkung", "bemerkungen"),
+    "gemeinde": ("gemeinde", "stadt", "stadtgemeinde", "ort"),
+    "ortsteil": ("ortsteil", "gemeindeteil", "stadtteil", "ot"),
+}
+#: The section of the list (A-D or its words) and the kind of monument; either classifies.
+SECTION_COLUMNS = ("abschnitt", "listenabschnitt", "teil")
+KIND_COLUMNS = ("denkmalart", "art", "gattung", "denkmalgattung", "kategorie", "denkmaltyp",
+                "typ", "objektart")
+
+LIST_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
+GEOMETRY_SUFFIXES = {".gpkg", ".gml", ".xml", ".geojson", ".json", ".shp", ".fgb", ".sqlite",
+                     ".kml", ".gdb", ".zip"}
+#: How many rows of a sheet may stand above its header (titles, dates, blank lines).
+HEADER_SEARCH_ROWS = 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A published row of the list: where it was, and its values by registry field."""
+
+    path: Path
+    row: int | str  # "12 (sheet 'Denkmale')" in a workbook
+    values: dict[str, str | None]
+
+
+@dataclass
+class _Rows:
+    """Rows of one list file or sheet: header as written, (row number, cells) pairs."""
+
+    path: Path
+    where: str  # "" for a CSV, " (sheet 'X')" for a spreadsheet
+    header: list[str]
+    rows: list[tuple[int, dict[str, Any]]]
+
+
+def file_kind(path: Path) -> str:
+    """'csv', 'xlsx' or 'geometry': by content where it is telling, else by extension."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise SourceError(f"cannot read the file ({exc})", path=str(path)) from exc
+    suffix = path.suffix.lower()
+    if head.startswith(b"PK\x03\x04") and suffix not in GEOMETRY_SUFFIXES - {".zip"}:
+        try:
+            with zipfile.ZipFile(path) as z:
+                if any(n.startswith("xl/") for n in z.namelist()):
+                    return "xlsx"
+        except zipfile.BadZipFile as exc:
+            if suffix in (".xlsx", ".xlsm"):
+                raise SourceError(f"not a readable spreadsheet ({exc})", path=str(path)) from exc
+    if suffix == ".xls" or head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise SourceError("old binary Excel files (.xls) are not read; save the list as .xlsx "
+                          "or as CSV", path=str(path))
+    if suffix in LIST_SUFFIXES:
+        return LIST_SUFFIXES[suffix]
+    if suffix in GEOMETRY_SUFFIXES or head.startswith((b"SQLite format 3", b"<", b"{")):
+        return "geometry"
+    return "csv"
+
+
+def _cell_text(value: Any) -> str | None:
+    """A spreadsheet cell as text, as the list would print it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "ja" if value else "nein"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    return text or None
+
+
+def _id_text(value: Any) -> tuple[str | None, bool]:
+    """An ID as text, and whether a lost leading zero was put back.
+
+    Spreadsheets (and GIS integer fields) keep 09100203 as the number 9100203; a number
+    with fewer than eight digits is zero-padded, text is taken as written.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+        if 0 <= value and len(text) < 8:
+            return text.zfill(8), True
+        return text, False
+    if value is None:
+        return None, False
+    text = str(value).strip().replace("\u00a0", "")
+    return text or None, False
+
+
+def _canonical(key: str) -> str:
+    """A key without leading zeros: how withheld IDs are matched, whatever their form."""
+    return key.lstrip("0") or "0"
+
+
+class HeritageSource(Source):
+    """The Denkmalliste (CSV or XLSX) and its geometry files, joined by ID number."""
+
+    name = "heritage"
+    collections: ClassVar[tuple[Collection, ...]] = (HERITAGE,)
+    sample_globs = ("*.csv", "*.xlsx", "*.gpkg", "*.gml", "*.geojson")
+    batch_size: int = 5000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._entries: dict[str, Entry] = {}
+        #: Canonical IDs of withheld rows; kept in memory for the join only, never written.
+        self._withheld_ids: set[str] = set()
+        self._withheld_rows = 0
+        self._withheld_features = 0
+        self._withheld_layers: list[str] = []
+
+    def key_problem(self, collection: Collection, key: str) -> str | None:
+        if not ID_PATTERN.fullmatch(key):
+            return f"'{key}' is not {ID_DESCRIPTION}"
+        return None
+
+    # -- the whole load -------------------------------------------------------------------
+    def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
+        kinds = {path: file_kind(path) for path in paths}
+        lists = [p for p in paths if kinds[p] != "geometry"]
+        geometries = [p for p in paths if kinds[p] == "geometry"]
+        names = ", ".join(map(str, paths))
+        if not lists:
+            raise SourceError("no heritage list among the files: give the list (CSV or XLSX) "
+                              "and its geometry files (GML, GeoPackage, GeoJSON...)", path=names)
+        if not geometries:
+            raise SourceError("no geometry file among the files: give the geometries (GML, "
+                              "GeoPackage, GeoJSON...) with the list; a monument without "
+                              "geometry is not published", path=names)
+        for path in lists:
+            self._read_list(path, kinds[path])
+        matched: set[str] = set()
+        errors: list[RecordError] = []
+        for path in geometries:
+            yield from self._read_geometries(path, options, matched, errors)
+        if errors:
+            raise LoadRefusedError(
+                f"{len(errors)} geometr{'y' if len(errors) == 1 else 'ies'} refused; nothing "
+                f"was changed. First: {errors[0].location}", path=errors[0].path, errors=errors)
+        for key, entry in self._entries.items():
+            if key not in matched:
+                self.notes.append(f"{entry.path}: row {entry.row} ({key}): no geometry in the "
+                                  "geometry files; not published")
+        self._note_withheld()
+
+    def _note_withheld(self) -> None:
+        if not (self._withheld_rows or self._withheld_features or self._withheld_layers):
+            return
+        # Counts only: no ID, name, place or row of an archaeological site, to protect them.
+        layers = ""
+        if self._withheld_layers:
+            names = ", ".join(f"'{n}'" for n in self._withheld_layers)
+            layers = f", with everything in layer(s) or sheet(s) {names}"
+        self.notes.append(
+            f"withheld {self._withheld_rows} list entr"
+            f"{'y' if self._withheld_rows == 1 else 'ies'} of sections A/B (Bodendenkmale, "
+            f"Grabungsschutzgebiete) and {self._withheld_features} geometr"
+            f"{'y' if self._withheld_features == 1 else 'ies'} of them{layers}: archaeological "
+            "sites are never published nor stored, to protect them")
+
+    # -- the list -------------------------------------------------------------------------
+    def _read_list(self, path: Path, kind: str) -> None:
+        tables = [_csv_rows(path)] if kind == "csv" else self._xlsx_rows(path)
+        errors: list[RecordError] = []
+        padded = 0
+        for table in tables:
+            columns = _map_columns(table)
+            id_col = columns["denkmalnummer"]
+            section_col, kind_col = columns["_section"], columns["_kind"]
+            used = {c for c in columns.values() if c}
+            dropped = [h for h in table.header if h and h not in used]
+            if dropped:
+                # Names only, as for every source: values of unknown columns go nowhere.
+                self.notes.append(f"{path}{table.where}: columns not published and dropped: "
+                                  f"{', '.join(dropped)}")
+            for row, cells in table.rows:
+                section = classify(_cell_text(cells.get(section_col)) if section_col else None,
+                                    _cell_text(cells.get(kind_col)) if kind_col else None)
+                if section is Section.WITHHELD:
+                    # Before any check, so that no message can ever name one.
+                    self._withheld_rows += 1
+                    raw, _ = _id_text(cells.get(id_col))
+                    if raw:
+                        self._withheld_ids.add(_canonical(raw))
+                    continue
+                key, was_padded = _id_text(cells.get(id_col))
+                if key is None:
+                    errors.append(RecordError("value is missing", path=str(path),
+                                              row=_row(row, table), field=id_col))
+                    continue
+                if not ID_PATTERN.fullmatch(key):
+                    hint = (" (a leading zero lost in a spreadsheet?)"
+                            if key.isdigit() and len(key) == 7 else "")
+                    errors.append(RecordError(f"'{key}' is not {ID_DESCRIPTION}{hint}",
+                                              path=str(path), row=_row(row, table),
+                                              field=id_col))
+                    continue
+                if section is None:
+                    said = [_cell_text(cells.get(c)) for c in (section_col, kind_col) if c]
+                    errors.append(RecordError(
+                        f"section {' / '.join(repr(s) for s in said if s) or 'is empty'}: "
+                        "cannot tell a monument (D), a heritage area (C) or an "
+                        "archaeological site (A, B) apart", path=str(path),
+                        row=_row(row, table), field=section_col or kind_col))
+                    continue
+                padded += was_padded
+                if key in self._entries:
+                    first = self._entries[key]
+                    errors.append(RecordError(
+                        f"duplicate ID '{key}' (first in {first.path.name} row {first.row})",
+                        path=str(path), row=_row(row, table), field=id_col))
+                    continue
+                values: dict[str, str | None] = {
+                    name: _cell_text(cells.get(col)) if col else None
+                    for name, col in columns.items() if not name.startswith("_")}
+                values["denkmalnummer"] = key
+                values["abschnitt"] = section.value
+                self._entries[key] = Entry(path, _row(row, table), values)
+        if padded:
+            self.notes.append(f"{path}: {padded} ID number(s) were stored as numbers and had "
+                              "lost their leading zero; zero-padded to 8 digits")
+        if errors:
+            raise LoadRefusedError(
+                f"{len(errors)} row(s) of the heritage list refused; nothing was changed. "
+                f"First: {errors[0].location}", path=str(path), errors=errors)
+
+    def _withhold(self, table: _Rows) -> None:
+        id_col = _map_columns(table, need_section=False)["denkmalnummer"]
+        for _, cells in table.rows:
+            self._withheld_rows += 1
+            raw, _ = _id_text(cells.get(id_col))
+            if raw:
+                self._withheld_ids.add(_canonical(raw))
+
+    def _xlsx_rows(self, path: Path) -> list[_Rows]:
+        """Every sheet of a workbook that holds a list (its header has an ID column)."""
+        import openpyxl
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            raise SourceError(f"not a readable spreadsheet ({exc})", path=str(path)) from exc
+        tables: list[_Rows] = []
+        try:
+            for sheet in book.worksheets:
+                table = _sheet_rows(path, sheet)
+                if withheld_name(sheet.title):
+                    # A sheet of archaeological sites: nothing of it is checked or kept but
+                    # its IDs, in memory, so that their geometries are dropped too.
+                    self._withheld_layers.append(sheet.title)
+                    if table is not None:
+                        self._withhold(table)
+                elif table is not None:
+                    tables.append(table)
+        finally:
+            book.close()
+        if not tables:
+            raise SourceError(
+                "no sheet with a heritage list: none has a header with an ID column "
+                f"(e.g. 'ID-Nr.' or 'Objektnummer') in its first {HEADER_SEARCH_ROWS} rows",
+                path=str(path))
+        return tables
+
+    # -- the geometries -------------------------------------------------------------------
+    def _read_geometries(self, path: Path, options: LoadOptions, matched: set[str],
+                         errors: list[RecordError]) -> Iterator[Part]:
+        layers = vector_layers(path)
+        if not layers:
+            raise SourceError("file holds no layer", path=str(path))
+        file_crs: tuple[str, str] | None = None
+        for layer in layers:
+            where = f" (layer '{layer}')" if len(layers) > 1 else ""
+            if withheld_name(layer):
+                # Never read: a layer of archaeological sites is counted, no more.
+                self._withheld_layers.append(layer)
+                continue
+            info = inspect_vector(path, layer)
+            if info.feature_count == 0:
+                continue
+            by_name = {normalise_name(f): f.lower() for f in info.fields}
+            id_col = next((by_name[c] for c in ID_COLUMNS if c in by_name), None)
+            if id_col is None:
+                raise SourceError(
+                    f"no ID column{where}: expected one of 'ID-Nr.', 'Objektnummer', "
+                    f"'Denkmalnummer'...; the layer has: {', '.join(info.fields) or 'no fields'}",
+                    path=str(path))
+            kind_cols = [by_name[c] for c in (*SECTION_COLUMNS, *KIND_COLUMNS) if c in by_name]
+            crs = resolve_crs(str(path), info.crs, options.crs)
+            if file_crs is None:
+                file_crs = (layer, crs)
+            elif CRS.from_user_input(crs) != CRS.from_user_input(file_crs[1]):
+                raise SourceError(f"layers '{file_crs[0]}' and '{layer}' have different CRS "
+                                  f"({file_crs[1]}, {crs}); give them as separate files",
+                                  path=str(path))
+            for batch in read_vector(path, info, batch_size=self.batch_size):
+                keep = self._join(path, where, batch, id_col, kind_cols, matched, errors)
+                if keep.size == 0 or errors:
+                    continue
+                entries = [self._entries[k] for k in self._keys(batch, id_col, keep)]
+                columns = {f.name: [e.values.get(f.name) for e in entries]
+                           for f in HERITAGE.loaded_fields}
+                geoms = shapely.force_2d(batch.geometries[keep])
+                yield Part(HERITAGE, Batch(columns, geoms, batch.rows[keep]), path, crs,
+                           info.feature_count)
+
+    @staticmethod
+    def _keys(batch: Batch, id_col: str, keep: np.ndarray) -> list[str]:
+        return [_id_text(batch.columns[id_col][i])[0] for i in keep]
+
+    def _join(self, path: Path, where: str, batch: Batch, id_col: str, kind_cols: list[str],
+              matched: set[str], errors: list[RecordError]) -> np.ndarray:
+        """Indexes of the batch's features that are published; notes and errors for the rest."""
+        keep = []
+        missing = shapely.is_missing(batch.geometries) | shapely.is_empty(batch.geometries)
+        for i, raw in enumerate(batch.columns[id_col]):
+            key, _ = _id_text(raw)
+            kinds = [_cell_text(batch.columns[c][i]) for c in kind_cols]
+            if (key is not None and _canonical(key) in self._withheld_ids) or any(
+                    classify(k, None) is Section.WITHHELD for k in kinds if k):
+                self._withheld_features += 1
+                continue
+            row = int(batch.rows[i])
+            if key is None:
+                errors.append(RecordError(f"feature has no ID{where}", path=str(path), row=row,
+                                          field=id_col))
+                continue
+            if not ID_PATTERN.fullmatch(key):
+                # The value is not repeated: a malformed number in a geometry file may be an
+                # archaeological site's, and refusals are kept in the run record.
+                errors.append(RecordError(f"the ID is not {ID_DESCRIPTION}{where} (value not "
+                                          "shown)", path=str(path), row=row, field=id_col))
+                continue
+            if key not in self._entries:
+                self.notes.append(f"{path}{where}: row {row} ({key}): geometry without an entry "
+                                  "in the heritage list; not published")
+                continue
+            if missing[i]:
+                self.notes.append(f"{path}{where}: row {row} ({key}): feature has no geometry; "
+                                  "ignored")
+                continue
+            matched.add(key)
+            keep.append(i)
+        return np.asarray(keep, dtype=int)
+
+
+def _row(row: int, table: _Rows) -> str | int:
+    return f"{row}{table.where}" if table.where else row
+
+
+def _map_columns(table: _Rows, *, need_section: bool = True) -> dict[str, str | None]:
+    """Registry field (and ``_section``, ``_kind``) -> the header name that feeds it."""
+    by_name: dict[str, str] = {}
+    for h in table.header:
+        if h:
+            by_name.setdefault(normalise_name(h), h)
+
+    def first(candidates: tuple[str, ...]) -> str | None:
+        return next((by_name[c] for c in candidates if c in by_name), None)
+
+    columns = {name: first(candidates) for name, candidates in LIST_COLUMNS.items()}
+    columns["_section"] = first(SECTION_COLUMNS)
+    columns["_kind"] = first(KIND_COLUMNS)
+    if columns["denkmalnummer"] is None:
+        raise SourceError(f"no ID column{table.where}: expected one of 'ID-Nr.', "
+                          f"'Objektnummer', 'Denkmalnummer'...; the header has: "
+                          f"{', '.join(h for h in table.header if h)}", path=str(table.path))
+    if need_section and columns["_section"] is None and columns["_kind"] is None:
+        raise SourceError(
+            f"no section column{table.where} ('Abschnitt' or 'Denkmalart'): without it "
+            "archaeological sites cannot be told apart and withheld; the header has: "
+            f"{', '.join(h for h in table.header if h)}", path=str(table.path))
+    return columns
+
+
+def _csv_rows(path: Path) -> _Rows:
+    table = tabular.read_csv(path)
+    return _Rows(path, "", table.header, table.rows)
+
+
+def _sheet_rows(path: Path, sheet: Any) -> _Rows | None:
+    """The list on one sheet: the header is the first row with an ID column."""
+    rows = sheet.iter_rows(values_only=True)
+    header: list[str] | None = None
+    out: list[tuple[int, dict[str, Any]]] = []
+    where = f" (sheet '{sheet.title}')"
+    for number, values in enumerate(rows, start=1):
+        if header is None:
+            if number > HEADER_SEARCH_ROWS:
+                return None
+            names = [_cell_text(v) or "" for v in values]
+            if any(normalise_name(n) in ID_COLUMNS for n in names if n):
+                header = names
+            continue
+        if not any(v is not None and str(v).strip() for v in values):
+            continue
+        if any(v is not None and str(v).strip() for v in values[len(header):]):
+            raise SourceError(f"row {number}{where} has values beyond the header's "
+                              f"{len(header)} columns", path=str(path))
+        out.append((number, {h: v for h, v in zip(header, values, strict=False) if h}))
+    if header is None:
+        return None
+    return _Rows(path, where, header, out)
