@@ -1,0 +1,508 @@
+"""Traffic counts: counting stations and hourly counts in the layout of the BASt.
+
+One load takes a stations file and any number of hourly files; the source tells them apart by
+their header. The hourly files follow the federal road research institute's (Bundesanstalt für
+Straßenwesen) layout: semicolon-separated, ``TKNR;Zst;Land;Strklas;Strnum;Datum;Wotag;Fahrtzw;
+Stunde;KFZ_R1;KFZ_R2;Lkw_R1;Lkw_R2;...`` with the date as ``yymmdd`` and the hour as 1-24 of
+local (Europe/Berlin) wall-clock time. Columns are read by name, never by position: the files
+of different years order and name their columns differently.
+
+Every hour becomes an observation with a real instant: the hour that does not exist when the
+clocks go forward is not stored (a note says so), the hour that occurs twice when they go back
+is taken in file order (first CEST, then CET), and an hour missing from a file is published as
+a row with no counts and the flag ``gap``. Negative values, values over the capacity of a
+direction and values the BASt quality flags (``K_*``) mark as estimated or faulty are flagged,
+never silently used: the station figures (twin/sql/derive_traffic.sql) skip them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import shapely
+
+from etl import geometry
+from etl.read import Batch, inspect_vector, read_vector
+from etl.sources.base import LoadMode, LoadOptions, Part, Source
+from etl.tabular import Table, points, read_csv
+from twin.errors import LoadRefusedError, RecordError, SourceError
+from twin.registry import TRAFFIC_COUNTS, TRAFFIC_STATIONS
+from twin.settings import STORAGE_SRID
+
+#: The time zone of the counts: German counting stations record local wall-clock hours.
+LOCAL_TZ = ZoneInfo("Europe/Berlin")
+#: Vehicles per hour and direction above which a count is a spike: more than two lanes of an
+#: urban main road carry (saturation flow is about 1,800 vehicles per lane and hour of green;
+#: signals keep a lane well below 1,500 an hour). Above it, a detector fault (double
+#: counting, a stuck loop), not traffic.
+SPIKE_LIMIT = 3000
+#: Flags, most severe first; an observation carries the first that applies.
+FLAGS = ("gap", "negative", "spike", "quality")
+#: BASt quality flags (``K_*``) that mark an original, plausible value; any other value
+#: (e.g. 'a', 'd', 's', 'k', 'z') says the value was substituted, estimated or is faulty.
+QUALITY_OK = frozenset({"", "-"})
+
+#: Columns an hourly file must have (matched case-insensitively).
+HOURLY_REQUIRED = ("Zst", "Datum", "Stunde", "KFZ_R1", "KFZ_R2", "Lkw_R1", "Lkw_R2")
+#: BASt hourly columns -> published field; counts of the first four must be present.
+COUNT_COLUMNS = {"KFZ_R1": "kfz_r1", "KFZ_R2": "kfz_r2", "Lkw_R1": "lkw_r1", "Lkw_R2": "lkw_r2",
+                 "Pkw_R1": "pkw_r1", "Pkw_R2": "pkw_r2", "Bus_R1": "bus_r1", "Bus_R2": "bus_r2"}
+REQUIRED_COUNTS = ("KFZ_R1", "KFZ_R2", "Lkw_R1", "Lkw_R2")
+#: Header names that make a CSV an hourly file rather than a stations file.
+HOURLY_MARKERS = frozenset({"tknr", "datum", "stunde", "wotag", "fahrtzw", "kfz_r1", "kfz_r2"})
+_CLASSES = ("KFZ", "Lkw", "PLZ", "Pkw", "Lfw", "Mot", "PmA", "Bus", "LoA", "Lzg", "Sat", "Son")
+#: Every column of the BASt hourly layouts; others are named in a note and dropped.
+BAST_COLUMNS = frozenset(
+    {"tknr", "zst", "land", "strklas", "strnum", "datum", "wotag", "fahrtzw", "stunde"}
+    | {f"{k}{c}_r{r}".lower() for c in _CLASSES for r in (1, 2) for k in ("", "K_")})
+
+#: Stations file: published field -> accepted column names (lower case), first match wins.
+#: The BASt station lists' own names (DZ_Nr, DZ_Name, Nahziel_Ri1...) are accepted too.
+STATION_COLUMNS = {
+    "station_id": ("zst", "station_id", "dz_nr"),
+    "name": ("name", "dz_name", "bezeichnung"),
+    "road": ("strasse", "straße", "road"),
+    "direction_1": ("richtung_1", "direction_1", "nahziel_ri1", "fernziel_ri1"),
+    "direction_2": ("richtung_2", "direction_2", "nahziel_ri2", "fernziel_ri2"),
+}
+#: Coordinate column pairs of a stations CSV and their CRS, first match wins.
+COORDINATE_COLUMNS = (
+    (("x", "y"), "EPSG:25833"),
+    (("lon", "lat"), "EPSG:4326"),
+    (("koor_utm32_e", "koor_utm32_n"), "EPSG:25832"),
+    (("koor_wgs84_e", "koor_wgs84_n"), "EPSG:4326"),
+)
+#: Station numbers become part of observation ids ('<station>/<UTC hour>'): no '/' or spaces.
+STATION_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,31}")
+VECTOR_SUFFIXES = frozenset({".geojson", ".json", ".gpkg", ".shp", ".gml", ".fgb"})
+
+
+# -- local hours and instants ------------------------------------------------------------------
+def wall_clock_instants(day: dt.date, stunde: int, tz: ZoneInfo = LOCAL_TZ) -> list[dt.datetime]:
+    """The UTC instants at which hour ``stunde`` (1-24) of the local ``day`` starts.
+
+    One instant normally; none for the hour skipped when the clocks go forward (02:00-03:00
+    on the last Sunday of March); two, in time order, for the hour that occurs twice when they
+    go back (02:00-03:00 on the last Sunday of October: first CEST, then CET).
+    """
+    naive = dt.datetime.combine(day, dt.time()) + dt.timedelta(hours=stunde - 1)
+    first = naive.replace(tzinfo=tz, fold=0).astimezone(dt.UTC)
+    second = naive.replace(tzinfo=tz, fold=1).astimezone(dt.UTC)
+    if first == second:
+        return [first]
+    if first.astimezone(tz).replace(tzinfo=None) != naive:
+        return []  # in the gap: zoneinfo maps it to a wall-clock time it is not
+    return sorted((first, second))
+
+
+def day_instants(day: dt.date, tz: ZoneInfo = LOCAL_TZ) -> list[dt.datetime]:
+    """The UTC starts of every hour of the local ``day``: 23, 24 or 25 of them."""
+    start = dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).astimezone(dt.UTC)
+    return [start + dt.timedelta(hours=h) for h in range((end - start) // dt.timedelta(hours=1))]
+
+
+def local_hour(instant: dt.datetime, tz: ZoneInfo = LOCAL_TZ) -> tuple[dt.date, int]:
+    """Local date and BASt hour (1-24) of the hour starting at ``instant``."""
+    local = instant.astimezone(tz)
+    return local.date(), local.hour + 1
+
+
+def observation_id(station_id: str, instant: dt.datetime) -> str:
+    return f"{station_id}/{instant.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def parse_datum(text: str) -> dt.date:
+    """A BASt date ``yymmdd`` (years 70-99 are 19xx, 00-69 are 20xx); raises ValueError."""
+    text = text.strip()
+    if not re.fullmatch(r"\d{6}", text):
+        raise ValueError(f"expected a date as yymmdd (e.g. 240331), got {text!r}")
+    yy, mm, dd = int(text[:2]), int(text[2:4]), int(text[4:])
+    try:
+        return dt.date(1900 + yy if yy >= 70 else 2000 + yy, mm, dd)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a date (yymmdd): {exc}") from None
+
+
+def station_key(station_id: str) -> str:
+    """How station numbers are matched: '0815' in one file is '815' in another."""
+    return str(int(station_id)) if station_id.isdigit() else station_id
+
+
+# -- records -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Station:
+    station_id: str
+    name: str | None
+    road: str | None
+    direction_1: str | None
+    direction_2: str | None
+    point: Any  # shapely Point in the storage CRS
+    path: Path
+    row: int
+    column: str  # the station number's column, as the file names it
+
+
+@dataclass
+class Observation:
+    station: Station
+    day: dt.date
+    stunde: int
+    counts: dict[str, int | None]  # published field -> value
+    flag: str | None
+    path: Path
+    line: int  # 0 for an hour the file lacks
+    instant: dt.datetime | None = None
+
+
+class TrafficSource(Source):
+    """Counting stations (CSV or GeoJSON) and BASt hourly counts (CSV), in one load."""
+
+    name = "traffic-counts"
+    collections = (TRAFFIC_STATIONS, TRAFFIC_COUNTS)
+    # Counts arrive month by month: a new file adds to what is published.
+    default_mode = LoadMode.UPSERT
+    sample_globs = ("*.csv", "*.geojson")
+    batch_size: ClassVar[int] = 5000
+
+    def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
+        stations: dict[str, Station] = {}
+        hourly: list[Table] = []
+        errors: list[RecordError] = []
+        for path in paths:
+            table = None if path.suffix.lower() in VECTOR_SUFFIXES else read_csv(path)
+            if table is not None and _is_hourly(table):
+                hourly.append(table)
+                continue
+            found = (self._stations_from_vector(path, options, errors) if table is None
+                     else self._stations_from_csv(table, options, errors))
+            for st in found:
+                key = station_key(st.station_id)
+                if key in stations:
+                    errors.append(RecordError(
+                        f"station '{st.station_id}' is listed twice (also {stations[key].path} "
+                        f"row {stations[key].row})", path=str(path), row=st.row,
+                        field=st.column))
+                else:
+                    stations[key] = st
+        if errors:
+            _refuse(errors)
+
+        observations: list[Observation] = []
+        for table in hourly:
+            observations += self._observations(table, stations, errors)
+        if errors:
+            _refuse(errors)
+        counts = self._resolve_hours(observations, errors)
+        if errors:
+            _refuse(errors)
+
+        by_file: dict[Path, list[Station]] = defaultdict(list)
+        for st in stations.values():
+            by_file[st.path].append(st)
+        for path, listed in by_file.items():
+            yield Part(TRAFFIC_STATIONS, Batch(
+                {"station_id": [s.station_id for s in listed],
+                 "name": [s.name for s in listed], "road": [s.road for s in listed],
+                 "direction_1": [s.direction_1 for s in listed],
+                 "direction_2": [s.direction_2 for s in listed]},
+                np.array([s.point for s in listed], dtype=object),
+                np.array([s.row for s in listed])), path, f"EPSG:{STORAGE_SRID}", len(listed))
+        for path, obs in counts.items():
+            for start in range(0, len(obs), self.batch_size):
+                yield _counts_part(path, obs[start:start + self.batch_size], len(obs))
+
+    # -- stations ------------------------------------------------------------------------------
+    def _stations_from_csv(self, table: Table, options: LoadOptions,
+                           errors: list[RecordError]) -> list[Station]:
+        path = table.path
+        names = {h.lower(): h for h in table.header}
+        columns = {f: next((names[a] for a in aliases if a in names), None)
+                   for f, aliases in STATION_COLUMNS.items()}
+        if columns["station_id"] is None:
+            raise SourceError(
+                "neither a stations file (no column 'Zst' with the station number) nor a BASt "
+                "hourly file (no header 'TKNR;Zst;...;Datum;...;Stunde;KFZ_R1;...'); the header "
+                f"has: {', '.join(table.header)}", path=str(path))
+        pair = next(((cols, crs) for cols, crs in COORDINATE_COLUMNS
+                     if all(c in names for c in cols)), None)
+        if pair is None:
+            raise RecordError("no coordinate columns: expected 'x' and 'y' (EPSG:25833) or "
+                              "'lon' and 'lat' (WGS 84)", path=str(path), row=1, field="x")
+        (xcol, ycol), crs = (names[pair[0][0]], names[pair[0][1]]), pair[1]
+        if options.crs and pair[0] == ("x", "y"):
+            crs = geometry.resolve_crs(str(path), None, options.crs)
+        self._note_dropped(path, table.header,
+                           {c for c in columns.values() if c} | {xcol, ycol})
+        rows = [line for line, _ in table.rows]
+        xs, ys = [r.get(xcol) for _, r in table.rows], [r.get(ycol) for _, r in table.rows]
+        geoms = np.full(len(rows), None, dtype=object)
+        for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+            for col, value in ((xcol, x), (ycol, y)):
+                if value is None or not str(value).strip():
+                    errors.append(RecordError("the station has no position", path=str(path),
+                                              row=rows[i], field=col))
+                    break
+                try:
+                    number = float(str(value).replace(",", "."))
+                except ValueError:
+                    number = math.nan
+                if not math.isfinite(number):
+                    errors.append(RecordError(f"expected a coordinate, got {value!r}",
+                                              path=str(path), row=rows[i], field=col))
+                    break
+            else:
+                geoms[i] = points([x], [y])[0]
+        geoms = self._to_storage(path, geoms, crs, rows, errors, fields=(xcol, ycol))
+        return self._stations(path, [r for _, r in table.rows], columns, geoms, rows, errors)
+
+    def _stations_from_vector(self, path: Path, options: LoadOptions,
+                              errors: list[RecordError]) -> list[Station]:
+        info = inspect_vector(path, options.layer)
+        available = {f.lower() for f in info.fields}
+        columns = {f: next((a for a in aliases if a in available), None)
+                   for f, aliases in STATION_COLUMNS.items()}
+        if columns["station_id"] is None:
+            raise SourceError("a stations file needs the column 'Zst' (station number); the "
+                              f"file has: {', '.join(info.fields) or 'no fields'}",
+                              path=str(path))
+        crs = geometry.resolve_crs(str(path), info.crs, options.crs)
+        self._note_dropped(path, list(info.fields), {c for c in columns.values() if c})
+        records, geoms, rows = [], [], []
+        for batch in read_vector(path, info, batch_size=self.batch_size):
+            for i in range(len(batch)):
+                records.append({c: batch.columns[c][i] for c in columns.values() if c})
+            geoms += list(batch.geometries)
+            rows += [int(r) for r in batch.rows]
+        geoms_arr = np.array(geoms, dtype=object)
+        for i in np.flatnonzero(shapely.is_missing(geoms_arr) | shapely.is_empty(geoms_arr)):
+            errors.append(RecordError("the station has no position", path=str(path),
+                                      row=rows[i], field="geometry"))
+            geoms_arr[i] = None
+        for i, g in enumerate(geoms_arr):
+            if g is not None and g.geom_type != "Point":
+                errors.append(RecordError(f"geometry is a {g.geom_type}, expected a Point",
+                                          path=str(path), row=rows[i], field="geometry"))
+                geoms_arr[i] = None
+        geoms_arr = self._to_storage(path, geoms_arr, crs, rows, errors,
+                                     fields=("geometry", "geometry"))
+        return self._stations(path, records, columns, geoms_arr, rows, errors)
+
+    def _to_storage(self, path: Path, geoms: np.ndarray, crs: str, rows: list[int],
+                    errors: list[RecordError], *, fields: tuple[str, str]) -> np.ndarray:
+        """Points in EPSG:25833, correcting zone-prefixed eastings; errors outside Brandenburg."""
+        if geometry.transformer_to_storage(crs) is None and geometry.has_zone_prefix(geoms):
+            crs = f"EPSG:{geometry.ZONE_PREFIXED_SRID}"
+            self.notes.append(f"{path}: eastings carry the UTM zone prefix '33' (e.g. 33454002 "
+                              f"for 454002); read as {crs} and corrected to EPSG:25833")
+        out = geometry.to_storage(geoms, crs)
+        xmin, ymin, xmax, ymax = geometry.BRANDENBURG_25833
+        for i, g in enumerate(out):
+            if g is not None and not (xmin <= g.x <= xmax and ymin <= g.y <= ymax):
+                errors.append(RecordError(
+                    f"position (E {g.x:.0f}, N {g.y:.0f} in EPSG:25833) cannot be in "
+                    f"Brandenburg; is the CRS right ({crs})?", path=str(path), row=rows[i],
+                    field=fields[0] if not xmin <= g.x <= xmax else fields[1]))
+                out[i] = None
+        return out
+
+    def _stations(self, path: Path, records: list[dict], columns: dict[str, str | None],
+                  geoms: np.ndarray, rows: list[int],
+                  errors: list[RecordError]) -> list[Station]:
+        out = []
+        for record, geom, row in zip(records, geoms, rows, strict=True):
+            def text(f: str, record: dict = record) -> str | None:
+                value = record.get(columns[f]) if columns[f] else None
+                return (str(value).strip() or None) if value is not None else None
+
+            sid = text("station_id")
+            if isinstance(record.get(columns["station_id"]), float) and sid and \
+                    sid.endswith(".0"):
+                sid = sid[:-2]  # a number column of a GeoJSON
+            if sid is None:
+                errors.append(RecordError("the station number is missing", path=str(path),
+                                          row=row, field=columns["station_id"]))
+                continue
+            if not STATION_ID.fullmatch(sid):
+                errors.append(RecordError(
+                    f"'{sid}' is not a station number (letters, digits, '.', '_' or '-', up to "
+                    "32 characters)", path=str(path), row=row, field=columns["station_id"]))
+                continue
+            if geom is None:
+                continue  # its error is already listed
+            out.append(Station(sid, text("name"), text("road"), text("direction_1"),
+                               text("direction_2"), geom, path, row, columns["station_id"]))
+        return out
+
+    def _note_dropped(self, path: Path, header: list[str], used: set[str]) -> None:
+        dropped = sorted(h for h in header if h not in used and h.lower() not in used)
+        if dropped:
+            # Names only: values of unknown columns (a contact person, say) go nowhere.
+            self.notes.append(f"{path}: columns not published and dropped: {', '.join(dropped)}")
+
+    # -- hourly counts -------------------------------------------------------------------------
+    def _observations(self, table: Table, stations: dict[str, Station],
+                      errors: list[RecordError]) -> list[Observation]:
+        path, names = table.path, {h.lower(): h for h in table.header}
+        missing = [c for c in HOURLY_REQUIRED if c.lower() not in names]
+        if missing:
+            raise RecordError(f"required column '{missing[0]}' is missing from the header; "
+                              f"the header has: {';'.join(table.header)}", path=str(path),
+                              row=1, field=missing[0])
+        col = {c: names[c.lower()] for c in HOURLY_REQUIRED}
+        counts = {names[c.lower()]: f for c, f in COUNT_COLUMNS.items() if c.lower() in names}
+        required_counts = {names[c.lower()] for c in REQUIRED_COUNTS}
+        quality = [names[k] for c in COUNT_COLUMNS if (k := f"k_{c.lower()}") in names]
+        unknown = sorted(h for h in table.header if h.lower() not in BAST_COLUMNS)
+        if unknown:
+            self.notes.append(f"{path}: columns not in the BASt layout, dropped: "
+                              f"{', '.join(unknown)}")
+        wotag = names.get("wotag")
+        unknown_stations: dict[str, list[int]] = {}
+        wrong_weekday: list[int] = []
+        out = []
+        for line, record in table.rows:
+            n_errors = len(errors)
+
+            def fail(message: str, field: str, line: int = line) -> None:
+                errors.append(RecordError(message, path=str(path), row=line, field=field))
+
+            zst = (record.get(col["Zst"]) or "").strip()
+            station = stations.get(station_key(zst)) if zst else None
+            if not zst:
+                fail("the station number is missing", col["Zst"])
+            elif station is None:
+                unknown_stations.setdefault(zst, []).append(line)
+            try:
+                day = parse_datum(record.get(col["Datum"]) or "")
+            except ValueError as exc:
+                fail(str(exc), col["Datum"])
+                day = None
+            raw_hour = (record.get(col["Stunde"]) or "").strip()
+            stunde = int(raw_hour) if re.fullmatch(r"[0-9]{1,2}", raw_hour) else None
+            if stunde is None or not 1 <= stunde <= 24:
+                fail(f"expected an hour 1-24 (local time), got {raw_hour!r}", col["Stunde"])
+            values: dict[str, int | None] = {}
+            gap = False
+            for column, field in counts.items():
+                raw = (record.get(column) or "").strip()
+                if not raw:
+                    values[field] = None
+                    gap = gap or column in required_counts
+                    continue
+                if re.fullmatch(r"-?[0-9]+", raw):
+                    values[field] = int(raw)
+                else:
+                    fail(f"expected a whole number of vehicles, got {raw!r}", column)
+            if len(errors) > n_errors or station is None or day is None or stunde is None:
+                continue
+            if wotag and re.fullmatch(r"[1-7]", w := (record.get(wotag) or "").strip()) and \
+                    int(w) != day.isoweekday():
+                wrong_weekday.append(line)
+            present = [v for v in values.values() if v is not None]
+            flagged = (gap, any(v < 0 for v in present), any(v > SPIKE_LIMIT for v in present),
+                       any((record.get(k) or "").strip() not in QUALITY_OK for k in quality))
+            flag = next((f for f, on in zip(FLAGS, flagged, strict=True) if on), None)
+            out.append(Observation(station, day, stunde, values, flag, path, line))
+        for zst, lines in unknown_stations.items():
+            errors.append(RecordError(
+                f"station '{zst}' is not in the stations file of this load ({len(lines)} "
+                "row(s) of this file); pass the stations file (CSV or GeoJSON) in the same "
+                "`twin load traffic-counts` call", path=str(path), row=lines[0],
+                field=col["Zst"]))
+        if wrong_weekday:
+            self.notes.append(
+                f"{path}: row {wrong_weekday[0]}, field '{wotag}': the weekday disagrees with "
+                f"'{col['Datum']}' in {len(wrong_weekday)} row(s) (1 = Monday); is the date "
+                "really yymmdd?")
+        return out
+
+    def _resolve_hours(self, observations: list[Observation],
+                       errors: list[RecordError]) -> dict[Path, list[Observation]]:
+        """Instants for every row, in file order, and a 'gap' row for every missing hour."""
+        by_path: dict[Path, list[Observation]] = defaultdict(list)
+        seen: dict[tuple[str, dt.date, int], list[Observation]] = defaultdict(list)
+        present: dict[str, set[dt.datetime]] = defaultdict(set)
+        days: dict[tuple[Path, str], set[dt.date]] = defaultdict(set)
+        stations = {o.station.station_id: o.station for o in observations}
+        for obs in observations:
+            sid = obs.station.station_id
+            instants = wall_clock_instants(obs.day, obs.stunde)
+            where = f"{obs.path}: row {obs.line}, field 'Stunde'"
+            if not instants:
+                counted = {k: v for k, v in obs.counts.items() if v}
+                self.notes.append(
+                    f"{where}: hour {obs.stunde} of {obs.day} does not exist in Europe/Berlin "
+                    "(the clocks go from 02:00 to 03:00); the row was not stored"
+                    + (f" although it holds counts ({', '.join(f'{k}={v}' for k, v in
+                                                                counted.items())}): "
+                       "does the file number the hours consecutively?" if counted else ""))
+                days[obs.path, sid].add(obs.day)
+                continue
+            earlier = seen[sid, obs.day, obs.stunde]
+            if len(earlier) >= len(instants):
+                first = earlier[0]
+                errors.append(RecordError(
+                    f"station '{sid}' hour {obs.stunde} of {obs.day} is already in "
+                    f"{first.path} row {first.line}"
+                    + (" (an hour occurs twice only when the clocks go back)"
+                       if len(instants) == 2 else ""),
+                    path=str(obs.path), row=obs.line, field="Stunde"))
+                continue
+            obs.instant = instants[len(earlier)]
+            earlier.append(obs)
+            present[sid].add(obs.instant)
+            days[obs.path, sid].add(obs.day)
+            by_path[obs.path].append(obs)
+
+        # Each file covers whole days from its first to its last date per station; an hour of
+        # that span no file of this load holds is a gap, published so that it shows.
+        for (path, sid), dates in days.items():
+            station = stations[sid]
+            day, last = min(dates), max(dates)
+            while day <= last:
+                for instant in day_instants(day):
+                    if instant not in present[sid]:
+                        present[sid].add(instant)
+                        local_day, stunde = local_hour(instant)
+                        by_path[path].append(Observation(
+                            station, local_day, stunde, {}, "gap", path, 0, instant))
+                day += dt.timedelta(days=1)
+        for obs in by_path.values():
+            obs.sort(key=lambda o: (o.station.station_id, o.instant))
+        return by_path
+
+
+def _is_hourly(table: Table) -> bool:
+    return len(HOURLY_MARKERS & {h.lower() for h in table.header}) >= 2
+
+
+def _counts_part(path: Path, obs: list[Observation], total: int) -> Part:
+    columns: dict[str, list] = {
+        "observation_id": [observation_id(o.station.station_id, o.instant) for o in obs],
+        "station_id": [o.station.station_id for o in obs],
+        "observed_at": [o.instant for o in obs],
+        "hour": [o.stunde for o in obs],
+        "flag": [o.flag for o in obs],
+    }
+    for field in COUNT_COLUMNS.values():
+        columns[field] = [o.counts.get(field) for o in obs]
+    return Part(TRAFFIC_COUNTS, Batch(columns, np.array([o.station.point for o in obs],
+                                                        dtype=object),
+                                      np.array([o.line for o in obs])),
+                path, f"EPSG:{STORAGE_SRID}", total)
+
+
+def _refuse(errors: list[RecordError]) -> None:
+    raise LoadRefusedError(
+        f"{len(errors)} record(s) refused; nothing was changed. First: {errors[0].location}",
+        path=errors[0].path, errors=errors)

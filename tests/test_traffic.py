@@ -1,0 +1,683 @@
+"""Traffic counts through `twin load traffic-counts`: stations, BASt hourly files, the clock
+changes, flags, the derived station figures, refusals, the API and real clients.
+
+Expected values come from the sample files (read here with the csv module and zoneinfo) or from
+PostGIS, never from literals.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import subprocess
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+import requests
+from owslib.ogcapi.features import Features
+
+from etl.sources.traffic import (
+    SPIKE_LIMIT,
+    day_instants,
+    local_hour,
+    parse_datum,
+    wall_clock_instants,
+)
+from tests.conftest import Server
+from tests.test_clients import gdal, read_geojson
+from tests.test_parcels_etl import last_run, run_twin
+from twin.registry import TRAFFIC_COUNTS, TRAFFIC_STATIONS
+from twin.settings import PROJECT_ROOT, Settings
+
+SAMPLES = PROJECT_ROOT / "data" / "samples" / "traffic-counts"
+STATIONS_CSV = SAMPLES / "zaehlstellen_cottbus.csv"
+SPRING = SAMPLES / "bast_stundenwerte_2024-03.csv"
+AUTUMN = SAMPLES / "bast_stundenwerte_2024-10.csv"
+HOURLY = (SPRING, AUTUMN)
+BERLIN = ZoneInfo("Europe/Berlin")
+UTC = dt.UTC
+EPSG_25833 = "http://www.opengis.net/def/crs/EPSG/0/25833"
+COUNT_FIELDS = {"KFZ_R1": "kfz_r1", "KFZ_R2": "kfz_r2", "Lkw_R1": "lkw_r1", "Lkw_R2": "lkw_r2",
+                "Pkw_R1": "pkw_r1", "Pkw_R2": "pkw_r2", "Bus_R1": "bus_r1", "Bus_R2": "bus_r2"}
+#: The Sundays the clocks change in 2024, found with zoneinfo below, not typed in.
+SPRING_FORWARD = dt.date(2024, 3, 31)
+FALL_BACK = dt.date(2024, 10, 27)
+
+
+# -- the sample files as a user reads them -----------------------------------------------------
+def read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252")
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
+    return list(reader.fieldnames or []), list(reader)
+
+
+def write_table(path: Path, header: list[str], rows: list[dict[str, str]],
+                encoding: str = "ascii", newline: str = "\n") -> Path:
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, header, delimiter=";", lineterminator=newline,
+                            extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_bytes(out.getvalue().encode(encoding))
+    return path
+
+
+def local_date(datum: str) -> dt.date:
+    return dt.date(2000 + int(datum[:2]), int(datum[2:4]), int(datum[4:]))
+
+
+def instants_of(rows: list[dict[str, str]]) -> list[dt.datetime | None]:
+    """UTC start of each row's hour: wall-clock (Stunde-1):00 local, a repeated hour taken in
+    file order (fold 0, then fold 1); None where the wall-clock time does not exist."""
+    seen: Counter = Counter()
+    out = []
+    for row in rows:
+        day, stunde = local_date(row["Datum"]), int(row["Stunde"])
+        naive = dt.datetime.combine(day, dt.time()) + dt.timedelta(hours=stunde - 1)
+        fold = seen[row["Zst"], day, stunde]
+        seen[row["Zst"], day, stunde] += 1
+        utc = naive.replace(tzinfo=BERLIN, fold=fold).astimezone(UTC)
+        out.append(utc if utc.astimezone(BERLIN).replace(tzinfo=None) == naive else None)
+    return out
+
+
+def obs_id(zst: str, instant: dt.datetime) -> str:
+    return f"{zst}/{instant:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def hours_of(day: dt.date) -> int:
+    start = dt.datetime.combine(day, dt.time(), BERLIN)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), BERLIN)
+    return int((end.astimezone(UTC) - start.astimezone(UTC)) / dt.timedelta(hours=1))
+
+
+def expected_flags() -> dict[str, str]:
+    """Observation id -> flag, from the faults the sample files really hold."""
+    flags: dict[str, str] = {}
+    present: dict[str, set[dt.datetime]] = defaultdict(set)
+    spans: list[tuple[str, dt.date, dt.date]] = []
+    for path in HOURLY:
+        _, rows = read_table(path)
+        for row, instant in zip(rows, instants_of(rows), strict=True):
+            if instant is None:
+                continue
+            present[row["Zst"]].add(instant)
+            values = [row[c].strip() for c in COUNT_FIELDS if c in row]
+            numbers = [int(v) for v in values if v]
+            kinds = [
+                ("gap", any(not row[c].strip() for c in ("KFZ_R1", "KFZ_R2", "Lkw_R1",
+                                                           "Lkw_R2"))),
+                ("negative", any(n < 0 for n in numbers)),
+                ("spike", any(n > SPIKE_LIMIT for n in numbers)),
+                ("quality", any(row[k].strip() not in ("", "-") for k in row
+                                if k.startswith("K_") and k[2:] in COUNT_FIELDS)),
+            ]
+            flag = next((name for name, on in kinds if on), None)
+            if flag:
+                flags[obs_id(row["Zst"], instant)] = flag
+        by_station: dict[str, set[dt.date]] = defaultdict(set)
+        for row in rows:
+            by_station[row["Zst"]].add(local_date(row["Datum"]))
+        spans += [(zst, min(days), max(days)) for zst, days in by_station.items()]
+    for zst, first, last in spans:
+        start = dt.datetime.combine(first, dt.time(), BERLIN).astimezone(UTC)
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), BERLIN).astimezone(UTC)
+        t = start
+        while t < end:
+            if t not in present[zst]:
+                flags[obs_id(zst, t)] = "gap"
+            t += dt.timedelta(hours=1)
+    return flags
+
+
+def published(settings: Settings) -> tuple:
+    """Row counts and digests of both traffic tables: what a reader sees."""
+    with psycopg.connect(settings.dsn) as conn:
+        return conn.execute(
+            "SELECT (SELECT count(*) FROM twin.traffic_stations), "
+            "(SELECT md5(string_agg(s::text, '|' ORDER BY station_id)) "
+            " FROM twin.traffic_stations s), "
+            "(SELECT count(*) FROM twin.traffic_counts), "
+            "(SELECT md5(string_agg(c::text, '|' ORDER BY observation_id)) "
+            " FROM twin.traffic_counts c)").fetchone()
+
+
+def xmins(settings: Settings) -> tuple:
+    with psycopg.connect(settings.dsn) as conn:
+        return conn.execute(
+            "SELECT (SELECT string_agg(xmin::text, ',' ORDER BY station_id) "
+            "        FROM twin.traffic_stations), "
+            "(SELECT string_agg(xmin::text, ',' ORDER BY observation_id) "
+            " FROM twin.traffic_counts)").fetchone()
+
+
+@pytest.fixture(scope="module")
+def base(empty_settings: Settings) -> Settings:
+    """The module database with the traffic samples loaded through `twin load`."""
+    result = run_twin(empty_settings, "load", "traffic-counts", str(STATIONS_CSV),
+                      *map(str, HOURLY))
+    assert result.returncode == 0, result.stderr
+    return empty_settings
+
+
+# -- local time, without a database ------------------------------------------------------------
+def test_clock_changes_of_a_year_give_one_short_and_one_long_day() -> None:
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(366)]
+    lengths = {d: len(day_instants(d)) for d in days}
+    assert {d: n for d, n in lengths.items() if n != 24} == {
+        d: hours_of(d) for d in days if hours_of(d) != 24}
+    short = [d for d, n in lengths.items() if n == 23]
+    long = [d for d, n in lengths.items() if n == 25]
+    assert short == [SPRING_FORWARD] and long == [FALL_BACK]
+    # Last Sundays of March and October, as EU law has it.
+    for d in (*short, *long):
+        assert d.isoweekday() == 7 and (d + dt.timedelta(days=7)).month != d.month
+
+
+def test_wall_clock_hours_on_the_clock_change_days() -> None:
+    # Stunde 3 (02:00-03:00) never happens in spring: no instant, so no bogus timestamp.
+    assert wall_clock_instants(SPRING_FORWARD, 3) == []
+    before, after = wall_clock_instants(SPRING_FORWARD, 2), wall_clock_instants(SPRING_FORWARD, 4)
+    assert after[0] - before[0] == dt.timedelta(hours=1)  # 01:00 CET, then 03:00 CEST
+    assert before[0].astimezone(BERLIN).utcoffset() == dt.timedelta(hours=1)
+    assert after[0].astimezone(BERLIN).utcoffset() == dt.timedelta(hours=2)
+    # Stunde 3 happens twice in autumn: first in CEST, then in CET.
+    first, second = wall_clock_instants(FALL_BACK, 3)
+    assert second - first == dt.timedelta(hours=1)
+    assert first.astimezone(BERLIN).utcoffset() == dt.timedelta(hours=2)
+    assert second.astimezone(BERLIN).utcoffset() == dt.timedelta(hours=1)
+    for day in (SPRING_FORWARD, FALL_BACK, dt.date(2024, 7, 1)):
+        assert [local_hour(t) for t in day_instants(day)] == [
+            (day, t.astimezone(BERLIN).hour + 1) for t in day_instants(day)]
+        assert len(set(day_instants(day))) == hours_of(day)
+
+
+@pytest.mark.parametrize("text", ["2403", "24-03-31", "240230", "241301", "2403311", "abcdef"])
+def test_malformed_bast_dates_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="yymmdd"):
+        parse_datum(text)
+
+
+def test_bast_dates_are_yymmdd() -> None:
+    assert parse_datum(" 240331 ") == SPRING_FORWARD
+    assert parse_datum("991231") == dt.date(1999, 12, 31)
+
+
+# -- loading -----------------------------------------------------------------------------------
+def test_stations_are_published_where_the_file_puts_them(base: Settings) -> None:
+    _, stations = read_table(STATIONS_CSV)
+    with psycopg.connect(base.dsn) as conn:
+        stored = {r[0]: r[1:] for r in conn.execute(
+            "SELECT station_id, name, road, direction_1, direction_2, ST_X(geom), ST_Y(geom), "
+            "ST_SRID(geom) FROM twin.traffic_stations")}
+    assert set(stored) == {s["Zst"] for s in stations}
+    for s in stations:
+        name, road, r1, r2, x, y, srid = stored[s["Zst"]]
+        assert (name, road, r1, r2) == (s["Name"], s["Strasse"], s["Richtung_1"],
+                                        s["Richtung_2"])
+        assert srid == 25833
+        assert abs(x - float(s["x"])) < 0.001 and abs(y - float(s["y"])) < 0.001
+
+
+def test_counts_are_the_file_rows_at_their_instants(base: Settings) -> None:
+    with psycopg.connect(base.dsn) as conn:
+        stored = {r[0]: r[1:] for r in conn.execute(
+            "SELECT observation_id, station_id, observed_at, hour, kfz_r1, kfz_r2, lkw_r1, "
+            "lkw_r2, pkw_r1, pkw_r2, bus_r1, bus_r2 FROM twin.traffic_counts")}
+        positions = dict(conn.execute(
+            "SELECT c.observation_id, ST_Equals(c.geom, s.geom) FROM twin.traffic_counts c "
+            "JOIN twin.traffic_stations s USING (station_id)").fetchall())
+    file_rows = 0
+    span_hours = 0
+    for path in HOURLY:
+        header, rows = read_table(path)
+        for row, instant in zip(rows, instants_of(rows), strict=True):
+            if instant is None:
+                continue  # the hour that does not exist: not stored
+            file_rows += 1
+            station, observed_at, hour, *counts = stored[obs_id(row["Zst"], instant)]
+            assert (station, observed_at, hour) == (row["Zst"], instant, int(row["Stunde"]))
+            expected = [int(row[c]) if c in header and row[c].strip() else None
+                        for c in COUNT_FIELDS]
+            assert counts == expected, row
+        for zst in {r["Zst"] for r in rows}:
+            days = {local_date(r["Datum"]) for r in rows if r["Zst"] == zst}
+            span_hours += sum(hours_of(min(days) + dt.timedelta(days=i))
+                              for i in range((max(days) - min(days)).days + 1))
+    # Every hour of the files' days is published once: counted, or as a gap.
+    assert len(stored) == span_hours
+    assert span_hours - file_rows == sum(1 for v in stored.values() if set(v[3:]) == {None})
+    assert all(positions.values()) and len(positions) == len(stored)
+
+
+@pytest.mark.parametrize(("day", "hours"), [(SPRING_FORWARD, 23), (FALL_BACK, 25)])
+def test_clock_change_days_have_their_real_hours(base: Settings, day: dt.date,
+                                                 hours: int) -> None:
+    assert hours_of(day) == hours
+    start = dt.datetime.combine(day, dt.time(), BERLIN)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), BERLIN)
+    with psycopg.connect(base.dsn) as conn:
+        rows = conn.execute(
+            "SELECT station_id, count(DISTINCT observed_at), count(*), "
+            "count(DISTINCT observation_id), array_agg(hour ORDER BY observed_at) "
+            "FROM twin.traffic_counts WHERE observed_at >= %s AND observed_at < %s "
+            "GROUP BY station_id", (start, end)).fetchall()
+    assert len(rows) == 4
+    for station, distinct, total, ids, hour_list in rows:
+        assert distinct == total == ids == hours, station
+        expected = [t.astimezone(BERLIN).hour + 1 for t in day_instants(day)]
+        assert hour_list == expected, station
+
+
+def test_the_hour_that_does_not_exist_is_said_not_stored(base: Settings) -> None:
+    header, rows = read_table(SPRING)
+    skipped = [i + 2 for i, t in enumerate(instants_of(rows)) if t is None]
+    assert skipped  # the sample has such a row
+    with psycopg.connect(base.dsn, row_factory=psycopg.rows.dict_row) as conn:
+        run = conn.execute("SELECT notes FROM twin.load_run WHERE source = 'traffic-counts' "
+                           "AND outcome = 'succeeded' ORDER BY id LIMIT 1").fetchone()
+    for line in skipped:
+        assert any(f"{SPRING}: row {line}, field 'Stunde'" in n and "does not exist" in n
+                   for n in run["notes"]), run["notes"]
+
+
+def test_flags_are_where_the_samples_have_faults(base: Settings) -> None:
+    expected = expected_flags()
+    assert set(expected.values()) == {"gap", "negative", "spike", "quality"}
+    with psycopg.connect(base.dsn) as conn:
+        stored = dict(conn.execute("SELECT observation_id, flag FROM twin.traffic_counts "
+                                   "WHERE flag IS NOT NULL").fetchall())
+    assert stored == expected
+
+
+def _round(value: Decimal, places: str) -> Decimal:
+    return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
+
+
+def test_station_figures_recompute_from_the_published_counts(base: Settings) -> None:
+    with psycopg.connect(base.dsn) as conn:
+        counts = conn.execute(
+            "SELECT station_id, observed_at, hour, kfz_r1, kfz_r2, lkw_r1, lkw_r2, flag "
+            "FROM twin.traffic_counts").fetchall()
+        stations = {r[0]: r[1:] for r in conn.execute(
+            "SELECT station_id, dtv, heavy_share, peak_hour, period_start, period_end, "
+            "hours_counted, hours_flagged FROM twin.traffic_stations")}
+    rows = defaultdict(list)
+    for station, at, hour, k1, k2, l1, l2, flag in counts:
+        rows[station].append((at.astimezone(BERLIN).date(), hour, k1, k2, l1, l2, flag))
+    for station, obs in rows.items():
+        good = [o for o in obs if o[6] is None]
+        per_day = defaultdict(list)
+        for o in good:
+            per_day[o[0]].append(o[2] + o[3])
+        complete = [sum(v) for d, v in per_day.items() if len(v) == hours_of(d)]
+        assert 0 < len(complete) < len({o[0] for o in obs})  # flags do cost whole days
+        dtv = int(_round(Decimal(sum(complete)) / len(complete), "1"))
+        share = float(_round(Decimal(100 * sum(o[4] + o[5] for o in good))
+                             / sum(o[2] + o[3] for o in good), "0.1"))
+        by_hour = defaultdict(list)
+        for o in good:
+            by_hour[o[1]].append(o[2] + o[3])
+        peak = min(by_hour, key=lambda h: (-sum(by_hour[h]) / len(by_hour[h]), h))
+        assert stations[station] == (
+            dtv, share, peak, min(o[0] for o in obs), max(o[0] for o in obs),
+            sum(1 for o in obs if o[6] != "gap"), sum(1 for o in obs if o[6] is not None))
+
+
+def test_flagged_values_never_reach_the_dtv(base: Settings, tmp_path: Path) -> None:
+    header, rows = read_table(SPRING)
+    before = published(base)
+    with psycopg.connect(base.dsn) as conn:
+        dtv = dict(conn.execute("SELECT station_id, dtv FROM twin.traffic_stations"))
+    # A spike on every day of one station: no complete unflagged day is left for it.
+    zst = rows[0]["Zst"]
+    spiked = [{**r, "KFZ_R1": str(SPIKE_LIMIT + 1)} if r["Zst"] == zst and r["Stunde"] == "12"
+              else r for r in rows]
+    path = write_table(tmp_path / "spiked.csv", header, spiked)
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), str(path),
+                      "--mode", "replace")
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(base.dsn) as conn:
+        after = dict(conn.execute("SELECT station_id, dtv FROM twin.traffic_stations"))
+        assert conn.execute("SELECT count(*) FROM twin.traffic_counts WHERE station_id = %s "
+                            "AND flag = 'spike'", (zst,)).fetchone()[0] == len(
+            {r["Datum"] for r in rows if r["Zst"] == zst})
+    assert after[zst] is None and dtv[zst] is not None
+    # Back to the samples: replace restores exactly what was published.
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), *map(str, HOURLY),
+                      "--mode", "replace")
+    assert result.returncode == 0, result.stderr
+    assert published(base) == before
+
+
+def test_a_second_load_changes_nothing(base: Settings) -> None:
+    before, rows_before = published(base), xmins(base)
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), *map(str, HOURLY))
+    assert result.returncode == 0, result.stderr
+    assert published(base) == before
+    assert xmins(base) == rows_before  # not even rewritten, derived figures included
+    run = last_run(base)
+    assert (run["outcome"], run["inserted_count"], run["updated_count"]) == ("unchanged", 0, 0)
+    assert run["mode"] == "upsert"
+
+
+def _reversed(header: list[str], rows: list[dict]) -> tuple[list[str], list[dict]]:
+    return header[::-1] + ["Bemerkung"], [{**r, "Bemerkung": "ok"} for r in rows]
+
+
+def _other_layout(header: list[str], rows: list[dict]) -> tuple[list[str], list[dict]]:
+    # The other sample's order, in lower case, with the K_ columns first.
+    other, _ = read_table(AUTUMN if "PLZ_R1" in header else SPRING)
+    order = [c for c in other if c in header] + [c for c in header if c not in other]
+    order = sorted(order, key=lambda c: not c.startswith("K_"))
+    return [c.lower() for c in order], [{k.lower(): v for k, v in r.items()} for r in rows]
+
+
+@pytest.mark.parametrize("path", HOURLY, ids=["spring", "autumn"])
+@pytest.mark.parametrize("rearrange", [_reversed, _other_layout], ids=["reversed", "other"])
+def test_columns_are_read_by_name_not_position(base: Settings, tmp_path: Path, path: Path,
+                                               rearrange: Callable) -> None:
+    before = published(base)
+    header, rows = rearrange(*read_table(path))
+    assert header[:3] != read_table(path)[0][:3]
+    moved = write_table(tmp_path / path.name, header, rows, encoding="cp1252", newline="\r\n")
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), str(moved))
+    assert result.returncode == 0, result.stderr
+    assert published(base) == before
+    assert last_run(base)["outcome"] == "unchanged"
+
+
+def test_lon_lat_stations_and_geojson_give_the_same_positions(base: Settings,
+                                                              tmp_path: Path) -> None:
+    header, stations = read_table(STATIONS_CSV)
+    with psycopg.connect(base.dsn) as conn:
+        lonlat = {r[0]: r[1:] for r in conn.execute(
+            "SELECT station_id, ST_X(ST_Transform(geom, 4326)), ST_Y(ST_Transform(geom, 4326)) "
+            "FROM twin.traffic_stations")}
+    before = published(base)
+    as_lonlat = [{k: v for k, v in s.items() if k not in ("x", "y")}
+                 | {"lon": f"{lonlat[s['Zst']][0]:.9f}", "lat": f"{lonlat[s['Zst']][1]:.9f}"}
+                 for s in stations]
+    csv_path = write_table(tmp_path / "stations_lonlat.csv",
+                           [h for h in header if h not in ("x", "y")] + ["lon", "lat"],
+                           as_lonlat, encoding="utf-8")
+    geojson = tmp_path / "stations.geojson"
+    geojson.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {k: v for k, v in s.items() if k not in ("x", "y")},
+         "geometry": {"type": "Point", "coordinates": list(lonlat[s["Zst"]])}}
+        for s in stations]}), encoding="utf-8")
+    for path in (csv_path, geojson):
+        result = run_twin(base, "load", "traffic-counts", str(path))
+        assert result.returncode == 0, result.stderr
+        # Millimetres after a round trip through degrees: the merge finds nothing to change.
+        with psycopg.connect(base.dsn) as conn:
+            worst = conn.execute(
+                "SELECT max(ST_Distance(geom, ST_SetSRID(ST_MakePoint(%s::float8, %s::float8), "
+                "25833))) FROM twin.traffic_stations WHERE station_id = %s",
+                (float(stations[0]["x"]), float(stations[0]["y"]), stations[0]["Zst"])
+            ).fetchone()[0]
+        assert worst < 0.01
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV))
+    assert result.returncode == 0, result.stderr
+    assert published(base)[2:] == before[2:]  # counts untouched by stations-only loads
+    assert published(base) == before
+
+
+# -- refusals ----------------------------------------------------------------------------------
+def _drop_column(name: str):
+    def make(header, rows):
+        return [h for h in header if h != name], rows
+    return make
+
+
+def _set(line: int, column: str, value: str):
+    def make(header, rows):
+        rows = [dict(r) for r in rows]
+        rows[line - 2][column] = value
+        return header, rows
+    return make
+
+
+def _duplicate_row(line: int):
+    def make(header, rows):
+        return header, rows[:line - 1] + [rows[line - 2]] + rows[line - 1:]
+    return make
+
+
+HOURLY_REFUSALS = [
+    ("missing-column", _drop_column("Stunde"), ["row 1", "'Stunde'", "required column"]),
+    ("unknown-station", _set(5, "Zst", "9999"),
+     ["row 5", "'Zst'", "'9999'", "not in the stations file", "pass the stations file"]),
+    ("malformed-date", _set(7, "Datum", "240332"), ["row 7", "'Datum'", "yymmdd"]),
+    ("malformed-date-format", _set(8, "Datum", "25.03.2024"), ["row 8", "'Datum'", "yymmdd"]),
+    ("hour-25", _set(9, "Stunde", "25"), ["row 9", "'Stunde'", "1-24"]),
+    ("hour-0", _set(10, "Stunde", "0"), ["row 10", "'Stunde'", "1-24"]),
+    ("non-numeric-count", _set(11, "KFZ_R1", "12a"), ["row 11", "'KFZ_R1'", "whole number"]),
+    ("decimal-count", _set(12, "Lkw_R2", "3.5"), ["row 12", "'Lkw_R2'", "whole number"]),
+    ("duplicate-hour", _duplicate_row(13), ["row 14", "'Stunde'", "already in", "row 13"]),
+]
+
+
+@pytest.mark.parametrize(("case", "breaker", "words"), HOURLY_REFUSALS,
+                         ids=[r[0] for r in HOURLY_REFUSALS])
+def test_refused_hourly_files_change_nothing(base: Settings, tmp_path: Path, case: str,
+                                             breaker, words: list[str]) -> None:
+    before = published(base)
+    header, rows = breaker(*read_table(SPRING))
+    path = write_table(tmp_path / f"{case}.csv", header, rows)
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), str(path))
+    assert result.returncode != 0
+    assert str(path) in result.stderr
+    for word in words:
+        assert word in result.stderr, (word, result.stderr)
+    assert published(base) == before
+    run = last_run(base)
+    assert run["outcome"] == "refused" and run["refusals"]
+    assert run["refusals"][0]["path"] == str(path)
+
+
+def test_counts_without_their_stations_file_are_refused(base: Settings) -> None:
+    before = published(base)
+    result = run_twin(base, "load", "traffic-counts", str(SPRING))
+    assert result.returncode != 0
+    assert f"{SPRING}: " in result.stderr and "row 2, field 'Zst'" in result.stderr
+    assert "pass the stations file" in result.stderr
+    assert published(base) == before
+
+
+STATION_REFUSALS = [
+    ("no-position", _set(3, "x", ""), ["row 3", "'x'", "no position"]),
+    ("bad-coordinate", _set(4, "y", "5734l38.8"), ["row 4", "'y'", "coordinate"]),
+    ("nan-coordinate", _set(2, "x", "nan"), ["row 2", "'x'", "coordinate"]),
+    ("outside-brandenburg", _set(2, "x", "654320.4"),
+     ["row 2", "'x'", "cannot be in Brandenburg"]),
+    ("slash-in-number", _set(5, "Zst", "12/04"), ["row 5", "'Zst'", "station number"]),
+    ("twice", _set(3, "Zst", "1201"), ["row 3", "'Zst'", "listed twice"]),
+]
+
+
+@pytest.mark.parametrize(("case", "breaker", "words"), STATION_REFUSALS,
+                         ids=[r[0] for r in STATION_REFUSALS])
+def test_refused_stations_files_change_nothing(base: Settings, tmp_path: Path, case: str,
+                                               breaker, words: list[str]) -> None:
+    before = published(base)
+    header, rows = breaker(*read_table(STATIONS_CSV))
+    path = write_table(tmp_path / f"{case}.csv", header, rows, encoding="cp1252")
+    result = run_twin(base, "load", "traffic-counts", str(path))
+    assert result.returncode != 0
+    assert str(path) in result.stderr
+    for word in words:
+        assert word in result.stderr, (word, result.stderr)
+    assert published(base) == before
+
+
+def test_contact_column_never_reaches_the_database(base: Settings) -> None:
+    _, stations = read_table(STATIONS_CSV)
+    dump = subprocess.run(["pg_dump", "--data-only", base.dsn], capture_output=True,
+                          text=True, check=True).stdout
+    assert stations[0]["Name"] in dump  # the dump does hold the load
+    for s in stations:
+        assert s["Ansprechpartner"] not in dump
+        for part in s["Ansprechpartner"].replace(",", " ").split():
+            if len(part) > 4 and part not in ("Tiefbauamt", "Verkehrsplanung"):
+                assert part not in dump, part
+
+
+# -- the API and real clients over all samples -------------------------------------------------
+COUNTS_ITEMS = "/collections/traffic-counts/items"
+STATIONS_ITEMS = "/collections/traffic-stations/items"
+
+
+def _utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _local_day(day: dt.date) -> str:
+    """A datetime interval of one local day, in UTC as clients write it."""
+    start = dt.datetime.combine(day, dt.time(), BERLIN).astimezone(UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), BERLIN).astimezone(UTC)
+    return f"{start:%Y-%m-%dT%H:%M:%SZ}/{end - dt.timedelta(seconds=1):%Y-%m-%dT%H:%M:%SZ}"
+
+
+@pytest.mark.parametrize("interval", [
+    "2024-03-31T00:00:00Z/2024-03-31T23:59:59Z",
+    "2024-10-27T00:00:00Z/2024-10-27T23:59:59Z",
+    _local_day(SPRING_FORWARD),
+    _local_day(FALL_BACK),
+    "../2024-03-26T00:00:00Z",
+    "2024-11-03T12:00:00Z/..",
+    "2024-10-27T01:00:00Z",
+])
+def test_datetime_filter_matches_postgis(server: Server, pg: psycopg.Connection,
+                                         interval: str) -> None:
+    if "/" in interval:
+        start, end = interval.split("/")
+        where, params = [], []
+        if start != "..":
+            where.append("observed_at >= %s")
+            params.append(_utc(start))
+        if end != "..":
+            where.append("observed_at <= %s")
+            params.append(_utc(end))
+    else:
+        where, params = ["observed_at = %s"], [_utc(interval)]
+    expected = {r[0] for r in pg.execute(
+        "SELECT observation_id FROM twin.traffic_counts WHERE "  # noqa: S608 - fixed texts
+        + " AND ".join(where), params)}
+    assert expected
+    r = server.get(COUNTS_ITEMS, params={"datetime": interval, "limit": 10000,
+                                         "skipGeometry": "true"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["numberMatched"] == len(expected)
+    assert {f["id"] for f in doc["features"]} == expected
+
+
+@pytest.mark.parametrize(("day", "hours"), [(SPRING_FORWARD, 23), (FALL_BACK, 25)])
+def test_api_serves_the_real_hours_of_clock_change_days(server: Server, pg: psycopg.Connection,
+                                                        day: dt.date, hours: int) -> None:
+    stations = [r[0] for r in pg.execute("SELECT station_id FROM twin.traffic_stations")]
+    assert stations
+    for station in stations:
+        doc = server.get(COUNTS_ITEMS, params={"datetime": _local_day(day),
+                                               "station_id": station, "limit": 100}).json()
+        stamps = [f["properties"]["observed_at"] for f in doc["features"]]
+        ids = [f["id"] for f in doc["features"]]
+        assert len({_utc(s) for s in stamps}) == len(stamps) == hours == hours_of(day)
+        assert len(set(ids)) == len(ids)
+
+
+def test_stations_serve_their_figures(server: Server, pg: psycopg.Connection) -> None:
+    doc = server.get(STATIONS_ITEMS, params={"crs": EPSG_25833}).json()
+    names = [f.name for f in TRAFFIC_STATIONS.fields]
+    rows = {r[0]: r[1:] for r in pg.execute(
+        "SELECT station_id, " + ", ".join(names)  # noqa: S608 - registry names
+        + ", ST_X(geom), ST_Y(geom) FROM twin.traffic_stations")}
+    assert {f["id"] for f in doc["features"]} == set(rows)
+    for f in doc["features"]:
+        *values, x, y = rows[f["id"]]
+        got = [f["properties"][n] for n in names]
+        assert got == [v.isoformat() if isinstance(v, dt.date) else v for v in values]
+        assert f["properties"]["dtv"] > 0 and 0 < f["properties"]["heavy_share"] < 100
+        assert f["geometry"]["coordinates"] == pytest.approx([x, y], abs=0.001)
+
+
+def test_flag_filter_and_single_counts(server: Server, pg: psycopg.Connection) -> None:
+    for flag in ("gap", "negative", "spike", "quality"):
+        expected = {r[0] for r in pg.execute(
+            "SELECT observation_id FROM twin.traffic_counts WHERE flag = %s", (flag,))}
+        assert expected, flag
+        doc = server.get(COUNTS_ITEMS, params={"flag": flag, "limit": 1000}).json()
+        assert {f["id"] for f in doc["features"]} == expected
+    key = sorted(expected)[0]
+    item = server.get(f"{COUNTS_ITEMS}/{key}", params={"f": "json"})
+    assert item.status_code == 200 and item.json()["properties"]["flag"] == "quality"
+
+
+CONTACT_PATHS = [
+    f"{STATIONS_ITEMS}?f=json", f"{STATIONS_ITEMS}?f=html", f"{STATIONS_ITEMS}?f=csv",
+    f"{STATIONS_ITEMS}?f=jsonld", "/collections/traffic-stations/queryables?f=json",
+    f"{STATIONS_ITEMS}?filter=name LIKE '%25'&f=json",
+]
+
+
+def test_contacts_are_reachable_through_no_endpoint(server: Server) -> None:
+    _, stations = read_table(STATIONS_CSV)
+    paths = CONTACT_PATHS + [f"{STATIONS_ITEMS}/{s['Zst']}?f={f}" for s in stations
+                             for f in ("json", "html", "jsonld")]
+    for path in paths:
+        r = requests.get(server.url + path, timeout=60)
+        assert r.status_code == 200, (path, r.text[:300])
+        # The page does show stations (so the check below can fail), just not contacts.
+        assert any(s["Zst"] in r.text for s in stations) or "queryables" in path, path
+        for s in stations:
+            for part in s["Ansprechpartner"].replace(",", " ").split():
+                if len(part) > 4 and part not in ("Tiefbauamt", "Verkehrsplanung"):
+                    assert part not in r.text, (path, part)
+
+
+def test_owslib_reads_both_collections(server: Server, pg: psycopg.Connection) -> None:
+    api = Features(server.url, timeout=60)
+    assert {"traffic-stations", "traffic-counts"} <= set(api.feature_collections())
+    stations = api.collection_items("traffic-stations", limit=100)
+    assert {f["id"] for f in stations["features"]} == {
+        r[0] for r in pg.execute("SELECT station_id FROM twin.traffic_stations")}
+    counts = api.collection_items("traffic-counts", station_id="1203",
+                                  datetime_=_local_day(FALL_BACK), limit=100)
+    expected = pg.execute(
+        "SELECT count(*) FROM twin.traffic_counts WHERE station_id = '1203' AND "
+        "observed_at >= %s AND observed_at < %s",
+        (dt.datetime.combine(FALL_BACK, dt.time(), BERLIN),
+         dt.datetime.combine(FALL_BACK + dt.timedelta(days=1), dt.time(), BERLIN))).fetchone()[0]
+    assert counts["numberMatched"] == len(counts["features"]) == expected == hours_of(FALL_BACK)
+    queryables = api.collection_queryables("traffic-counts")["properties"]
+    assert set(queryables) - {"geometry"} == set(TRAFFIC_COUNTS.property_names)
+
+
+@pytest.mark.parametrize(("collection", "key", "page_size"),
+                         [("traffic-stations", "station_id", 100),
+                          ("traffic-counts", "observation_id", 1000)])
+def test_ogr2ogr_copies_both_collections(server: Server, pg: psycopg.Connection,
+                                         tmp_path: Path, collection: str, key: str,
+                                         page_size: int) -> None:
+    out = tmp_path / f"{collection}.geojson"
+    gdal("ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{server.url}", collection,
+         "-oo", f"PAGE_SIZE={page_size}")
+    features = read_geojson(out)
+    table = "traffic_stations" if collection == "traffic-stations" else "traffic_counts"
+    stored = {r[0] for r in pg.execute(
+        f"SELECT {key} FROM twin.{table}")}  # noqa: S608 - test constants
+    assert len(features) == len(stored)
+    assert {f["properties"][key] for f in features} == stored
+    assert all(f["geometry"]["type"] == "Point" for f in features)
