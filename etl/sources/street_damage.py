@@ -1,0 +1,469 @@
+"""Street damage: citizen reports (Open311 GeoReport v2) and the city's damage register (CSV).
+
+Both end in the collection ``street-damage``; ``source`` says which (``open311``,
+``register``) and ``damage_id`` is ``open311-<service_request_id>`` or ``register-<id>``.
+One load may take either kind of file or both; the kind is told by content (a JSON array or
+object is GeoReport, anything else a CSV), not by the file name. In replace mode a load of one
+kind replaces only the rows of that kind, so loading the register never deletes citizen
+reports and vice versa.
+
+Personal data never reaches a Part: the reporter's contact fields (``email``, ``first_name``,
+``last_name``, ``phone``, ``device_id``, ``account_id``), ``status_notes`` and ``media_url``
+(photos show people and plates) are dropped; the description is published only as
+:func:`twin.redact.redact` leaves it. See docs/sources/street-damage.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import shapely
+
+from etl.fields import ConversionError, convert
+from etl.read import Batch
+from etl.sources.base import LoadOptions, Part, Source
+from etl.tabular import decode, read_csv
+from twin.errors import LoadRefusedError, RecordError, SourceError
+from twin.redact import redact
+from twin.registry import STREET_DAMAGE, Collection, FieldType
+
+OPEN311 = "open311"
+REGISTER = "register"
+
+#: The register's dates are local calendar days; a survey day starts at midnight in Cottbus.
+LOCAL_TZ = ZoneInfo("Europe/Berlin")
+#: CRS of the register's coordinates unless `--crs` says otherwise.
+REGISTER_CRS = "EPSG:25833"
+#: Open311 positions are WGS84 latitude/longitude by the GeoReport v2 specification.
+OPEN311_CRS = "EPSG:4326"
+
+#: ZEB (Zustandserfassung und -bewertung) condition values and their thresholds.
+ZEB_MIN, ZEB_MAX = 1.0, 5.0
+ZEB_WARNING = 3.5  # Warnwert: plan measures
+ZEB_THRESHOLD = 4.5  # Schwellenwert: measures needed
+
+#: Normalised status words (lower case, single spaces, '_'/'-' as spaces) -> published status.
+STATUS: dict[str, str] = {
+    **dict.fromkeys(("open", "offen", "neu", "new", "gemeldet", "erfasst", "eingegangen",
+                     "acknowledged"), "open"),
+    **dict.fromkeys(("in progress", "in process", "in bearbeitung", "in arbeit",
+                     "beauftragt", "in planung", "in prüfung", "geplant"), "in_progress"),
+    **dict.fromkeys(("closed", "erledigt", "behoben", "abgeschlossen", "geschlossen",
+                     "repariert", "saniert", "fixed", "resolved", "done"), "closed"),
+}
+
+#: GeoReport v2 fields that identify or contact the reporter, or that may show or name
+#: people; never read into a Part (names are said in the load's notes, values never).
+OPEN311_WITHHELD = ("email", "first_name", "last_name", "phone", "device_id", "account_id",
+                    "status_notes", "media_url")
+#: GeoReport v2 fields that are published (through the mapping in _open311_record).
+OPEN311_USED = ("service_request_id", "status", "service_name", "service_code", "description",
+                "requested_datetime", "updated_datetime", "address", "lat", "long")
+OPEN311_REQUIRED = ("service_request_id", "status", "requested_datetime", "lat", "long")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A register column: the registry-side role, the header names it may have."""
+
+    role: str
+    names: tuple[str, ...]
+    required: bool = True
+
+
+#: Register columns; header names are compared after :func:`header_key` (case, umlauts,
+#: spaces and punctuation ignored), so "Schadens-Nr.", "schadensnr" and "SCHADENS NR" match.
+REGISTER_COLUMNS = (
+    Column("id", ("id", "schadensnr", "schadennr", "schadensnummer", "schadenid", "nr")),
+    Column("street", ("strasse", "strassenname", "street")),
+    Column("category", ("schadensart", "schadenart", "art", "schadenstyp", "damagetype")),
+    Column("condition", ("zustandsklasse", "zustandswert", "zebklasse", "zeb", "zustandsnote",
+                         "conditionclass")),
+    Column("surveyed", ("erfassungsdatum", "erfasstam", "erfasst", "aufnahmedatum", "datum",
+                        "surveyed")),
+    Column("status", ("status", "bearbeitungsstand", "bearbeitungsstatus")),
+    Column("x", ("x", "rechtswert", "ostwert", "easting")),
+    Column("y", ("y", "hochwert", "nordwert", "northing")),
+    Column("updated", ("aktualisiertam", "geaendertam", "letzteaenderung", "updated"),
+           required=False),
+    Column("remark", ("bemerkung", "beschreibung", "hinweis", "description"), required=False),
+)
+
+KEY_PATTERN = re.compile(r"(open311|register)-[A-Za-z0-9][A-Za-z0-9._:-]*")
+_HOUSE_NUMBER = re.compile(r"\s+\d+\s*[a-zA-Z]?(?:\s*[-/]\s*\d+\s*[a-zA-Z]?)?$")
+_POSTCODE_CITY = re.compile(r"\s*\b\d{5}\s+\S.*$")
+
+
+def header_key(name: str) -> str:
+    """A header name reduced to what identifies it: 'Schadens-Nr.' -> 'schadensnr'."""
+    text = name.strip().lower().replace("ß", "ss")
+    text = text.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")
+    text = unicodedata.normalize("NFKD", text)
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+def normalise_status(value: Any) -> str | None:
+    """The published status (open, in_progress, closed) of a status word, or None."""
+    if value is None:
+        return None
+    key = re.sub(r"\s+", " ", str(value).replace("_", " ").replace("-", " ")).strip().lower()
+    return STATUS.get(key)
+
+
+def condition_rating(condition: float | None) -> str | None:
+    """'below_warning', 'warning' (>= 3.5) or 'threshold' (>= 4.5) of a ZEB class."""
+    if condition is None:
+        return None
+    if condition >= ZEB_THRESHOLD:
+        return "threshold"
+    if condition >= ZEB_WARNING:
+        return "warning"
+    return "below_warning"
+
+
+def street_of(address: Any) -> str | None:
+    """The street of an Open311 address: 'Bahnhofstraße 52, 03046 Cottbus' -> 'Bahnhofstraße'.
+
+    Only the street is published, never the house number of whoever reported.
+    """
+    if address is None:
+        return None
+    text = str(address).split(",")[0].strip()
+    text = re.split(r"\s*/\s*|\s+(?:Ecke|Höhe|gegenüber|vor)\s+", text)[0]
+    text = _POSTCODE_CITY.sub("", text)
+    text = _HOUSE_NUMBER.sub("", text).strip()
+    return text or None
+
+
+@dataclass
+class _Records:
+    """Records of one file, column by column, with their row numbers."""
+
+    path: Path
+    crs: str
+    rows: list[int] = field(default_factory=list)
+    columns: dict[str, list] = field(
+        default_factory=lambda: {f.name: [] for f in STREET_DAMAGE.loaded_fields})
+    geometries: list = field(default_factory=list)
+
+    def add(self, row: int, values: dict[str, Any], geometry: Any) -> None:
+        self.rows.append(row)
+        for name, column in self.columns.items():
+            column.append(values.get(name))
+        self.geometries.append(geometry)
+
+    def parts(self, size: int) -> Iterator[Part]:
+        for start in range(0, len(self.rows), size):
+            stop = start + size
+            geoms = np.empty(len(self.rows[start:stop]), dtype=object)
+            geoms[:] = self.geometries[start:stop]
+            batch = Batch({k: v[start:stop] for k, v in self.columns.items()}, geoms,
+                          np.asarray(self.rows[start:stop]))
+            yield Part(STREET_DAMAGE, batch, self.path, self.crs, len(self.rows))
+
+
+class StreetDamageSource(Source):
+    """Open311 GeoReport v2 requests (JSON) and the damage register (CSV)."""
+
+    name = "street-damage"
+    collections = (STREET_DAMAGE,)
+    sample_globs = ("*.json", "*.csv")
+    batch_size: ClassVar[int] = 5000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._kinds: set[str] = set()
+
+    # -- the contract -----------------------------------------------------------------------
+    def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
+        self._kinds = set()
+        files: list[_Records] = []
+        errors: list[RecordError] = []
+        for path in paths:
+            text, kind = self._sniff(path)
+            self._kinds.add(kind)
+            if kind == OPEN311:
+                records = self._read_open311(path, text, errors)
+            else:
+                records = self._read_register(path, options, errors)
+            files.append(records)
+        if errors:
+            raise LoadRefusedError(
+                f"{len(errors)} record(s) refused; nothing was changed. First: "
+                f"{errors[0].location}", path=errors[0].path, errors=errors)
+        for records in files:
+            yield from records.parts(self.batch_size)
+
+    def key_problem(self, collection: Collection, key: str) -> str | None:
+        if not KEY_PATTERN.fullmatch(key):
+            return (f"'{key}' is not a damage id ('open311-' or 'register-' followed by "
+                    "letters, digits, '.', '_', ':' or '-')")
+        return None
+
+    def replace_scope(self, collection: Collection) -> tuple[str, Any] | None:
+        # One kind of file replaces only its own kind; both kinds are the whole truth.
+        if len(self._kinds) == 1:
+            return ("source", next(iter(self._kinds)))
+        return None
+
+    # -- telling the files apart -------------------------------------------------------------
+    @staticmethod
+    def _sniff(path: Path) -> tuple[str, str]:
+        """The decoded text of ``path`` and its kind, by content."""
+        if not path.is_file():
+            raise SourceError("not a file", path=str(path))
+        try:
+            text, _ = decode(path)
+        except UnicodeDecodeError as exc:
+            raise SourceError(f"cannot decode as UTF-8 or Windows-1252 ({exc})",
+                              path=str(path)) from exc
+        first = text.lstrip()[:1]
+        if first in ("[", "{"):
+            return text, OPEN311
+        if first == "<":
+            raise SourceError("this is XML; ask the GeoReport server for JSON "
+                              "(requests.json) or give the register as CSV", path=str(path))
+        return text, REGISTER
+
+    # -- Open311 -----------------------------------------------------------------------------
+    def _read_open311(self, path: Path, text: str, errors: list[RecordError]) -> _Records:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SourceError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                              f"{exc.msg})", path=str(path)) from exc
+        requests = self._requests(path, doc)
+        records = _Records(path, OPEN311_CRS)
+        extra: set[str] = set()
+        withheld: set[str] = set()
+        for row, request in enumerate(requests, start=1):
+            if not isinstance(request, dict):
+                errors.append(RecordError("expected a service request (a JSON object), got "
+                                          f"{type(request).__name__}", path=str(path), row=row))
+                continue
+            withheld.update(k for k in request if k in OPEN311_WITHHELD)
+            extra.update(k for k in request if k not in OPEN311_USED + OPEN311_WITHHELD)
+            values, geometry = self._open311_record(path, row, request, errors)
+            records.add(row, values, geometry)
+        if withheld:
+            self.notes.append(f"{path}: personal fields withheld, never published: "
+                              f"{', '.join(sorted(withheld))}")
+        if extra:
+            self.notes.append(f"{path}: fields not published and dropped: "
+                              f"{', '.join(sorted(extra))}")
+        return records
+
+    @staticmethod
+    def _requests(path: Path, doc: Any) -> list:
+        """The list of service requests, however the server wrapped it."""
+        if isinstance(doc, dict):
+            for key in ("service_requests", "requests", "request"):
+                if isinstance(doc.get(key), list):
+                    return doc[key]
+            if "service_request_id" in doc:
+                return [doc]
+            raise SourceError("expected a JSON array of GeoReport v2 service requests (or an "
+                              "object with 'service_requests'); found an object with keys "
+                              f"{', '.join(sorted(map(str, doc))) or 'none'}", path=str(path))
+        if not isinstance(doc, list):
+            raise SourceError("expected a JSON array of GeoReport v2 service requests",
+                              path=str(path))
+        if doc and all(isinstance(r, dict) and "code" in r and "service_request_id" not in r
+                       for r in doc):
+            first = doc[0]
+            raise SourceError(f"the file is a GeoReport error response ({first.get('code')}: "
+                              f"{first.get('description')})", path=str(path))
+        return doc
+
+    def _open311_record(self, path: Path, row: int, request: dict,
+                        errors: list[RecordError]) -> tuple[dict[str, Any], Any]:
+        def refuse(message: str, name: str) -> None:
+            errors.append(RecordError(message, path=str(path), row=where, field=name))
+
+        raw_id = request.get("service_request_id")
+        ident = None if raw_id is None or not str(raw_id).strip() else str(raw_id).strip()
+        where: int | str = f"{row} (service_request_id {ident})" if ident else row
+        for name in OPEN311_REQUIRED:
+            if request.get(name) is None or not str(request[name]).strip():
+                refuse("value is missing", name)
+
+        status = normalise_status(request.get("status"))
+        if request.get("status") is not None and status is None:
+            refuse(f"unknown status '{request['status']}'; valid: {_valid_statuses()}",
+                   "status")
+        reported = _timestamp(request.get("requested_datetime"), "requested_datetime", refuse)
+        updated = _timestamp(request.get("updated_datetime"), "updated_datetime", refuse)
+        geometry = _open311_point(request.get("lat"), request.get("long"), refuse)
+        values = {
+            "damage_id": f"{OPEN311}-{ident}" if ident else None,
+            "source": OPEN311,
+            "category": request.get("service_name"),
+            "service_code": request.get("service_code"),
+            "status": status,
+            "street": street_of(request.get("address")),
+            "description": redact(_text(request.get("description"))),
+            "condition_class": None,
+            "condition_rating": None,
+            "reported_at": reported,
+            "updated_at": updated,
+        }
+        return values, geometry
+
+    # -- the register ------------------------------------------------------------------------
+    def _read_register(self, path: Path, options: LoadOptions,
+                       errors: list[RecordError]) -> _Records:
+        table = read_csv(path)
+        by_key = {header_key(h): h for h in table.header}
+        header: dict[str, str] = {}
+        for column in REGISTER_COLUMNS:
+            found = next((by_key[n] for n in column.names if n in by_key), None)
+            if found is not None:
+                header[column.role] = found
+            elif column.required:
+                raise SourceError(
+                    f"required column '{column.names[0]}' (or {', '.join(column.names[1:])}) "
+                    f"is missing; the header has: {', '.join(table.header)}", path=str(path))
+        dropped = sorted(set(table.header) - set(header.values()))
+        if dropped:
+            self.notes.append(f"{path}: columns not published and dropped: {', '.join(dropped)}")
+
+        records = _Records(path, options.crs or REGISTER_CRS)
+        for line, cells in table.rows:
+            values, geometry = self._register_record(path, line, cells, header, errors)
+            records.add(line, values, geometry)
+        return records
+
+    def _register_record(self, path: Path, line: int, cells: dict[str, str],
+                         header: dict[str, str],
+                         errors: list[RecordError]) -> tuple[dict[str, Any], Any]:
+        def cell(role: str) -> str | None:
+            name = header.get(role)
+            return _text(cells.get(name)) if name else None
+
+        def refuse(message: str, role: str) -> None:
+            errors.append(RecordError(message, path=str(path), row=where, field=header[role]))
+
+        ident = cell("id")
+        where: int | str = f"{line} ({header['id']} {ident})" if ident else line
+        for role in ("id", "status", "surveyed"):
+            if cell(role) is None:
+                refuse("value is missing", role)
+
+        status = normalise_status(cell("status"))
+        if cell("status") is not None and status is None:
+            refuse(f"unknown status '{cell('status')}'; valid: {_valid_statuses()}", "status")
+        condition = None
+        if (text := cell("condition")) is not None:
+            try:
+                condition = convert(text, FieldType.DOUBLE)
+            except ConversionError:
+                refuse(f"'{text}' is not a ZEB condition class (a number from 1,0 to 5,0)",
+                       "condition")
+            else:
+                if condition is not None and not ZEB_MIN <= condition <= ZEB_MAX:
+                    refuse(f"condition class {text} is outside the ZEB scale 1,0 to 5,0",
+                           "condition")
+                    condition = None
+        surveyed = _local_midnight(cell("surveyed"), lambda m: refuse(m, "surveyed"))
+        updated = _local_midnight(cell("updated"), lambda m: refuse(m, "updated")) \
+            if "updated" in header else None
+        geometry = _register_point(cell("x"), cell("y"), header, refuse)
+        values = {
+            "damage_id": f"{REGISTER}-{ident}" if ident else None,
+            "source": REGISTER,
+            "category": cell("category"),
+            "service_code": None,
+            "status": status,
+            "street": cell("street"),
+            "description": redact(cell("remark")),
+            "condition_class": condition,
+            "condition_rating": condition_rating(condition),
+            "reported_at": surveyed,
+            "updated_at": updated,
+        }
+        return values, geometry
+
+
+# -- values ----------------------------------------------------------------------------------
+def _valid_statuses() -> str:
+    return ", ".join(f"'{s}'" for s in STATUS)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _timestamp(value: Any, name: str, refuse) -> dt.datetime | None:
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return convert(str(value), FieldType.TIMESTAMPTZ)
+    except ConversionError:
+        refuse(f"'{value}' is not an ISO 8601 timestamp with offset "
+               "(e.g. 2024-03-14T08:12:44+01:00)", name)
+        return None
+
+
+def _local_midnight(value: str | None, refuse) -> dt.datetime | None:
+    """A register date (DD.MM.YYYY or YYYY-MM-DD) as midnight in Europe/Berlin."""
+    if value is None:
+        return None
+    try:
+        day = convert(value, FieldType.DATE)
+    except ConversionError:
+        refuse(f"'{value}' is not a date (DD.MM.YYYY or YYYY-MM-DD)")
+        return None
+    return dt.datetime.combine(day, dt.time(0), tzinfo=LOCAL_TZ)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = convert(value, FieldType.DOUBLE)
+    except ConversionError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _open311_point(lat: Any, lon: Any, refuse) -> Any:
+    if lat is None or lon is None or not str(lat).strip() or not str(lon).strip():
+        return None  # named as missing by the required-field check
+    y, x = _number(lat), _number(lon)
+    if y is None or not -90 <= y <= 90:
+        refuse(f"'{lat}' is not a latitude (WGS84 degrees, -90 to 90)", "lat")
+        return None
+    if x is None or not -180 <= x <= 180:
+        refuse(f"'{lon}' is not a longitude (WGS84 degrees, -180 to 180)", "long")
+        return None
+    if 11 <= y <= 15.5 and 51 <= x <= 54:
+        refuse(f"lat {lat} and long {lon} look swapped (Cottbus is at lat 51.76, long 14.33)",
+               "lat")
+        return None
+    return shapely.Point(x, y)
+
+
+def _register_point(x_text: str | None, y_text: str | None, header: dict[str, str],
+                    refuse) -> Any:
+    missing = [role for role, text in (("x", x_text), ("y", y_text)) if text is None]
+    for role in missing:
+        refuse("position is missing (every damage needs one)", role)
+    if missing:
+        return None
+    x, y = _number(x_text), _number(y_text)
+    if x is None:
+        refuse(f"'{x_text}' is not a coordinate", "x")
+    if y is None:
+        refuse(f"'{y_text}' is not a coordinate", "y")
+    return None if x is None or y is None else shapely.Point(x, y)
