@@ -1,0 +1,177 @@
+"""OGC API Processes plugins over twin/analysis: pygeoapi processors and their manager.
+
+``assess-commercial-land`` ranks the published commercial sites by the potential score with
+weights the caller chooses ("what if access by rail counts double?"), from the criteria
+values stored in PostGIS. It reads, never writes (a read-only transaction), and runs
+synchronously: the answer is the ranking itself.
+
+:class:`SynchronousManager` replaces pygeoapi's dummy manager so that a process's own errors
+keep their status (400 for bad inputs, 503 when the database is away) instead of all becoming
+400 "Error executing process", keeps no jobs, and calls no callback URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from pygeoapi.process.base import BaseProcessor, JobNotFoundError, ProcessorExecuteError
+from pygeoapi.process.manager.dummy import DummyManager
+from pygeoapi.util import JobStatus, RequestedProcessExecutionMode, RequestedResponse
+
+from twin.analysis import commercial_land as cl
+from twin.db import connect
+from twin.errors import DatabaseUnavailableError
+from twin.settings import get_settings
+
+LOGGER = logging.getLogger(__name__)
+
+#: The process id, as in /processes/{id}; the only path a client may POST to.
+ASSESS_COMMERCIAL_LAND = "assess-commercial-land"
+MANAGER = "twin.processes.SynchronousManager"
+PROCESSORS = {ASSESS_COMMERCIAL_LAND: "twin.processes.AssessCommercialLandProcessor"}
+
+#: What a client is told when the database is away: nothing about the database itself.
+UNAVAILABLE = "The service is temporarily unavailable. Please try again later."
+
+
+class InvalidInputError(ProcessorExecuteError):
+    """An input a client gave cannot be used: 400, with a message saying why."""
+
+    http_status_code = HTTPStatus.BAD_REQUEST
+    ogc_exception_code = "InvalidParameterValue"
+
+
+class ProcessUnavailableError(ProcessorExecuteError):
+    """The database cannot be reached: 503."""
+
+    http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    ogc_exception_code = "ServiceUnavailable"
+
+
+def _description(model: cl.ScoringModel) -> dict[str, Any]:
+    """The process description; defaults come from the weights file."""
+    weight_schema = {
+        c: {"type": "number", "minimum": 0, "default": model.weights[c]} for c in cl.CRITERIA}
+    return {
+        "version": "1.0.0",
+        "id": ASSESS_COMMERCIAL_LAND,
+        "title": {"de": "Gewerbeflächen bewerten", "en": "Assess commercial land"},
+        "description": {
+            "de": "Rangfolge der Gewerbeflächen nach dem Potenzialwert 0-100 mit frei "
+                  "wählbaren Gewichten der Kriterien (fehlende behalten ihren Standardwert), "
+                  "mit Aufschlüsselung je Kriterium.",
+            "en": "Ranks the commercial sites by the potential score 0-100 under weights of "
+                  "your choice (criteria left out keep their default weight), with the "
+                  "breakdown per criterion. score = 100 * sum(w_i * n_i) / sum(w_i).",
+        },
+        "jobControlOptions": ["sync-execute"],
+        "outputTransmission": ["value"],
+        "keywords": ["Gewerbeflächen", "Wirtschaftsförderung", "commercial land",
+                     "multi-criteria", "Cottbus"],
+        "inputs": {
+            "weights": {
+                "title": "Weights per criterion",
+                "description": "Relative weights, none negative; criteria left out keep their "
+                               f"default. Criteria: {', '.join(cl.CRITERIA)}.",
+                "schema": {"type": "object", "properties": weight_schema,
+                           "additionalProperties": False},
+                "minOccurs": 0, "maxOccurs": 1,
+            },
+            "limit": {
+                "title": "Number of sites",
+                "description": "Return only the best this many sites (default: all).",
+                "schema": {"type": "integer", "minimum": 1},
+                "minOccurs": 0, "maxOccurs": 1,
+            },
+        },
+        "outputs": {
+            "ranking": {
+                "title": "Ranking",
+                "description": "The weights applied and the sites best first: rank, "
+                               "site_id, name, score and breakdown (per criterion: raw, "
+                               "normalised, weight, contribution).",
+                "schema": {"type": "object", "contentMediaType": "application/json"},
+            },
+        },
+        "example": {"inputs": {"weights": {"rail_siding": 2 * model.weights["rail_siding"]},
+                               "limit": 5}},
+    }
+
+
+class AssessCommercialLandProcessor(BaseProcessor):
+    """Ranks the published commercial sites under the weights a caller gives."""
+
+    def __init__(self, processor_def: dict) -> None:
+        super().__init__(processor_def, _description(cl.load_model()))
+
+    def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
+        if not isinstance(data, dict):
+            raise InvalidInputError(user_msg="inputs must be an object")
+        unknown = sorted(set(data) - {"weights", "limit"})
+        if unknown:
+            raise InvalidInputError(
+                user_msg=f"unknown input '{unknown[0]}'; valid: weights, limit")
+        limit = data.get("limit")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 1):
+            raise InvalidInputError(user_msg=f"limit must be a whole number >= 1, got {limit!r}")
+        model = cl.load_model()
+        try:
+            weights = cl.resolve_weights(data.get("weights"), model)
+        except cl.WeightsError as exc:
+            raise InvalidInputError(user_msg=str(exc)) from exc
+        try:
+            with connect(get_settings()) as conn:
+                conn.read_only = True
+                sites = cl.fetch_sites(conn)
+        except DatabaseUnavailableError as exc:
+            LOGGER.error("database unavailable: %s", exc)
+            raise ProcessUnavailableError(user_msg=UNAVAILABLE) from exc
+        ranking = cl.rank_sites(sites, model, weights)
+        return "application/json", {
+            "weights": weights,
+            "numberMatched": len(ranking),
+            "ranking": [r.as_dict() for r in ranking[:limit]],
+        }
+
+    def __repr__(self) -> str:
+        return f"<AssessCommercialLandProcessor> {self.name}"
+
+
+class SynchronousManager(DummyManager):
+    """Runs each process at once and answers with its result; keeps no jobs.
+
+    pygeoapi's config schema requires ``connection`` and ``output_dir`` for a manager; this
+    one uses neither.
+    """
+
+    def __init__(self, manager_def: dict) -> None:
+        super().__init__({**manager_def, "connection": None, "output_dir": None})
+
+    def execute_process(self, process_id: str, data_dict: dict,
+                        execution_mode: RequestedProcessExecutionMode | None = None,
+                        requested_outputs: dict | None = None, subscriber: Any = None,
+                        requested_response: str | None = RequestedResponse.raw.value,
+                        ) -> tuple[str, str, Any, JobStatus, dict[str, str] | None]:
+        if subscriber is not None:
+            raise InvalidInputError(user_msg="callbacks (subscriber) are not supported; the "
+                                             "result is the response")
+        processor = self.get_processor(process_id)
+        mime_type, outputs = processor.execute(data_dict, outputs=requested_outputs)
+        if requested_response == RequestedResponse.document.value:
+            # OGC API Processes 1.0 results document: output id -> value.
+            outputs = {next(iter(processor.metadata["outputs"])): outputs}
+        headers = None
+        if execution_mode is not None:
+            # Asked for async or not, the answer is synchronous: say so.
+            headers = {"Preference-Applied": RequestedProcessExecutionMode.wait.value}
+        return str(uuid.uuid4()), mime_type, outputs, JobStatus.successful, headers
+
+    def get_job(self, job_id: str) -> dict:
+        raise JobNotFoundError(f"no job '{job_id}': processes run synchronously, no job is kept")
+
+    def __repr__(self) -> str:
+        return f"<SynchronousManager> {self.name}"
