@@ -51,6 +51,18 @@ _GDAL_ERRORS = (
 )
 
 
+def vector_layers(path: Path) -> list[str]:
+    """Names of every layer of a vector file, in file order; refuses unreadable files."""
+    if not path.exists():
+        raise SourceError("file does not exist", path=str(path))
+    if path.is_file() and path.stat().st_size == 0:
+        raise SourceError("file is empty (0 bytes)", path=str(path))
+    try:
+        return [str(name) for name, _ in pyogrio.list_layers(path)]
+    except _GDAL_ERRORS as exc:
+        raise SourceError(f"not a readable vector file ({exc})", path=str(path)) from exc
+
+
 def inspect_vector(path: Path, layer: str | None = None) -> VectorInfo:
     """Layer, CRS, count and fields of a vector file; refuses unreadable and empty files."""
     if not path.exists():

@@ -24,7 +24,10 @@ def test_config_passes_pygeoapis_own_validation() -> None:
     config = yaml.safe_load(text)
     validate(config)
     resolved = yaml_load(text)
-    assert set(resolved["resources"]) == {c.id for c in COLLECTIONS}
+    collections = {k for k, v in resolved["resources"].items() if v["type"] == "collection"}
+    processes = {k for k, v in resolved["resources"].items() if v["type"] == "process"}
+    assert collections == {c.id for c in COLLECTIONS}
+    assert processes == {"assess-commercial-land"}
     # Secrets stay placeholders in the file.
     assert "${TWIN_DATABASE_URL" in text
 

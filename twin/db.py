@@ -44,9 +44,14 @@ def connect(settings: Settings | None = None, *, autocommit: bool = False,
 
 
 def migration_files() -> list[tuple[str, str]]:
-    """Packaged migrations as (name, SQL), in their numbered order."""
+    """Packaged migrations as (name, SQL), in their numbered order.
+
+    Only numbered files (``001_core.sql``) are migrations; the ``derive_*.sql`` beside them
+    are run by twin/derive.py after loads, once the tables they read exist.
+    """
     files = sorted(
-        (p for p in resources.files("twin.sql").iterdir() if p.name.endswith(".sql")),
+        (p for p in resources.files("twin.sql").iterdir()
+         if p.name.endswith(".sql") and p.name[:1].isdigit()),
         key=lambda p: p.name,
     )
     return [(p.name, p.read_text(encoding="utf-8")) for p in files]

@@ -12,8 +12,17 @@ from importlib import resources
 
 import psycopg
 
+from twin.analysis import commercial_land
+
 #: SQL files in twin/sql/ (``derive_*.sql``) and Python steps, in the order they run.
-STEPS: list[str | Callable[[psycopg.Connection], None]] = []
+STEPS: list[str | Callable[[psycopg.Connection], None]] = [
+    # First: monuments <-> parcels (heritage.flurstuecke, parcels.heritage/.denkmalnummern).
+    "derive_heritage.sql",
+    "derive_traffic.sql",
+    "derive_street_damage.sql",
+    # Last: A15 distance, heritage overlap, parcel count, then score and breakdown.
+    commercial_land.refresh,
+]
 
 
 def _sql(name: str) -> str:

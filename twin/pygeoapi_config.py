@@ -15,6 +15,8 @@ from psycopg import sql
 
 from twin import db
 from twin.errors import ConfigurationError, DatabaseUnavailableError
+from twin.processes import MANAGER as PROCESS_MANAGER
+from twin.processes import PROCESSORS
 from twin.registry import COLLECTIONS, Collection
 from twin.settings import STORAGE_CRS_URI, Settings, get_settings
 
@@ -117,6 +119,8 @@ def build_config(settings: Settings | None = None,
             "map": {"url": "", "attribution": ""},
             "templates": {"path": "${TWIN_TEMPLATES_DIR:-twin/templates}",
                           "static": "${TWIN_STATIC_DIR:-twin/static}"},
+            # Processes run synchronously and keep no jobs (the schema wants both keys).
+            "manager": {"name": PROCESS_MANAGER, "connection": "", "output_dir": ""},
         },
         "logging": {"level": "ERROR"},
         "metadata": {
@@ -143,7 +147,9 @@ def build_config(settings: Settings | None = None,
                         "postalcode": "03046", "country": "Germany",
                         "url": "https://www.cottbus.de", "role": "pointOfContact"},
         },
-        "resources": {c.id: resource(c, extents.get(c.id, {})) for c in COLLECTIONS},
+        "resources": {**{c.id: resource(c, extents.get(c.id, {})) for c in COLLECTIONS},
+                      **{pid: {"type": "process", "processor": {"name": name}}
+                         for pid, name in PROCESSORS.items()}},
     }
 
 

@@ -3,7 +3,9 @@
 The layer fixes what pygeoapi gets wrong for our users without forking it: unknown or empty
 query parameters are refused (400) instead of ignored, CQL2 JSON works by GET as well as POST,
 GeoJSON is labelled ``application/geo+json``, server errors never leak an HTML page or a
-database detail, and every write method is refused (the public API is read-only).
+database detail, and every write method is refused (the public API is read-only); the one POST
+besides CQL2 JSON queries runs a process synchronously (/processes/{id}/execution), which
+reads and never writes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from twin.errors import ConfigurationError
+from twin.processes import PROCESSORS
 from twin.query_context import CRS84, FILTER_CRS, RAW_BBOX, RawBBox
 from twin.registry import COLLECTIONS
 from twin.settings import Settings, get_settings
@@ -62,8 +65,18 @@ NON_EMPTY = frozenset({"limit", "offset", "bbox", "bbox-crs", "crs", "datetime",
                        "properties", "filter", "filter-lang", "filter-crs", "resulttype"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CQL_JSON_TYPES = ("application/query-cql-json", "application/cql2+json", "application/json")
-ITEMS_PATH = re.compile(r"^/collections/(?P<cid>[^/]+)/items(?:/(?P<fid>[^/]+))?/?$")
+# Keys may hold a slash (traffic observations: "1201/2024-04-05T11:00:00Z").
+ITEMS_PATH = re.compile(r"^/collections/(?P<cid>[^/]+)/items(?:/(?P<fid>.+?))?/?$")
 PROPERTIES = {c.id: frozenset(c.property_names) for c in COLLECTIONS}
+#: Processes a client may execute by POST (synchronously; they read, never write).
+EXECUTION_PATHS = frozenset(f"/processes/{pid}/execution" for pid in PROCESSORS)
+#: OGC API Processes classes we implement; pygeoapi also claims callbacks, which we refuse.
+CONFORMANCE_PROCESSES = [
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/ogc-process-description",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
+]
 
 StartResponse = Callable[..., Any]
 
@@ -89,7 +102,8 @@ class TwinMiddleware:
         content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip()
         is_query_post = (method == "POST" and match is not None and match["fid"] is None
                          and content_type in CQL_JSON_TYPES)
-        if method not in SAFE_METHODS and not is_query_post:
+        is_execution = method == "POST" and path in EXECUTION_PATHS
+        if method not in SAFE_METHODS and not is_query_post and not is_execution:
             return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
                                "This service is read-only.")
         moved_filter = None
@@ -179,6 +193,10 @@ class TwinMiddleware:
                        for k, v in headers]
             if moved_filter is not None:
                 body = _restore_filter_in_links(body, moved_filter)
+        if ctype.startswith(("text/html", "text/csv")) and "charset" not in ctype:
+            # pygeoapi writes UTF-8 but does not say so; clients would guess Latin-1.
+            headers = [(k, f"{v}; charset=utf-8") if k.lower() == "content-type" else (k, v)
+                       for k, v in headers]
         headers.append(("Content-Length", str(len(body))))
         start_response(captured["status"], headers)
         return [body]
@@ -223,8 +241,10 @@ def create_app(settings: Settings | None = None) -> TwinMiddleware:
     settings = settings or get_settings()
     prepare_environment(settings)
     import pygeoapi.api.itemtypes as itemtypes
+    import pygeoapi.api.processes as processes
 
     itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES
+    processes.CONFORMANCE_CLASSES[:] = CONFORMANCE_PROCESSES
     from pygeoapi.flask_app import APP
 
     return TwinMiddleware(APP)
@@ -254,5 +274,6 @@ def run(settings: Settings | None = None) -> None:
     print(f"Serving the Cottbus twin at {url}/\n"
           f"  collections: {url}/collections\n"
           + "".join(f"  {c.id}: {url}/collections/{c.id}/items\n" for c in COLLECTIONS)
+          + "".join(f"  process {pid}: {url}/processes/{pid}\n" for pid in PROCESSORS)
           + f"  OpenAPI: {url}/openapi\n", flush=True)
     _Gunicorn().run()
