@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,17 @@ class Table:
     def batches(self, size: int) -> Iterator[list[tuple[int, dict[str, str]]]]:
         for start in range(0, len(self.rows), size):
             yield self.rows[start:start + size]
+
+
+def header_key(name: str) -> str:
+    """A column name reduced to what identifies it, for matching the spellings users send:
+    lower case, umlauts spelt out, letters and digits only ('Schadens-Nr.' -> 'schadensnr',
+    'Bruttofläche (ha)' -> 'bruttoflaecheha')."""
+    text = unicodedata.normalize("NFC", name).strip().casefold()
+    for old, new in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"), ("€", "eur"),
+                     ("²", "2")):
+        text = text.replace(old, new)
+    return re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKD", text))
 
 
 def decode(path: Path) -> tuple[str, str]:

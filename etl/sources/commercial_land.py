@@ -39,6 +39,7 @@ from etl.fields import ConversionError, convert
 from etl.geometry import resolve_crs, to_storage
 from etl.read import Batch, inspect_vector, read_vector
 from etl.sources.base import LoadOptions, Part, Source
+from etl.tabular import header_key
 from twin.analysis.commercial_land import (
     BROADBAND_CLASSES,
     CONTAMINATION_CLASSES,
@@ -134,20 +135,14 @@ _BROADBAND_KEYWORDS = (
 )
 
 
-def normalise_header(header: str) -> str:
-    """A column name reduced to lower-case ASCII words joined by '_' (for matching only)."""
-    text = header.strip().lower()
-    for old, new in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"), ("€", "eur"),
-                     ("²", "2")):
-        text = text.replace(old, new)
-    return re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+normalise_header = header_key
 
 
 def _field_by_header() -> dict[str, str]:
     table: dict[str, str] = {}
     for f in COMMERCIAL_LAND.loaded_fields:
         for alias in (f.name, *ALIASES[f.name]):
-            table[alias] = f.name
+            table[header_key(alias)] = f.name
     return table
 
 

@@ -36,6 +36,7 @@ from etl import tabular
 from etl.geometry import resolve_crs
 from etl.read import Batch, inspect_vector, read_vector, vector_layers
 from etl.sources.base import LoadOptions, Part, Source
+from etl.tabular import header_key
 from twin.errors import LoadRefusedError, RecordError, SourceError
 from twin.registry import HERITAGE, Collection
 
@@ -76,9 +77,8 @@ def _fold(text: str) -> str:
     return text.strip()
 
 
-def normalise_name(name: str) -> str:
-    """A column name reduced to letters and digits: 'ID-Nr.' -> 'idnr', 'Straße' -> 'strasse'."""
-    return re.sub(r"[^a-z0-9]", "", _fold(name))
+#: A column name reduced to letters and digits: 'ID-Nr.' -> 'idnr', 'Straße' -> 'strasse'.
+normalise_name = header_key
 
 
 def classify(section: str | None, kind: str | None) -> Section | None:

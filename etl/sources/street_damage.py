@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ import shapely
 from etl.fields import ConversionError, convert
 from etl.read import Batch
 from etl.sources.base import LoadOptions, Part, Source
-from etl.tabular import decode, read_csv
+from etl.tabular import decode, header_key, read_csv
 from twin.errors import LoadRefusedError, RecordError, SourceError
 from twin.redact import redact
 from twin.registry import STREET_DAMAGE, Collection, FieldType
@@ -102,14 +101,6 @@ REGISTER_COLUMNS = (
 KEY_PATTERN = re.compile(r"(open311|register)-[A-Za-z0-9][A-Za-z0-9._:-]*")
 _HOUSE_NUMBER = re.compile(r"\s+\d+\s*[a-zA-Z]?(?:\s*[-/]\s*\d+\s*[a-zA-Z]?)?$")
 _POSTCODE_CITY = re.compile(r"\s*\b\d{5}\s+\S.*$")
-
-
-def header_key(name: str) -> str:
-    """A header name reduced to what identifies it: 'Schadens-Nr.' -> 'schadensnr'."""
-    text = name.strip().lower().replace("ß", "ss")
-    text = text.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")
-    text = unicodedata.normalize("NFKD", text)
-    return re.sub(r"[^a-z0-9]", "", text)
 
 
 def normalise_status(value: Any) -> str | None:
