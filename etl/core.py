@@ -28,7 +28,7 @@ from etl.sources.base import LoadMode, LoadOptions, Part, Source
 from twin import derive
 from twin.db import connect
 from twin.errors import LoadRefusedError, RecordError, SourceError, TwinError
-from twin.registry import Collection
+from twin.registry import COLLECTIONS, Collection
 from twin.settings import Settings, get_settings
 
 __all__ = ["LoadMode", "LoadOptions", "LoadReport", "load", "load_file"]
@@ -61,6 +61,8 @@ class LoadReport:
     repairs: list[dict] = field(default_factory=list)
     refusals: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Rows of any published table whose derived values (twin/derive.py) this load changed.
+    derived: int = 0
 
     def total(self, attr: str) -> int:
         return sum(getattr(c, attr) for c in self.counts.values())
@@ -75,7 +77,8 @@ class LoadReport:
             f"deleted {c.deleted}, unchanged {c.unchanged}"
             for cid, c in self.counts.items()]
         return (f"{self.source} {self.outcome} - " + "; ".join(parts or ["nothing read"])
-                + f"; repaired {len(self.repairs)}")
+                + f"; derived values updated in {self.derived} row(s); repaired "
+                f"{len(self.repairs)}")
 
 
 def file_checksum(paths: list[Path]) -> str:
@@ -174,8 +177,20 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
             counts.inserted, counts.updated, counts.deleted, counts.unchanged = _merge(
                 conn, c, mode, source.replace_scope(c))
     derive.refresh(conn)
-    changed = any(report.total(k) for k in ("inserted", "updated", "deleted"))
+    report.derived = _rows_written_by_derive(conn, report)
+    changed = any(report.total(k) for k in ("inserted", "updated", "deleted")) or report.derived
     report.outcome = "succeeded" if changed else "unchanged"
+
+
+def _rows_written_by_derive(conn: psycopg.Connection, report: LoadReport) -> int:
+    """Published rows this transaction wrote beyond the merge: derived values that changed."""
+    written = 0
+    for c in COLLECTIONS:
+        written += conn.execute(sql.SQL(
+            "SELECT count(*) FROM {} WHERE xmin = pg_current_xact_id()::xid").format(
+                sql.Identifier(c.schema, c.table))).fetchone()[0]
+    merged = report.total("inserted") + report.total("updated")
+    return max(0, written - merged)
 
 
 def _zone_checked_crs(part: Part, report: LoadReport) -> str:
