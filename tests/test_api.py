@@ -196,6 +196,8 @@ def test_single_item_by_parcel_key(server: Server, pg: psycopg.Connection) -> No
     (f"{ITEMS}?eigentuemer=Schmidt", 400, "unknown query parameter 'eigentuemer'"),
     (f"{ITEMS}?limt=5", 400, "unknown query parameter 'limt'"),
     (f"{ITEMS}?limit=-1", 400, "limit"),
+    (f"{ITEMS}?limit=true", 400, "whole number"),
+    (f"{ITEMS}?offset=1.5", 400, "whole number"),
     (f"{ITEMS}?bbox=1,2,3", 400, "bbox"),
     (f"{ITEMS}?crs=EPSG:31468", 400, "CRS"),
     (f"{ITEMS}?datetime=2024-01-01", 400, "time"),

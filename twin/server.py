@@ -141,6 +141,9 @@ class TwinMiddleware:
                         f"{', '.join(sorted(allowed))}")
             if key in NON_EMPTY and not value.strip():
                 return f"query parameter '{key}' is empty"
+            # pygeoapi reads 'limit=true' as a boolean and passes it on to the database.
+            if key in ("limit", "offset") and not value.strip().isdigit():
+                return f"query parameter '{key}' must be a whole number ≥ 0, not '{value}'"
         seen = [k for k, _ in params]
         dup = next((k for k in seen if seen.count(k) > 1), None)
         if dup:
