@@ -211,6 +211,14 @@ def test_bad_requests_get_clear_client_errors(server: Server, path: str, status:
     assert r.headers["Content-Type"].startswith("application/json")
 
 
+@pytest.mark.parametrize("body", ["0", "null", '"text"', "[1, 2]", "true"])
+def test_cql2_json_body_that_is_no_condition_is_a_client_error(server: Server,
+                                                               body: str) -> None:
+    r = requests.post(f"{server.url}{ITEMS}", data=body, timeout=30,
+                      headers={"Content-Type": "application/query-cql-json"})
+    assert r.status_code == 400, r.text
+
+
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 def test_public_api_is_read_only(server: Server, pg: psycopg.Connection, method: str) -> None:
     before = count(pg)

@@ -648,3 +648,11 @@ def test_sample_generator_is_deterministic(tmp_path: Path) -> None:
         fresh = tmp_path / "commercial-land" / committed.name
         assert hashlib.sha256(fresh.read_bytes()).hexdigest() == \
             hashlib.sha256(committed.read_bytes()).hexdigest(), committed.name
+
+
+@pytest.mark.parametrize("body", [b"null", b"0", b"[]", b'"weights"'])
+def test_body_that_is_no_json_object_answers_400(server: Server, body: bytes) -> None:
+    r = requests.post(server.url + EXECUTION, data=body, timeout=60,
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert "JSON object" in r.json()["description"]

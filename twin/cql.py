@@ -163,6 +163,9 @@ def _to_metres(distance: float, units: str) -> float:
 
 def to_sql(node: Any, collection: Collection) -> tuple[sql.Composable, list[Any]]:
     """SQL condition and its parameters for a pygeofilter tree."""
+    if not isinstance(node, ast.Predicate | ast.Condition):
+        raise FilterError("a filter must be a condition (a comparison, a spatial or temporal "
+                          f"predicate, or a combination of them), not {node!r}")
     translator = Translator(collection)
     condition = translator(node)
     return condition, translator.params

@@ -293,7 +293,9 @@ class _Cursor:
         self._ctx.__exit__(exc_type, exc, tb)
         if exc is None:
             return False
-        if isinstance(exc, psycopg.errors.DataError | psycopg.errors.UndefinedFunction):
+        # A filter comparing text with a number, say: the client's mistake, not ours.
+        if isinstance(exc, psycopg.errors.DataError | psycopg.errors.UndefinedFunction
+                      | psycopg.errors.DatatypeMismatch):
             raise ProviderInvalidQueryError(
                 user_msg=f"invalid value in query: {exc.diag.message_primary}") from exc
         if isinstance(exc, psycopg.OperationalError):

@@ -106,6 +106,9 @@ class TwinMiddleware:
         if method not in SAFE_METHODS and not is_query_post and not is_execution:
             return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
                                "This service is read-only.")
+        if is_execution and (problem := _execution_body_problem(environ)):
+            return _json_error(start_response, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
+                               problem)
         moved_filter = None
         tokens: list = []
         if match and match["cid"] in PROPERTIES:
@@ -203,6 +206,24 @@ class TwinMiddleware:
         headers.append(("Content-Length", str(len(body))))
         start_response(captured["status"], headers)
         return [body]
+
+
+def _execution_body_problem(environ: dict) -> str | None:
+    """Why a process execution body is unusable, or None; the body stays readable."""
+    # pygeoapi 0.24 answers 500 to a body that is valid JSON but not an object.
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return "invalid Content-Length"
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = BytesIO(body)
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        return "the execution request is not valid JSON"
+    if not isinstance(document, dict):
+        return 'the execution request must be a JSON object, e.g. {"inputs": {...}}'
+    return None
 
 
 def _restore_filter_in_links(body: bytes, filter_text: str) -> bytes:
