@@ -559,6 +559,34 @@ def test_datetime_filters_the_report_date(server: Server, pg: psycopg.Connection
     assert {f["id"] for f in doc["features"]} == expected
 
 
+def test_datetime_dates_mean_whole_local_days(server: Server, pg: psycopg.Connection) -> None:
+    # A register damage surveyed on a date is stored at that day's local midnight.
+    day, n = pg.execute(
+        "SELECT (reported_at AT TIME ZONE 'Europe/Berlin')::date AS d, count(*) "
+        "FROM twin.street_damage WHERE source = 'register' GROUP BY d ORDER BY count(*) DESC, d "
+        "LIMIT 1").fetchone()
+    week_end = day + dt.timedelta(days=7)
+    in_week = pg.execute(
+        "SELECT count(*) FROM twin.street_damage WHERE reported_at >= "
+        "(%s::date)::timestamp AT TIME ZONE 'Europe/Berlin' AND reported_at < "
+        "((%s::date + 1)::timestamp AT TIME ZONE 'Europe/Berlin')", (day, week_end)).fetchone()[0]
+    for value, expected in ((day.isoformat(), n), (f"{day}/{day}", n),
+                            (f"{day}/{week_end}", in_week)):
+        doc = server.get(ITEMS, params={"datetime": value, "limit": 1000}).json()
+        assert doc["numberMatched"] == expected, value
+
+
+def test_cql2_t_during_an_open_interval(server: Server, pg: psycopg.Connection) -> None:
+    expected = pg.execute("SELECT count(*) FROM twin.street_damage "
+                          "WHERE reported_at >= '2024-01-01T00:00:00Z'").fetchone()[0]
+    assert expected > 0
+    body = {"op": "t_during", "args": [{"property": "reported_at"},
+                                       {"interval": ["2024-01-01T00:00:00Z", ".."]}]}
+    doc = server.get(ITEMS, params={"filter-lang": "cql2-json", "filter": json.dumps(body),
+                                    "limit": 1000}).json()
+    assert doc["numberMatched"] == expected
+
+
 def test_priorities_are_the_documented_formula(server: Server, pg: psycopg.Connection) -> None:
     with pg.cursor(row_factory=psycopg.rows.dict_row) as cur:
         rows = cur.execute("SELECT damage_id, street, status, condition_class, traffic_dtv, "
@@ -668,3 +696,21 @@ def test_html_item_page_shows_the_redacted_description(server: Server,
     assert before
     page = requests.get(f"{server.url}{ITEMS}/{key}?f=html", timeout=60).content.decode()
     assert html.escape(before) in page and "[entfernt]" in page
+
+
+@pytest.mark.parametrize(("address", "street"), [
+    ("Bahnhofstraße 52, 03046 Cottbus", "Bahnhofstraße"),
+    ("Karl-Marx-Straße 45, 03044 Cottbus", "Karl-Marx-Straße"),
+    ("Stadtring / Ecke Vetschauer Straße", "Stadtring"),
+    ("Straße der Jugend 14", "Straße der Jugend"),
+    ("An der Oberkirche 2", "An der Oberkirche"),
+    ("Am Turm 5 bei Herrn Schulze (Hinterhaus), Tel 0355 123456", None),
+    ("bei Familie Schulze, Bahnhofstraße 5", None),
+    ("Bahnhofstraße 5 - Tel 0355 123456", None),
+    ("Hr Müller", None),
+])
+def test_only_a_street_name_is_published_from_an_address(address: str,
+                                                          street: str | None) -> None:
+    from etl.sources.street_damage import street_of
+
+    assert street_of(address) == street

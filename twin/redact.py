@@ -13,12 +13,14 @@ What it recognises (see ``tests/test_redact.py`` for the cases):
   ``+49 171 2345678``, ``0049 355 ...``), and any digit group after ``Tel.``, ``Telefon``,
   ``Handy``, ``Mobil``, ``Fax``, ``WhatsApp``;
 - names after a salutation (``Herr``, ``Herrn``, ``Frau``, ``Hr.``, ``Fr.``, ``Familie``,
-  ``Fam.``, ``Eheleute``; academic titles are skipped), after a label (``Name:``,
+  ``Fam.`` (the abbreviations with or without the dot), ``Eheleute``; academic titles are
+  skipped), after a label (``Name:``,
   ``Absender:``, ``Melder:``, ``Kontakt:``, ``Ansprechpartner:``, ``gemeldet von``), after
   ``mein Name ist`` / ``ich heiße`` and after a closing greeting (``MfG``, ``Viele Grüße``,
   ``Gruß``, ``LG``, ``gez.``...);
 - a private address after ``Anschrift:``, ``Adresse:``, ``wohnhaft in``, ``ich wohne``;
-- vehicle registration plates written with a hyphen (``CB-AB 123``).
+- vehicle registration plates written with a hyphen (``CB-AB 123``);
+- IBANs, and national numbers with a dot after the area code (``0355.612345``).
 
 What it does not recognise, and why the description is therefore published only redacted and
 ``status_notes`` never: a name with no salutation, label or greeting before it (``Peter hat
@@ -51,13 +53,18 @@ _PHONE_INTERNATIONAL = re.compile(
 # National numbers start with the trunk prefix 0; dots are not separators here, so dates
 # (01.03.2024) and decimals (0,5 m) are never taken for numbers.
 _PHONE_NATIONAL = re.compile(r"(?<![\w.,])\(?0\d{2,5}\)?(?:[ \t/-]{0,3}\d){4,}(?!\d)")
+# A dot after an area code of three or more digits (0355.612345) is a phone number, not a
+# date (01.03.2024 has a two-digit first group).
+_PHONE_DOTTED = re.compile(r"(?<![\w.,])0\d{2,5}\.\d{3,}(?:[ \t/.-]?\d{2,})*(?![\d.]\d)")
+#: International bank account numbers: country, check digits, 11-30 letters or digits.
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ \t]?[A-Z0-9]{4}){2,7}(?:[ \t]?[A-Z0-9]{1,4})?\b")
 
 _NAME_TOKEN = r"[A-ZÄÖÜ][\w'’-]*"
 _PARTICLE = r"(?:(?:von|van|de|zu|der|den|vom)\s+)"
 _NAME = rf"{_PARTICLE}?{_NAME_TOKEN}(?:\s+{_PARTICLE}?{_NAME_TOKEN})?"
 _TITLES = r"(?:(?:Dr|Prof|Dipl\.-Ing|Ing|med|rer\. nat)\.?\s+)*"
 _SALUTATION = re.compile(
-    rf"(?P<lead>\b(?i:herrn?|frau|eheleute|ehepaar|familie)\s+|\b(?i:hr|fr|fam)\.\s*)"
+    rf"(?P<lead>\b(?i:herrn?|frau|eheleute|ehepaar|familie)\s+|\b(?i:hr|fr|fam)(?:\.\s*|\s+))"
     rf"(?P<title>{_TITLES})(?P<name>{_NAME})")
 _INITIAL_NAME = rf"(?:[A-ZÄÖÜ]\.\s*)?{_NAME}"
 _INTRO = re.compile(
@@ -95,8 +102,10 @@ _RULES: tuple[tuple[re.Pattern[str], object], ...] = (
     (_URL, PLACEHOLDER),
     (_EMAIL, PLACEHOLDER),
     (_ANY_AT, PLACEHOLDER),
+    (_IBAN, PLACEHOLDER),
     (_PHONE_KEYWORD, _keep_keyword),
     (_PHONE_INTERNATIONAL, PLACEHOLDER),
+    (_PHONE_DOTTED, PLACEHOLDER),
     (_PHONE_NATIONAL, PLACEHOLDER),
     (_PLATE, PLACEHOLDER),
     (_ADDRESS, _keep_lead),

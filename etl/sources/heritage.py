@@ -231,7 +231,6 @@ class HeritageSource(Source):
     name = "heritage"
     collections: ClassVar[tuple[Collection, ...]] = (HERITAGE,)
     sample_globs = ("*.csv", "*.xlsx", "*.gpkg", "*.gml", "*.geojson")
-    batch_size: int = 5000
 
     def __init__(self) -> None:
         super().__init__()
@@ -465,8 +464,10 @@ class HeritageSource(Source):
                                           "shown)", path=str(path), row=row, field=id_col))
                 continue
             if key not in self._entries:
-                self.notes.append(f"{path}{where}: row {row} ({key}): geometry without an entry "
-                                  "in the heritage list; not published")
+                # Row only, no ID: a geometry without a published entry may be an
+                # archaeological site's from a layer not named so.
+                self.notes.append(f"{path}{where}: row {row}: geometry without an entry in the "
+                                  "heritage list (ID not shown); not published")
                 continue
             if missing[i]:
                 self.notes.append(f"{path}{where}: row {row} ({key}): feature has no geometry; "

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -101,6 +101,15 @@ REGISTER_COLUMNS = (
 KEY_PATTERN = re.compile(r"(open311|register)-[A-Za-z0-9][A-Za-z0-9._:-]*")
 _HOUSE_NUMBER = re.compile(r"\s+\d+\s*[a-zA-Z]?(?:\s*[-/]\s*\d+\s*[a-zA-Z]?)?$")
 _POSTCODE_CITY = re.compile(r"\s*\b\d{5}\s+\S.*$")
+#: A street name: words ending in a street word (Bahnhofstraße, Stadtring, Berliner Platz),
+#: one beginning like "Am Turm" / "An der Oberkirche", or "Straße der Jugend".
+_STREET_NAME = re.compile(
+    r"(?i)(?:[^\W\d][\w.'-]*\s+){0,4}(?:[^\W\d][\w'-]*?)?(?:stra(?:ss|ß)e|str\.|weg|allee|platz|ring|damm"
+    r"|promenade|gasse|ufer|chaussee|markt|steig|pfad|zeile|brücke|bogen|graben|anger|hof"
+    r"|siedlung|park|landstra(?:ss|ß)e)"
+    r"|(?:am|an\s+der|an\s+den|auf\s+der|im|in\s+der|zum|zur|unter\s+den|hinter\s+der)"
+    r"(?:\s+[^\W\d][\w.'-]*){1,3}"
+    r"|stra(?:ss|ß)e\s+d(?:er|es)(?:\s+[^\W\d][\w.'-]*){1,3}")
 
 
 def normalise_status(value: Any) -> str | None:
@@ -133,7 +142,11 @@ def street_of(address: Any) -> str | None:
     text = re.split(r"\s*/\s*|\s+(?:Ecke|Höhe|gegenüber|vor)\s+", text)[0]
     text = _POSTCODE_CITY.sub("", text)
     text = _HOUSE_NUMBER.sub("", text).strip()
-    return text or None
+    # Citizens write anything into `address` ("bei Familie Schulze, Tel ..."): publish only
+    # what looks like a street name and holds nothing redact() would remove.
+    if not text or not _STREET_NAME.fullmatch(text) or redact(text) != text:
+        return None
+    return text
 
 
 @dataclass
@@ -169,7 +182,6 @@ class StreetDamageSource(Source):
     name = "street-damage"
     collections = (STREET_DAMAGE,)
     sample_globs = ("*.json", "*.csv")
-    batch_size: ClassVar[int] = 5000
 
     def __init__(self) -> None:
         super().__init__()
