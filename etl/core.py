@@ -24,9 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from etl import geometry
 from etl.fields import ConversionError, convert
+from etl.geometry import where as _where
 from etl.sources.base import LoadMode, LoadOptions, Part, Source
 from twin import derive
-from twin.db import connect
+from twin.db import connect, database_error
 from twin.errors import LoadRefusedError, RecordError, SourceError, TwinError
 from twin.registry import COLLECTIONS, Collection
 from twin.settings import Settings, get_settings
@@ -116,9 +117,13 @@ def load(source: Source, paths: list[Path], options: LoadOptions | None = None,
             raise SourceError("file does not exist", path=str(path))
     report = LoadReport(0, source.name, [str(p) for p in paths], file_checksum(paths))
     mode = options.mode or source.default_mode
-    with _run_record(report, mode, settings):
-        with connect(settings) as conn:
-            _load(conn, source, paths, options, mode, settings, report)
+    source.batch_size = settings.batch_size
+    try:
+        with _run_record(report, mode, settings):
+            with connect(settings) as conn:
+                _load(conn, source, paths, options, mode, settings, report)
+    except psycopg.Error as exc:
+        raise database_error(exc) from exc
     return report
 
 
@@ -134,6 +139,9 @@ def _stage_name(c: Collection) -> sql.Identifier:
 
 def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: LoadOptions,
           mode: LoadMode, settings: Settings, report: LoadReport) -> None:
+    # One load at a time: every load's derive step writes the other sources' tables too, so
+    # table locks taken source by source would deadlock two concurrent loads.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('twin.load'))")
     for c in source.collections:
         target = sql.Identifier(c.schema, c.table)
         # Concurrent loads of one table queue up here; readers are not blocked.
@@ -236,6 +244,10 @@ def _prepare(source: Source, part: Part, crs: str,
             errors.append(RecordError(problem, path=path, row=int(batch.rows[i]),
                                       field=key_name))
 
+    if shapely.has_z(batch.geometries[~shapely.is_missing(batch.geometries)]).any():
+        note = f"{path}: heights (Z) dropped; this collection is stored in 2D"
+        if note not in report.notes:
+            report.notes.append(note)
     geoms = geometry.to_storage(batch.geometries, crs)
     geoms, repairs, geom_errors = geometry.check_geometries(
         coll.geometry_type, geoms, batch.rows, keys, path=path)
@@ -373,10 +385,6 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
 def _refusal(error: SourceError) -> dict:
     return {"path": error.path, "row": getattr(error, "row", None),
             "field": getattr(error, "field", None), "reason": error.reason}
-
-
-def _where(row, key) -> str:
-    return f"{int(row)} ({key})" if key else str(int(row))
 
 
 @contextmanager

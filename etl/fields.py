@@ -7,7 +7,15 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from twin.redact import redact
 from twin.registry import FieldType
+
+
+def _shown(value: Any) -> str:
+    """A refused value as messages and the load record may show it: redacted and short,
+    since a mistyped cell can hold a name or a phone number."""
+    text = redact(str(value))
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 class ConversionError(ValueError):
@@ -28,12 +36,12 @@ def _integer(value: Any) -> int | None:
         if math.isnan(value):
             return None
         if not value.is_integer():
-            raise ConversionError(f"expected a whole number, got {value!r}")
+            raise ConversionError(f"expected a whole number, got {_shown(value)}")
         return int(value)
     try:
         return int(str(value).strip())
     except ValueError as exc:
-        raise ConversionError(f"expected a whole number, got {value!r}") from exc
+        raise ConversionError(f"expected a whole number, got {_shown(value)}") from exc
 
 
 def _double(value: Any) -> float | None:
@@ -44,11 +52,11 @@ def _double(value: Any) -> float | None:
         number = float(str(value).strip().replace(",", ".")) if isinstance(value, str) \
             else float(value)
     except ValueError as exc:
-        raise ConversionError(f"expected a number, got {value!r}") from exc
+        raise ConversionError(f"expected a number, got {_shown(value)}") from exc
     if math.isnan(number):
         return None
     if math.isinf(number):
-        raise ConversionError(f"expected a finite number, got {value!r}")
+        raise ConversionError(f"expected a finite number, got {_shown(value)}")
     return number
 
 
@@ -65,7 +73,7 @@ def _date(value: Any) -> dt.date | None:
             return dt.datetime.strptime(text[:10] if fmt == "%Y-%m-%d" else text, fmt).date()
         except ValueError:
             continue
-    raise ConversionError(f"expected a date (YYYY-MM-DD or DD.MM.YYYY), got {value!r}")
+    raise ConversionError(f"expected a date (YYYY-MM-DD or DD.MM.YYYY), got {_shown(value)}")
 
 
 def _timestamptz(value: Any) -> dt.datetime | None:
@@ -73,14 +81,14 @@ def _timestamptz(value: Any) -> dt.datetime | None:
         return None
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            raise ConversionError(f"timestamp {value!r} has no time zone")
+            raise ConversionError(f"timestamp {_shown(value)} has no time zone")
         return value
     try:
         parsed = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ConversionError(f"expected an ISO 8601 timestamp, got {value!r}") from exc
+        raise ConversionError(f"expected an ISO 8601 timestamp, got {_shown(value)}") from exc
     if parsed.tzinfo is None:
-        raise ConversionError(f"timestamp {value!r} has no time zone")
+        raise ConversionError(f"timestamp {_shown(value)} has no time zone")
     return parsed
 
 
@@ -92,7 +100,7 @@ def _boolean(value: Any) -> bool | None:
         return True
     if text in {"0", "false", "f", "nein", "n", "no", ""}:
         return False if text else None
-    raise ConversionError(f"expected yes/no, got {value!r}")
+    raise ConversionError(f"expected yes/no, got {_shown(value)}")
 
 
 CONVERTERS: dict[FieldType, Callable[[Any], Any]] = {

@@ -58,6 +58,8 @@ def has_zone_prefix(geoms: np.ndarray) -> bool:
 
 def to_storage(geoms: np.ndarray, source_crs: str) -> np.ndarray:
     """Reproject to EPSG:25833 (x = easting, y = northing)."""
+    # Published tables are 2D; a PolygonZ export would otherwise not fit the column.
+    geoms = shapely.force_2d(geoms)
     transformer = transformer_to_storage(source_crs)
     if transformer is None:
         return geoms
@@ -94,7 +96,7 @@ def check_polygons(
 
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     for i in np.flatnonzero(missing):
-        errors.append(GeometryError("feature has no geometry", path=path, row=_where(rows[i],
+        errors.append(GeometryError("feature has no geometry", path=path, row=where(rows[i],
                                     keys[i]), field="geometry"))
 
     present = ~missing
@@ -104,7 +106,7 @@ def check_polygons(
         errors.append(GeometryError(
             f"geometry is a {geoms[i].geom_type}, "
             "expected Polygon or MultiPolygon",
-            path=path, row=_where(rows[i], keys[i]), field="geometry"))
+            path=path, row=where(rows[i], keys[i]), field="geometry"))
 
     valid = np.zeros(len(geoms), dtype=bool)
     valid[polygonal] = shapely.is_valid(geoms[polygonal])
@@ -114,7 +116,7 @@ def check_polygons(
         repaired = _polygonal_part(shapely.make_valid(geoms[i]))
         if repaired is None or repaired.area <= 0:
             errors.append(GeometryError(f"invalid geometry cannot be repaired ({reason})",
-                                        path=path, row=_where(rows[i], keys[i]),
+                                        path=path, row=where(rows[i], keys[i]),
                                         field="geometry"))
             polygonal[i] = False
             continue
@@ -141,7 +143,7 @@ def check_geometries(
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     for i in np.flatnonzero(missing):
         errors.append(GeometryError("record has no geometry (or no position)", path=path,
-                                    row=_where(rows[i], keys[i]), field="geometry"))
+                                    row=where(rows[i], keys[i]), field="geometry"))
     for i in np.flatnonzero(~missing):
         g = geoms[i]
         if kind == "Point":
@@ -149,7 +151,7 @@ def check_geometries(
                 out[i] = shapely.get_geometry(g, 0)
             elif g.geom_type != "Point":
                 errors.append(GeometryError(f"geometry is a {g.geom_type}, expected a Point",
-                                            path=path, row=_where(rows[i], keys[i]),
+                                            path=path, row=where(rows[i], keys[i]),
                                             field="geometry"))
         elif not shapely.is_valid(g):
             reason = shapely.is_valid_reason(g)
@@ -179,7 +181,7 @@ def check_in_brandenburg(
         errors.append(GeometryError(
             f"coordinates (E {x:.0f}, N {y:.0f}) cannot be in Brandenburg after "
             f"reprojection to EPSG:{STORAGE_SRID}{hint}; is the CRS of the file right?",
-            path=path, row=_where(rows[i], keys[i]), field="geometry"))
+            path=path, row=where(rows[i], keys[i]), field="geometry"))
     return errors
 
 
@@ -191,6 +193,6 @@ def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry | None:
     return shapely.MultiPolygon(polys)
 
 
-def _where(row: int, key: object) -> str:
+def where(row: int, key: object) -> str:
     """A row reference that names the feature index and, when known, its key."""
     return f"{int(row)} ({key})" if key else str(int(row))

@@ -96,6 +96,8 @@ def test_geojson_media_type(server: Server) -> None:
      "ST_Intersects(geom, ST_Transform(ST_MakeEnvelope(14.32, 51.75, 14.34, 51.77, 4326), 25833))"),
     ({"bbox": "453500,5734000,454500,5735000", "bbox-crs": EPSG.format(25833)},
      "ST_Intersects(geom, ST_MakeEnvelope(453500, 5734000, 454500, 5735000, 25833))"),
+    ({"bbox": "453500,5734000,0,454500,5735000,100", "bbox-crs": EPSG.format(25833)},
+     "ST_Intersects(geom, ST_MakeEnvelope(453500, 5734000, 454500, 5735000, 25833))"),
     ({"gemarkung": "Sandow"}, "gemarkung = 'Sandow'"),
     ({"flur": "1", "gemarkung": "Cottbus"}, "flur = 1 AND gemarkung = 'Cottbus'"),
     ({"filter": "gemarkung = 'Ströbitz'"}, "gemarkung = 'Ströbitz'"),
@@ -201,6 +203,8 @@ def test_single_item_by_parcel_key(server: Server, pg: psycopg.Connection) -> No
     (f"{ITEMS}?bbox=1,2,3", 400, "bbox"),
     (f"{ITEMS}?crs=EPSG:31468", 400, "CRS"),
     (f"{ITEMS}?datetime=2024-01-01", 400, "time"),
+    (f"{ITEMS}?filter=S_INTERSECTS(geometry%2CBBOX(flaeche%2C1%2C2%2C3))", 400, "BBOX"),
+    (f"{ITEMS}?bbox=14.32,51.75,0,14.34,51.77", 400, "bbox"),
     ("/collections/nosuch/items", 404, "not found"),
 ])
 def test_bad_requests_get_clear_client_errors(server: Server, path: str, status: int,

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 import typer
 from rich.console import Console
 
@@ -28,7 +29,11 @@ err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 
-def _fail(exc: TwinError) -> typer.Exit:
+def _fail(exc: TwinError | psycopg.Error) -> typer.Exit:
+    if isinstance(exc, psycopg.Error):
+        from twin.db import database_error
+
+        exc = database_error(exc)
     err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
     if isinstance(exc, LoadRefusedError) and len(exc.errors) > 1:
         for e in exc.errors[1:20]:
@@ -47,7 +52,7 @@ def db_init() -> None:
         if db.ensure_database():
             err.print("created the database")
         applied = db.init_schema()
-    except TwinError as exc:
+    except (TwinError, psycopg.Error) as exc:
         raise _fail(exc) from exc
     err.print(f"schema ready ({len(applied)} steps, all idempotent)")
 
@@ -63,7 +68,7 @@ def db_status(runs: Annotated[int, typer.Option(help="How many load runs to show
         with db.connect() as conn:
             tables = [db.table_status(conn, c) for c in COLLECTIONS]
             history = db.recent_runs(conn, runs)
-    except TwinError as exc:
+    except (TwinError, psycopg.Error) as exc:
         raise _fail(exc) from exc
     coll_rows = [
         (s.collection, str(s.rows),
@@ -115,7 +120,7 @@ def _load(source_name: str, paths: list[Path], *, layer: str | None = None,
                           progress=sys.stderr.isatty())
     try:
         report = load(SOURCES[source_name](), paths, options)
-    except TwinError as exc:
+    except (TwinError, psycopg.Error) as exc:
         raise _fail(exc) from exc
     for note in report.notes:
         err.print(f"note: {note}", markup=False, soft_wrap=True)
@@ -197,7 +202,7 @@ def config(
 
     try:
         path = write_config(output)
-    except TwinError as exc:
+    except (TwinError, psycopg.Error) as exc:
         raise _fail(exc) from exc
     err.print(f"wrote {path}")
     readme = PROJECT_ROOT / "README.md"
@@ -220,5 +225,5 @@ def serve(
     settings = settings.model_copy(update=updates)
     try:
         run(settings)
-    except TwinError as exc:
+    except (TwinError, psycopg.Error) as exc:
         raise _fail(exc) from exc

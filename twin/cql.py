@@ -104,8 +104,11 @@ class Translator:
                                                 self.node(n.rhs))
         if isinstance(n, ast.TimeDuring | ast.TimeOverlaps) and \
                 isinstance(n.rhs, values.Interval):
-            return sql.SQL("({lhs} >= {a} AND {lhs} <= {b})").format(
-                lhs=self.node(n.lhs), a=self.node(n.rhs.start), b=self.node(n.rhs.end))
+            # An open side ('..') of the interval arrives as None and bounds nothing.
+            lhs = self.node(n.lhs)
+            bounds = [sql.SQL("{} {} {}").format(lhs, sql.SQL(op), self.node(v))
+                      for op, v in ((">=", n.rhs.start), ("<=", n.rhs.end)) if v is not None]
+            return sql.SQL("({})").format(sql.SQL(" AND ").join(bounds or [sql.SQL("TRUE")]))
         if type(n) in _ARITHMETIC:
             return sql.SQL("({} {} {})").format(self.node(n.lhs), sql.SQL(_ARITHMETIC[type(n)]),
                                                 self.node(n.rhs))
@@ -114,6 +117,9 @@ class Translator:
         if isinstance(n, ast.Function) and n.name.lower() == "bbox" and \
                 len(n.arguments) in (4, 6):
             # CQL2 text's BBOX(x1, y1, x2, y2) literal, which pygeofilter parses as a call.
+            if not all(isinstance(a, int | float) and not isinstance(a, bool)
+                       for a in n.arguments):
+                raise FilterError("BBOX(...) takes 4 or 6 numbers")
             args = [float(a) for a in n.arguments]
             x1, y1, x2, y2 = (args[0], args[1], args[2], args[3]) if len(args) == 4 else \
                 (args[0], args[1], args[3], args[4])
@@ -133,9 +139,12 @@ class Translator:
         if name in ("geometry", self.collection.geometry_column):
             return sql.Identifier(self.collection.geometry_column)
         try:
-            return sql.Identifier(self.collection.field(name).name)
+            f = self.collection.field(name)
+            if not f.queryable:
+                raise UnknownNameError(name)
+            return sql.Identifier(f.name)
         except UnknownNameError:
-            queryables = ", ".join(self.collection.property_names)
+            queryables = ", ".join(f.name for f in self.collection.all_fields if f.queryable)
             raise FilterError(
                 f"unknown property '{name}' in filter; queryables: {queryables}") from None
 

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from twin.errors import DatabaseUnavailableError
+from twin.errors import ConfigurationError, DatabaseUnavailableError, TwinError
 from twin.registry import COLLECTIONS, Collection
 from twin.settings import Settings, get_settings
 
@@ -26,21 +26,40 @@ def _describe(dsn: str) -> str:
 
 @contextmanager
 def connect(settings: Settings | None = None, *, autocommit: bool = False,
-            dsn: str | None = None) -> Iterator[psycopg.Connection]:
+            dsn: str | None = None, for_api: bool = False) -> Iterator[psycopg.Connection]:
     """A connection to the twin's database, closed on exit.
 
     Without ``autocommit`` the block is one transaction: committed when it ends normally,
-    rolled back when it raises.
+    rolled back when it raises. ``for_api`` connections have the API's statement timeout (a
+    load may take as long as it needs).
     """
     settings = settings or get_settings()
     dsn = dsn or settings.dsn
+    extra = {"options": f"-c statement_timeout={settings.statement_timeout_ms}"} \
+        if for_api else {}
     try:
         conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S,
-                               application_name="twin")
+                               application_name="twin", **extra)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailableError(f"cannot connect to {_describe(dsn)}: {exc}") from exc
     with conn:
         yield conn
+
+
+def database_error(exc: psycopg.Error) -> TwinError:
+    """A database error as the twin's own, with what the operator should do."""
+    diag = getattr(exc, "diag", None)
+    detail = (diag.message_primary if diag else None) or str(exc).splitlines()[0]
+    if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+        return ConfigurationError(f"the schema is missing or outdated ({detail}); run "
+                                  "`twin db init`")
+    if isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure
+                  | psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
+        return DatabaseUnavailableError(f"the database is busy ({detail}); nothing was "
+                                        "changed, try again")
+    if isinstance(exc, psycopg.OperationalError):
+        return DatabaseUnavailableError(f"database error: {detail}")
+    return TwinError(f"database error: {detail}")
 
 
 def migration_files() -> list[tuple[str, str]]:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+#: What a client is told when the database is away: nothing about the database itself.
+UNAVAILABLE = "The service is temporarily unavailable. Please try again later."
+
 
 class TwinError(Exception):
     """Root of every error the twin raises on purpose."""
@@ -22,7 +25,8 @@ class ConfigurationError(TwinError):
 
 
 class DatabaseUnavailableError(TwinError):
-    """The database does not answer; the message never names host or credentials."""
+    """The database does not answer (or is busy); for operators, so it names the database
+    but never credentials. API clients are told only :data:`UNAVAILABLE`."""
 
 
 class UnknownNameError(TwinError):

@@ -23,7 +23,7 @@ from pygeoapi.util import JobStatus, RequestedProcessExecutionMode, RequestedRes
 
 from twin.analysis import commercial_land as cl
 from twin.db import connect
-from twin.errors import DatabaseUnavailableError
+from twin.errors import UNAVAILABLE, DatabaseUnavailableError
 from twin.settings import get_settings
 
 LOGGER = logging.getLogger(__name__)
@@ -33,8 +33,6 @@ ASSESS_COMMERCIAL_LAND = "assess-commercial-land"
 MANAGER = "twin.processes.SynchronousManager"
 PROCESSORS = {ASSESS_COMMERCIAL_LAND: "twin.processes.AssessCommercialLandProcessor"}
 
-#: What a client is told when the database is away: nothing about the database itself.
-UNAVAILABLE = "The service is temporarily unavailable. Please try again later."
 
 
 class InvalidInputError(ProcessorExecuteError):
@@ -124,7 +122,7 @@ class AssessCommercialLandProcessor(BaseProcessor):
         except cl.WeightsError as exc:
             raise InvalidInputError(user_msg=str(exc)) from exc
         try:
-            with connect(get_settings()) as conn:
+            with connect(get_settings(), for_api=True) as conn:
                 conn.read_only = True
                 sites = cl.fetch_sites(conn)
         except DatabaseUnavailableError as exc:

@@ -12,9 +12,10 @@ import atexit
 import json
 import logging
 import threading
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from http import HTTPStatus
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
@@ -28,15 +29,16 @@ from pygeoapi.provider.base import (
 )
 
 from twin.cql import FilterError, envelope_sql, srid_and_flip, to_sql
-from twin.errors import UnknownNameError
+from twin.errors import UNAVAILABLE, UnknownNameError
 from twin.query_context import RAW_BBOX
 from twin.registry import Collection, FieldType, by_table
-from twin.settings import STORAGE_CRS_URI
+from twin.settings import STORAGE_CRS_URI, get_settings
 
 LOGGER = logging.getLogger(__name__)
 
-#: What a client is told when the database is away: nothing about the database itself.
-UNAVAILABLE = "The service is temporarily unavailable. Please try again later."
+
+#: Dates in `datetime` are days of the city's own calendar.
+LOCAL_TZ = ZoneInfo("Europe/Berlin")
 
 _POOLS: dict[str, ConnectionPool] = {}
 _POOLS_LOCK = threading.Lock()
@@ -57,6 +59,9 @@ def _pool(dsn: str) -> ConnectionPool:
             pool = ConnectionPool(
                 dsn, min_size=1, max_size=4, open=False, name="twin",
                 kwargs={"connect_timeout": 3, "application_name": "twin-api",
+                        # An expensive filter must not outlive its request.
+                        "options": f"-c statement_timeout={get_settings().statement_timeout_ms}"
+                                   " -c TimeZone=UTC",
                         "autocommit": True},
                 reconnect_timeout=5,
             )
@@ -146,7 +151,10 @@ class TwinPostgreSQLProvider(BaseProvider):
         if bbox:
             raw = RAW_BBOX.get()
             if raw is not None:
-                box, crs = (raw.values[:2] + raw.values[-2:]), raw.crs
+                v = raw.values
+                # Six values are minx, miny, minz, maxx, maxy, maxz.
+                box = (v[0], v[1], v[3], v[4]) if len(v) == 6 else v
+                crs = raw.crs
             else:  # not behind our server: pygeoapi's storage-CRS box is all we have
                 box, crs = (bbox[:2] + bbox[-2:]), STORAGE_CRS_URI
             envelope, box_params = envelope_sql(tuple(box), crs, self.collection.srid)
@@ -170,21 +178,25 @@ class TwinPostgreSQLProvider(BaseProvider):
         return sql.SQL(" AND ").join(parts), params
 
     def _time_condition(self, datetime_: str, params: list) -> sql.Composable:
+        """`datetime` as a half-open interval: a date means the whole local day."""
         if not self.time_field:
             raise ProviderInvalidQueryError(
                 user_msg=f"collection '{self.collection.id}' has no time; drop 'datetime'")
         column = sql.Identifier(self.time_field)
-        if "/" not in datetime_:
-            params.append(datetime_)
-            return sql.SQL("{} = %s").format(column)
-        start, end = datetime_.split("/", 1)
+        if "/" in datetime_:
+            start_text, end_text = datetime_.split("/", 1)
+        else:
+            start_text = end_text = datetime_
         conds = []
-        if start not in ("", ".."):
-            params.append(start)
+        if start_text not in ("", ".."):
+            params.append(_instant(start_text, end=False))
             conds.append(sql.SQL("{} >= %s").format(column))
-        if end not in ("", ".."):
-            params.append(end)
-            conds.append(sql.SQL("{} <= %s").format(column))
+        if end_text not in ("", ".."):
+            instant = _instant(end_text, end=True)
+            params.append(instant)
+            # A date ends at the next local midnight (exclusive); an instant includes itself.
+            op = "<" if _is_date(end_text) else "<="
+            conds.append(sql.SQL("{} {} %s").format(column, sql.SQL(op)))
         return sql.SQL(" AND ").join(conds) if conds else sql.SQL("TRUE")
 
     def _select(self, select_properties: list, skip_geometry: bool,
@@ -270,6 +282,26 @@ class TwinPostgreSQLProvider(BaseProvider):
     # -- connections ------------------------------------------------------------------------
     def _cursor(self):
         return _Cursor(self.dsn)
+
+
+def _is_date(text: str) -> bool:
+    return len(text.strip()) == 10
+
+
+def _instant(text: str, *, end: bool) -> datetime:
+    """A `datetime` bound as an aware instant; dates are local (Europe/Berlin) days."""
+    try:
+        if _is_date(text):
+            day = date.fromisoformat(text.strip())
+            if end:
+                day += timedelta(days=1)
+            return datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ProviderInvalidQueryError(
+            user_msg=f"'{text}' is not an RFC 3339 date or date-time") from None
+    # RFC 3339 requires an offset; without one we read UTC rather than guess a local time.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class _Cursor:

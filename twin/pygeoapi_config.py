@@ -17,10 +17,10 @@ from twin import db
 from twin.errors import ConfigurationError, DatabaseUnavailableError
 from twin.processes import MANAGER as PROCESS_MANAGER
 from twin.processes import PROCESSORS
+from twin.query_context import CRS84
 from twin.registry import COLLECTIONS, Collection
 from twin.settings import STORAGE_CRS_URI, Settings, get_settings
 
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: CRS offered by every collection: what QGIS, web maps and the state's data use.
 OFFERED_CRS = [
     CRS84,
@@ -81,7 +81,7 @@ def resource(c: Collection, extent: dict[str, Any]) -> dict[str, Any]:
             "table": c.table,
             "id_field": c.id_field.name,
             "geom_field": c.geometry_column,
-            "storage_crs": STORAGE_CRS_URI,
+            "storage_crs": f"http://www.opengis.net/def/crs/EPSG/0/{c.srid}",
             "crs": OFFERED_CRS,
             **({"time_field": c.time_field} if c.time_field else {}),
         }],

@@ -67,7 +67,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CQL_JSON_TYPES = ("application/query-cql-json", "application/cql2+json", "application/json")
 # Keys may hold a slash (traffic observations: "1201/2024-04-05T11:00:00Z").
 ITEMS_PATH = re.compile(r"^/collections/(?P<cid>[^/]+)/items(?:/(?P<fid>.+?))?/?$")
-PROPERTIES = {c.id: frozenset(c.property_names) for c in COLLECTIONS}
+PROPERTIES = {c.id: frozenset(f.name for f in c.all_fields if f.queryable) for c in COLLECTIONS}
 #: Processes a client may execute by POST (synchronously; they read, never write).
 EXECUTION_PATHS = frozenset(f"/processes/{pid}/execution" for pid in PROCESSORS)
 #: OGC API Processes classes we implement; pygeoapi also claims callbacks, which we refuse.

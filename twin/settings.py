@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, PostgresDsn
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Repository root when running from a checkout (editable install).
@@ -24,9 +24,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TWIN_", extra="ignore")
 
-    database_url: PostgresDsn = Field(
+    # A plain string: libpq reads forms a URL type refuses (postgresql:///twin?host=/run/...).
+    database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/twin",
-        description="libpq URL of the twin's database",
+        description="libpq connection string or URL of the twin's database",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
@@ -45,7 +46,7 @@ class Settings(BaseSettings):
     @property
     def dsn(self) -> str:
         """The database URL as a plain string for libpq."""
-        return str(self.database_url)
+        return self.database_url
 
     @property
     def url(self) -> str:

@@ -64,6 +64,8 @@ class Source(ABC):
     default_mode: ClassVar[LoadMode] = LoadMode.REPLACE
     #: Sample file patterns in data/samples/<name>/.
     sample_globs: ClassVar[tuple[str, ...]] = ("*",)
+    #: Records per batch; the core sets it from the settings (TWIN_BATCH_SIZE).
+    batch_size: int = 5000
 
     def __init__(self) -> None:
         #: Things the load should tell the user without refusing (row and field named).
@@ -93,7 +95,6 @@ class VectorSource(Source):
     key_pattern: ClassVar[re.Pattern[str] | None] = None
     key_description: ClassVar[str] = ""
     sample_globs = ("*.gpkg", "*.geojson", "*.shp", "*.gml")
-    batch_size: int = 5000
 
     def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
         collection = self.collections[0]

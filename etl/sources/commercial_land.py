@@ -208,7 +208,7 @@ class CommercialLandSource(Source):
                 headers = list(info.fields)
                 columns = {h: [] for h in headers}
                 row_list: list[int] = []
-                for batch in read_vector(path, info, batch_size=5000):
+                for batch in read_vector(path, info, batch_size=self.batch_size):
                     for h in headers:
                         columns[h].extend(batch.columns[h.lower()])
                     # Row 1 holds the headers: the first site is spreadsheet row 2.
@@ -229,7 +229,7 @@ class CommercialLandSource(Source):
         headers = list(info.fields)
         columns: dict[str, list] = {h: [] for h in headers}
         geoms, rows = [], []
-        for batch in read_vector(path, info, batch_size=5000):
+        for batch in read_vector(path, info, batch_size=self.batch_size):
             for h in headers:
                 columns[h].extend(batch.columns[h.lower()])
             geoms.append(batch.geometries)

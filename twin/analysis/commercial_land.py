@@ -278,8 +278,12 @@ def resolve_weights(overrides: Mapping[str, Any] | None, model: ScoringModel) ->
             raise WeightsError(f"weight of '{name}' is negative ({value}); weights must be "
                                ">= 0")
         weights[name] = _number(value, f"weight of '{name}'")
-    if sum(weights.values()) <= 0:
+    total = sum(weights.values())
+    if total <= 0:
         raise WeightsError("at least one weight must be positive")
+    if not math.isfinite(total):
+        # Each weight may be finite and their sum not (1e308 + 1e308): scores would be NaN.
+        raise WeightsError("weights are too large; use relative values such as 1-100")
     return weights
 
 
