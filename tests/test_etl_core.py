@@ -24,3 +24,57 @@ def test_a_load_that_only_repairs_derived_values_says_so(loaded_settings: Settin
     again = load(SOURCES["heritage"](), sample_files("heritage", SAMPLES),
                  LoadOptions(progress=False), loaded_settings)
     assert (again.outcome, again.derived) == ("unchanged", 0)
+
+
+def test_loads_of_different_sources_at_once_both_finish(loaded_settings: Settings) -> None:
+    # Each load's derive step writes the other sources' tables: without one lock for all
+    # loads, two at once deadlock.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(name: str) -> str:
+        reports = [load(SOURCES[name](), sample_files(name, SAMPLES),
+                        LoadOptions(progress=False), loaded_settings) for _ in range(3)]
+        return reports[-1].outcome
+
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = list(pool.map(run, ["parcels", "heritage", "commercial-land"]))
+    assert outcomes == ["unchanged"] * 3
+
+
+def test_heights_are_dropped_with_a_note(empty_settings: Settings, tmp_path) -> None:
+    import shapely
+
+    from tests.sources import Layer, sample
+
+    layer = sample(5)
+    z = Layer(layer.names, layer.columns, shapely.force_3d(layer.geoms, 70.5), layer.crs)
+    path = z.write(tmp_path / "parcels_z.gpkg", "GPKG")
+    report = load(SOURCES["parcels"](), [path], LoadOptions(progress=False), empty_settings)
+    assert report.total("inserted") == 5
+    assert any("heights (Z) dropped" in n for n in report.notes)
+
+
+def test_a_database_without_schema_is_a_clear_error(template_db: str, tmp_path) -> None:
+    import subprocess
+
+    from psycopg import sql
+
+    from tests.conftest import ADMIN_DSN, TWIN, _url, twin_env
+
+    name = "twin_test_noschema"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        env = twin_env(Settings(database_url=_url(name), config_path=tmp_path / "c.yml",
+                                openapi_path=tmp_path / "o.yml"))
+        result = subprocess.run([TWIN, "load", "parcels", str(sample_files("parcels",
+                                 SAMPLES)[0])], env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 78
+        assert "run `twin db init`" in result.stderr and "Traceback" not in result.stderr
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
