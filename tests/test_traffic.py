@@ -13,7 +13,8 @@ import io
 import json
 import subprocess
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -46,6 +47,7 @@ UTC = dt.UTC
 EPSG_25833 = "http://www.opengis.net/def/crs/EPSG/0/25833"
 COUNT_FIELDS = {"KFZ_R1": "kfz_r1", "KFZ_R2": "kfz_r2", "Lkw_R1": "lkw_r1", "Lkw_R2": "lkw_r2",
                 "Pkw_R1": "pkw_r1", "Pkw_R2": "pkw_r2", "Bus_R1": "bus_r1", "Bus_R2": "bus_r2"}
+REQUIRED_COUNTS = ("KFZ_R1", "KFZ_R2", "Lkw_R1", "Lkw_R2")
 #: The Sundays the clocks change in 2024, found with zoneinfo below, not typed in.
 SPRING_FORWARD = dt.date(2024, 3, 31)
 FALL_BACK = dt.date(2024, 10, 27)
@@ -102,42 +104,46 @@ def hours_of(day: dt.date) -> int:
     return int((end.astimezone(UTC) - start.astimezone(UTC)) / dt.timedelta(hours=1))
 
 
+def expected_rows(paths: tuple[Path, ...] | list[Path]) -> tuple[
+        dict[str, tuple[dict[str, str], dt.datetime]], dict[str, tuple[str, dt.datetime, int]]]:
+    """What loading ``paths`` publishes, by the documented rules, worked out with zoneinfo.
+
+    Returns the rows stored from the files (observation id -> file row, start of its hour)
+    and the gap rows (observation id -> station, start of the hour, local hour 1-24): every
+    hour of a local day on which a station has a stored row that has no stored row itself.
+    A row lacking a KFZ_*/Lkw_* count is not stored, so its hour is a gap too.
+    """
+    stored: dict[str, tuple[dict[str, str], dt.datetime]] = {}
+    rows = [row for path in paths for row in read_table(path)[1]]
+    for row, instant in zip(rows, instants_of(rows), strict=True):
+        if instant is not None and all(row[c].strip() for c in REQUIRED_COUNTS):
+            stored[obs_id(row["Zst"], instant)] = row, instant
+    gaps: dict[str, tuple[str, dt.datetime, int]] = {}
+    for zst, day in {(r["Zst"], t.astimezone(BERLIN).date()) for r, t in stored.values()}:
+        t = dt.datetime.combine(day, dt.time(), BERLIN).astimezone(UTC)
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), BERLIN).astimezone(UTC)
+        while t < end:
+            if obs_id(zst, t) not in stored:
+                gaps[obs_id(zst, t)] = zst, t, t.astimezone(BERLIN).hour + 1
+            t += dt.timedelta(hours=1)
+    return stored, gaps
+
+
 def expected_flags() -> dict[str, str]:
     """Observation id -> flag, from the faults the sample files really hold."""
-    flags: dict[str, str] = {}
-    present: dict[str, set[dt.datetime]] = defaultdict(set)
-    spans: list[tuple[str, dt.date, dt.date]] = []
-    for path in HOURLY:
-        _, rows = read_table(path)
-        for row, instant in zip(rows, instants_of(rows), strict=True):
-            if instant is None:
-                continue
-            present[row["Zst"]].add(instant)
-            values = [row[c].strip() for c in COUNT_FIELDS if c in row]
-            numbers = [int(v) for v in values if v]
-            kinds = [
-                ("gap", any(not row[c].strip() for c in ("KFZ_R1", "KFZ_R2", "Lkw_R1",
-                                                           "Lkw_R2"))),
-                ("negative", any(n < 0 for n in numbers)),
-                ("spike", any(n > SPIKE_LIMIT for n in numbers)),
-                ("quality", any(row[k].strip() not in ("", "-") for k in row
-                                if k.startswith("K_") and k[2:] in COUNT_FIELDS)),
-            ]
-            flag = next((name for name, on in kinds if on), None)
-            if flag:
-                flags[obs_id(row["Zst"], instant)] = flag
-        by_station: dict[str, set[dt.date]] = defaultdict(set)
-        for row in rows:
-            by_station[row["Zst"]].add(local_date(row["Datum"]))
-        spans += [(zst, min(days), max(days)) for zst, days in by_station.items()]
-    for zst, first, last in spans:
-        start = dt.datetime.combine(first, dt.time(), BERLIN).astimezone(UTC)
-        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), BERLIN).astimezone(UTC)
-        t = start
-        while t < end:
-            if t not in present[zst]:
-                flags[obs_id(zst, t)] = "gap"
-            t += dt.timedelta(hours=1)
+    stored, gaps = expected_rows(HOURLY)
+    flags = dict.fromkeys(gaps, "gap")
+    for key, (row, _) in stored.items():
+        numbers = [int(row[c]) for c in COUNT_FIELDS if row.get(c, "").strip()]
+        kinds = [
+            ("negative", any(n < 0 for n in numbers)),
+            ("spike", any(n > SPIKE_LIMIT for n in numbers)),
+            ("quality", any(row[k].strip() not in ("", "-") for k in row
+                            if k.startswith("K_") and k[2:] in COUNT_FIELDS)),
+        ]
+        flag = next((name for name, on in kinds if on), None)
+        if flag:
+            flags[key] = flag
     return flags
 
 
@@ -234,31 +240,39 @@ def test_counts_are_the_file_rows_at_their_instants(base: Settings) -> None:
     with psycopg.connect(base.dsn) as conn:
         stored = {r[0]: r[1:] for r in conn.execute(
             "SELECT observation_id, station_id, observed_at, hour, kfz_r1, kfz_r2, lkw_r1, "
-            "lkw_r2, pkw_r1, pkw_r2, bus_r1, bus_r2 FROM twin.traffic_counts")}
+            "lkw_r2, pkw_r1, pkw_r2, bus_r1, bus_r2, flag FROM twin.traffic_counts")}
         positions = dict(conn.execute(
             "SELECT c.observation_id, ST_Equals(c.geom, s.geom) FROM twin.traffic_counts c "
             "JOIN twin.traffic_stations s USING (station_id)").fetchall())
-    file_rows = 0
-    span_hours = 0
-    for path in HOURLY:
-        header, rows = read_table(path)
-        for row, instant in zip(rows, instants_of(rows), strict=True):
-            if instant is None:
-                continue  # the hour that does not exist: not stored
-            file_rows += 1
-            station, observed_at, hour, *counts = stored[obs_id(row["Zst"], instant)]
-            assert (station, observed_at, hour) == (row["Zst"], instant, int(row["Stunde"]))
-            expected = [int(row[c]) if c in header and row[c].strip() else None
-                        for c in COUNT_FIELDS]
-            assert counts == expected, row
-        for zst in {r["Zst"] for r in rows}:
-            days = {local_date(r["Datum"]) for r in rows if r["Zst"] == zst}
-            span_hours += sum(hours_of(min(days) + dt.timedelta(days=i))
-                              for i in range((max(days) - min(days)).days + 1))
-    # Every hour of the files' days is published once: counted, or as a gap.
-    assert len(stored) == span_hours
-    assert span_hours - file_rows == sum(1 for v in stored.values() if set(v[3:]) == {None})
+    from_files, gaps = expected_rows(HOURLY)
+    for key, (row, instant) in from_files.items():
+        station, observed_at, hour, *counts, _ = stored[key]
+        assert (station, observed_at, hour) == (row["Zst"], instant, int(row["Stunde"]))
+        expected = [int(row[c]) if row.get(c, "").strip() else None for c in COUNT_FIELDS]
+        assert counts == expected, row
+    # Every hour of the counted local days is published once: from a file, or as a gap with
+    # no counts (a file row lacking a KFZ_*/Lkw_* count included: the sample has one).
+    assert len(stored) == len(from_files) + len(gaps)
+    for key, (station, start, hour) in gaps.items():
+        assert stored[key] == (station, start, hour, *[None] * len(COUNT_FIELDS), "gap")
+    blank = [(r, t) for path in HOURLY for r, t in zip(
+        read_table(path)[1], instants_of(read_table(path)[1]), strict=True)
+        if t is not None and not all(r[c].strip() for c in REQUIRED_COUNTS)]
+    assert blank and all(obs_id(r["Zst"], t) in gaps for r, t in blank)
     assert all(positions.values()) and len(positions) == len(stored)
+
+
+def test_rows_lacking_a_count_are_named_in_a_note(base: Settings) -> None:
+    with psycopg.connect(base.dsn, row_factory=psycopg.rows.dict_row) as conn:
+        run = conn.execute("SELECT notes FROM twin.load_run WHERE source = 'traffic-counts' "
+                           "AND outcome = 'succeeded' ORDER BY id LIMIT 1").fetchone()
+    for path in HOURLY:
+        rows = read_table(path)[1]
+        for line, row in enumerate(rows, start=2):
+            field = next((c for c in REQUIRED_COUNTS if not row[c].strip()), None)
+            if field:
+                assert any(n.startswith(f"{path}: row {line}, field '{field}'")
+                           and "not stored" in n for n in run["notes"]), run["notes"]
 
 
 @pytest.mark.parametrize(("day", "hours"), [(SPRING_FORWARD, 23), (FALL_BACK, 25)])
@@ -305,8 +319,10 @@ def _round(value: Decimal, places: str) -> Decimal:
     return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
-def test_station_figures_recompute_from_the_published_counts(base: Settings) -> None:
-    with psycopg.connect(base.dsn) as conn:
+def check_figures(settings: Settings) -> dict[str, tuple[int, int]]:
+    """Assert every station's figures from its published counts, by the documented formulas;
+    returns station -> (complete days, days with a row)."""
+    with psycopg.connect(settings.dsn) as conn:
         counts = conn.execute(
             "SELECT station_id, observed_at, hour, kfz_r1, kfz_r2, lkw_r1, lkw_r2, flag "
             "FROM twin.traffic_counts").fetchall()
@@ -316,14 +332,15 @@ def test_station_figures_recompute_from_the_published_counts(base: Settings) -> 
     rows = defaultdict(list)
     for station, at, hour, k1, k2, l1, l2, flag in counts:
         rows[station].append((at.astimezone(BERLIN).date(), hour, k1, k2, l1, l2, flag))
+    days = {}
     for station, obs in rows.items():
         good = [o for o in obs if o[6] is None]
         per_day = defaultdict(list)
         for o in good:
             per_day[o[0]].append(o[2] + o[3])
         complete = [sum(v) for d, v in per_day.items() if len(v) == hours_of(d)]
-        assert 0 < len(complete) < len({o[0] for o in obs})  # flags do cost whole days
-        dtv = int(_round(Decimal(sum(complete)) / len(complete), "1"))
+        days[station] = len(complete), len({o[0] for o in obs})
+        dtv = int(_round(Decimal(sum(complete)) / len(complete), "1")) if complete else None
         share = float(_round(Decimal(100 * sum(o[4] + o[5] for o in good))
                              / sum(o[2] + o[3] for o in good), "0.1"))
         by_hour = defaultdict(list)
@@ -333,6 +350,13 @@ def test_station_figures_recompute_from_the_published_counts(base: Settings) -> 
         assert stations[station] == (
             dtv, share, peak, min(o[0] for o in obs), max(o[0] for o in obs),
             sum(1 for o in obs if o[6] != "gap"), sum(1 for o in obs if o[6] is not None))
+    assert set(days) == set(stations)
+    return days
+
+
+def test_station_figures_recompute_from_the_published_counts(base: Settings) -> None:
+    for complete, days in check_figures(base).values():
+        assert 0 < complete < days  # flags do cost whole days
 
 
 def test_flagged_values_never_reach_the_dtv(base: Settings, tmp_path: Path) -> None:
@@ -370,6 +394,202 @@ def test_a_second_load_changes_nothing(base: Settings) -> None:
     run = last_run(base)
     assert (run["outcome"], run["inserted_count"], run["updated_count"]) == ("unchanged", 0, 0)
     assert run["mode"] == "upsert"
+
+
+def _counts_of(settings: Settings, station: str | None = None) -> dict:
+    """Observation id -> every published value but the geometry (of one station, or all)."""
+    with psycopg.connect(settings.dsn) as conn:
+        return {r[0]: r[1:] for r in conn.execute(
+            "SELECT observation_id, station_id, observed_at, hour, kfz_r1, kfz_r2, lkw_r1, "
+            "lkw_r2, pkw_r1, pkw_r2, bus_r1, bus_r2, flag FROM twin.traffic_counts "
+            "WHERE %(s)s::text IS NULL OR station_id = %(s)s", {"s": station})}
+
+
+def _dtv(settings: Settings) -> dict[str, int | None]:
+    with psycopg.connect(settings.dsn) as conn:
+        return dict(conn.execute("SELECT station_id, dtv FROM twin.traffic_stations"))
+
+
+@pytest.mark.parametrize("rest", ["absent", "blank"])
+def test_a_partial_day_upsert_keeps_every_published_count(base: Settings, tmp_path: Path,
+                                                          rest: str) -> None:
+    """The reviewer's case: hours 1-12 of one station and day, after the whole month."""
+    header, rows = read_table(SPRING)
+    zst, datum = "1201", "240326"
+    day = [r for r in rows if (r["Zst"], r["Datum"]) == (zst, datum)]
+    assert len(day) == 24 and all(r[c].strip() for r in day for c in REQUIRED_COUNTS)
+    partial = [r for r in day if int(r["Stunde"]) <= 12]
+    if rest == "blank":  # the other hours listed, their counts empty
+        partial += [{**r, **dict.fromkeys(COUNT_FIELDS, "")} for r in day
+                    if int(r["Stunde"]) > 12]
+    path = write_table(tmp_path / "bast_1201_teiltag.csv", header, partial)
+    before, rows_before, dtv_before = published(base), xmins(base), _dtv(base)
+    counts_before = _counts_of(base)
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), str(path))
+    assert result.returncode == 0, result.stderr
+    # Every published count, the DTV and every row stay as they were, not even rewritten.
+    assert _counts_of(base) == counts_before
+    assert _dtv(base) == dtv_before and dtv_before[zst] is not None
+    assert published(base) == before and xmins(base) == rows_before
+    run = last_run(base)
+    assert (run["outcome"], run["inserted_count"], run["updated_count"]) == ("unchanged", 0, 0)
+    # The hour the reviewer saw turn into a gap (Stunde 13: 11:00 UTC) keeps the file's count.
+    row13 = next(r for r in day if r["Stunde"] == "13")
+    instant = dt.datetime.combine(local_date(datum), dt.time(12), BERLIN).astimezone(UTC)
+    kept = counts_before[obs_id(zst, instant)]
+    assert kept[3] == int(row13["KFZ_R1"]) and kept[-1] is None
+    if rest == "blank":
+        assert any(n.startswith(f"{path}: row 14, field 'KFZ_R1': 12 row(s)")
+                   for n in run["notes"]), run["notes"]
+
+
+PLANTED = "9001"
+#: Hours (Datum, Stunde) the planted station's files lack; on 241027 both Stunde 3 rows.
+PLANTED_MISSING = {("240330", 1), ("240330", 13), ("240330", 24), ("240331", 2),
+                   ("240331", 4), ("240331", 24), ("241027", 1), ("241027", 3)}
+#: A row of the planted files that lacks a count: its hour is a gap too.
+PLANTED_BLANK = ("241027", 12, "KFZ_R2")
+
+
+@dataclass
+class Planted:
+    stations: Path
+    spring: Path
+    autumn: Path
+    rows: dict[tuple[str, int], list[dict[str, str]]]  # (Datum, Stunde) -> sample rows
+    headers: dict[str, list[str]]  # "spring"/"autumn" -> header
+
+
+def _planted_rows(path: Path, days: tuple[str, ...]) -> tuple[list[str], list[dict[str, str]]]:
+    header, rows = read_table(path)
+    return header, [{**r, "Zst": PLANTED} for r in rows
+                    if r["Zst"] == "1201" and r["Datum"] in days]
+
+
+@pytest.fixture
+def planted(base: Settings, tmp_path: Path) -> Iterator[Planted]:
+    """A station 9001 (1201's counts) with hours missing on a normal day and on both
+    clock-change days, loaded with the default mode; the samples restored afterwards."""
+    before = published(base)
+    header, stations = read_table(STATIONS_CSV)
+    model = next(s for s in stations if s["Zst"] == "1201")
+    stations_path = write_table(
+        tmp_path / "zaehlstellen_9001.csv", header,
+        [*stations, {**model, "Zst": PLANTED, "x": f"{float(model['x']) + 25:.1f}"}],
+        encoding="cp1252")
+    by_hour: dict[tuple[str, int], list[dict[str, str]]] = defaultdict(list)
+    files, headers = {}, {}
+    for name, path, days in (("spring", SPRING, ("240330", "240331")),
+                             ("autumn", AUTUMN, ("241027", "241028"))):
+        headers[name], rows = _planted_rows(path, days)
+        for r in rows:
+            by_hour[r["Datum"], int(r["Stunde"])].append(r)
+        kept = [r if (r["Datum"], int(r["Stunde"])) != PLANTED_BLANK[:2]
+                else {**r, PLANTED_BLANK[2]: ""}
+                for r in rows if (r["Datum"], int(r["Stunde"])) not in PLANTED_MISSING]
+        files[name] = write_table(tmp_path / f"bast_9001_{name}.csv", headers[name], kept)
+    result = run_twin(base, "load", "traffic-counts", str(stations_path), *map(str, HOURLY),
+                      files["spring"], files["autumn"])
+    assert result.returncode == 0, result.stderr
+    yield Planted(stations_path, files["spring"], files["autumn"], by_hour, headers)
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), *map(str, HOURLY),
+                      "--mode", "replace")
+    assert result.returncode == 0, result.stderr
+    assert published(base) == before
+
+
+def _planted_gaps(settings: Settings) -> dict[str, tuple]:
+    with psycopg.connect(settings.dsn) as conn:
+        rows = conn.execute(
+            "SELECT c.observation_id, c.station_id, c.observed_at, c.hour, "
+            "num_nonnulls(c.kfz_r1, c.kfz_r2, c.lkw_r1, c.lkw_r2, c.pkw_r1, c.pkw_r2, c.bus_r1, "
+            "c.bus_r2), ST_Equals(c.geom, s.geom) "
+            "FROM twin.traffic_counts c JOIN twin.traffic_stations s USING (station_id) "
+            "WHERE c.station_id = %s AND c.flag = 'gap'", (PLANTED,)).fetchall()
+    assert all(r[4] == 0 and r[5] for r in rows)  # no counts, at the station's position
+    return {r[0]: r[1:4] for r in rows}
+
+
+def test_gap_rows_are_derived_for_the_missing_hours(base: Settings, planted: Planted) -> None:
+    _, expected = expected_rows([planted.spring, planted.autumn])
+    assert _planted_gaps(base) == expected
+    # The planted hours, as zoneinfo places them: three on the normal day, three on the
+    # short day, and on the long day both 02:00 hours (CEST, then CET, each hour 3), 00:00
+    # and the hour whose row lacks a count.
+    by_day = Counter(t.astimezone(BERLIN).date() for _, t, _ in expected.values())
+    assert by_day == {dt.date(2024, 3, 30): 3, SPRING_FORWARD: 3, FALL_BACK: 4}
+    twice = dt.datetime.combine(FALL_BACK, dt.time(2))
+    assert sorted(t for _, t, h in expected.values() if h == 3) == [
+        twice.replace(tzinfo=BERLIN, fold=f).astimezone(UTC) for f in (0, 1)]
+    assert {(t.astimezone(BERLIN).date(), h) for _, t, h in expected.values()} == {
+        (local_date(d), h) for d, h in {*PLANTED_MISSING, PLANTED_BLANK[:2]}}
+    with psycopg.connect(base.dsn) as conn:
+        for day in (dt.date(2024, 3, 30), SPRING_FORWARD, FALL_BACK, dt.date(2024, 10, 28)):
+            start = dt.datetime.combine(day, dt.time(), BERLIN)
+            end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), BERLIN)
+            assert conn.execute(
+                "SELECT count(*) FROM twin.traffic_counts WHERE station_id = %s AND "
+                "observed_at >= %s AND observed_at < %s", (PLANTED, start, end)
+            ).fetchone()[0] == hours_of(day)
+    check_figures(base)
+    # Derived once: a second load inserts no gap row and rewrites nothing.
+    rows_before = xmins(base)
+    result = run_twin(base, "load", "traffic-counts", str(planted.stations),
+                      str(planted.spring), str(planted.autumn))
+    assert result.returncode == 0, result.stderr
+    assert xmins(base) == rows_before and last_run(base)["outcome"] == "unchanged"
+
+
+def test_a_later_file_fills_a_gap(base: Settings, planted: Planted, tmp_path: Path) -> None:
+    gaps = _planted_gaps(base)
+    spring = planted.rows["240330", 13]
+    # Stunde 3 once: the CEST hour. Its count comes with a BASt quality letter.
+    autumn = [{**planted.rows["241027", 3][0], "K_KFZ_R1": "a"},
+              *planted.rows[PLANTED_BLANK[:2]]]
+    fills = [write_table(tmp_path / "nachlieferung_03.csv", planted.headers["spring"], spring),
+             write_table(tmp_path / "nachlieferung_10.csv", planted.headers["autumn"], autumn)]
+    total = len(_counts_of(base))
+    result = run_twin(base, "load", "traffic-counts", str(planted.stations), *map(str, fills))
+    assert result.returncode == 0, result.stderr
+    run = last_run(base)
+    assert (run["inserted_count"], run["updated_count"]) == (0, 3)
+    assert len(_counts_of(base)) == total  # the gap rows became real ones, under their ids
+    filled, remaining = expected_rows([planted.spring, planted.autumn, *fills])
+    stored = _counts_of(base, PLANTED)
+    for row, flag in ((spring[0], None), (autumn[0], "quality"), (autumn[1], None)):
+        key = next(k for k, (r, _) in filled.items() if r == row)
+        assert key in gaps
+        assert stored[key][3:] == (*[int(row[c]) if row.get(c, "").strip() else None
+                                     for c in COUNT_FIELDS], flag)
+    assert _planted_gaps(base) == remaining and len(remaining) == len(gaps) - 3
+    check_figures(base)
+
+
+def test_replace_keeps_the_gaps_of_the_days_still_covered(base: Settings,
+                                                          planted: Planted) -> None:
+    rows_before = xmins(base)
+    everything = [str(planted.stations), *map(str, HOURLY), str(planted.spring),
+                  str(planted.autumn)]
+    # The files the upserts brought, now as the whole truth: the gap rows the replace load
+    # sends are the ones derived before, so nothing is deleted or rewritten.
+    result = run_twin(base, "load", "traffic-counts", *everything, "--mode", "replace")
+    assert result.returncode == 0, result.stderr
+    run = last_run(base)
+    assert (run["outcome"], run["deleted_count"]) == ("unchanged", 0)
+    assert xmins(base) == rows_before
+    # Without the spring file, the planted station's March rows, gaps included, go.
+    result = run_twin(base, "load", "traffic-counts", *everything[:-2], str(planted.autumn),
+                      "--mode", "replace")
+    assert result.returncode == 0, result.stderr
+    stored, gaps = expected_rows([planted.autumn])
+    assert set(_counts_of(base, PLANTED)) == {*stored, *gaps}
+    assert _planted_gaps(base) == gaps
+    check_figures(base)
+    rows_before = xmins(base)
+    result = run_twin(base, "load", "traffic-counts", *everything[:-2], str(planted.autumn),
+                      "--mode", "replace")
+    assert result.returncode == 0, result.stderr
+    assert xmins(base) == rows_before and last_run(base)["outcome"] == "unchanged"
 
 
 def _reversed(header: list[str], rows: list[dict]) -> tuple[list[str], list[dict]]:

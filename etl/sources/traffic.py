@@ -9,10 +9,17 @@ of different years order and name their columns differently.
 
 Every hour becomes an observation with a real instant: the hour that does not exist when the
 clocks go forward is not stored (a note says so), the hour that occurs twice when they go back
-is taken in file order (first CEST, then CET), and an hour missing from a file is published as
-a row with no counts and the flag ``gap``. Negative values, values over the capacity of a
+is taken in file order (first CEST, then CET). Negative values, values over the capacity of a
 direction and values the BASt quality flags (``K_*``) mark as estimated or faulty are flagged,
 never silently used: the station figures (twin/sql/derive_traffic.sql) skip them.
+
+A gap is the absence of data, so it is derived, not loaded: twin/sql/derive_traffic.sql gives
+every hour of a local day on which a station has a row, and that has no row itself, a row with
+no counts and the flag ``gap``. The source never sends such a row in upsert or append mode,
+where it would replace a count an earlier load published; a file row without one of its
+``KFZ_*``/``Lkw_*`` counts is not sent either (a note names it), for the same reason. In
+replace mode the files are the whole truth, and the source sends the gap rows itself, by the
+same rule, so that loading the same files again deletes and re-creates nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -45,8 +52,10 @@ LOCAL_TZ = ZoneInfo("Europe/Berlin")
 #: signals keep a lane well below 1,500 an hour). Above it, a detector fault (double
 #: counting, a stuck loop), not traffic.
 SPIKE_LIMIT = 3000
+#: The flag of an hour with no row: derived (twin/sql/derive_traffic.sql), never read.
+GAP = "gap"
 #: Flags, most severe first; an observation carries the first that applies.
-FLAGS = ("gap", "negative", "spike", "quality")
+FLAGS = (GAP, "negative", "spike", "quality")
 #: BASt quality flags (``K_*``) that mark an original, plausible value; any other value
 #: (e.g. 'a', 'd', 's', 'k', 'z') says the value was substituted, estimated or is faulty.
 QUALITY_OK = frozenset({"", "-"})
@@ -162,6 +171,7 @@ class Observation:
     path: Path
     line: int  # 0 for an hour the file lacks
     instant: dt.datetime | None = None
+    blank: str | None = None  # the first required count column the row leaves empty
 
 
 class TrafficSource(Source):
@@ -172,7 +182,7 @@ class TrafficSource(Source):
     # Counts arrive month by month: a new file adds to what is published.
     default_mode = LoadMode.UPSERT
     sample_globs = ("*.csv", "*.geojson")
-    batch_size: ClassVar[int] = 5000
+
 
     def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
         stations: dict[str, Station] = {}
@@ -202,7 +212,9 @@ class TrafficSource(Source):
             observations += self._observations(table, stations, errors)
         if errors:
             _refuse(errors)
-        counts = self._resolve_hours(observations, errors)
+        mode = options.mode or self.default_mode
+        counts = self._resolve_hours(observations, errors,
+                                     with_gaps=mode is LoadMode.REPLACE)
         if errors:
             _refuse(errors)
 
@@ -392,12 +404,13 @@ class TrafficSource(Source):
             if stunde is None or not 1 <= stunde <= 24:
                 fail(f"expected an hour 1-24 (local time), got {raw_hour!r}", col["Stunde"])
             values: dict[str, int | None] = {}
-            gap = False
+            blank = None
             for column, field in counts.items():
                 raw = (record.get(column) or "").strip()
                 if not raw:
                     values[field] = None
-                    gap = gap or column in required_counts
+                    if blank is None and column in required_counts:
+                        blank = column
                     continue
                 if re.fullmatch(r"-?[0-9]+", raw):
                     values[field] = int(raw)
@@ -409,10 +422,11 @@ class TrafficSource(Source):
                     int(w) != day.isoweekday():
                 wrong_weekday.append(line)
             present = [v for v in values.values() if v is not None]
-            flagged = (gap, any(v < 0 for v in present), any(v > SPIKE_LIMIT for v in present),
+            flagged = (any(v < 0 for v in present), any(v > SPIKE_LIMIT for v in present),
                        any((record.get(k) or "").strip() not in QUALITY_OK for k in quality))
-            flag = next((f for f, on in zip(FLAGS, flagged, strict=True) if on), None)
-            out.append(Observation(station, day, stunde, values, flag, path, line))
+            flag = next((f for f, on in zip(FLAGS[1:], flagged, strict=True) if on), None)
+            out.append(Observation(station, day, stunde, values, flag, path, line,
+                                   blank=blank))
         for zst, lines in unknown_stations.items():
             errors.append(RecordError(
                 f"station '{zst}' is not in the stations file of this load ({len(lines)} "
@@ -426,14 +440,17 @@ class TrafficSource(Source):
                 "really yymmdd?")
         return out
 
-    def _resolve_hours(self, observations: list[Observation],
-                       errors: list[RecordError]) -> dict[Path, list[Observation]]:
-        """Instants for every row, in file order, and a 'gap' row for every missing hour."""
+    def _resolve_hours(self, observations: list[Observation], errors: list[RecordError], *,
+                       with_gaps: bool) -> dict[Path, list[Observation]]:
+        """Instants for every row, in file order; the rows to publish, by file.
+
+        Rows without a required count are left out (a note names them): sent, they would
+        replace a count an earlier load published. With ``with_gaps`` (replace mode) a 'gap'
+        row is added for every missing hour, as twin/sql/derive_traffic.sql would add it.
+        """
         by_path: dict[Path, list[Observation]] = defaultdict(list)
         seen: dict[tuple[str, dt.date, int], list[Observation]] = defaultdict(list)
-        present: dict[str, set[dt.datetime]] = defaultdict(set)
-        days: dict[tuple[Path, str], set[dt.date]] = defaultdict(set)
-        stations = {o.station.station_id: o.station for o in observations}
+        blank: dict[Path, list[Observation]] = defaultdict(list)
         for obs in observations:
             sid = obs.station.station_id
             instants = wall_clock_instants(obs.day, obs.stunde)
@@ -446,7 +463,6 @@ class TrafficSource(Source):
                     + (f" although it holds counts ({', '.join(f'{k}={v}' for k, v in
                                                                 counted.items())}): "
                        "does the file number the hours consecutively?" if counted else ""))
-                days[obs.path, sid].add(obs.day)
                 continue
             earlier = seen[sid, obs.day, obs.stunde]
             if len(earlier) >= len(instants):
@@ -458,28 +474,42 @@ class TrafficSource(Source):
                        if len(instants) == 2 else ""),
                     path=str(obs.path), row=obs.line, field="Stunde"))
                 continue
+            # A row without counts still takes its instant: the repeated autumn hour is
+            # numbered by file order, blank rows included.
             obs.instant = instants[len(earlier)]
             earlier.append(obs)
-            present[sid].add(obs.instant)
-            days[obs.path, sid].add(obs.day)
-            by_path[obs.path].append(obs)
-
-        # Each file covers whole days from its first to its last date per station; an hour of
-        # that span no file of this load holds is a gap, published so that it shows.
-        for (path, sid), dates in days.items():
-            station = stations[sid]
-            day, last = min(dates), max(dates)
-            while day <= last:
-                for instant in day_instants(day):
-                    if instant not in present[sid]:
-                        present[sid].add(instant)
-                        local_day, stunde = local_hour(instant)
-                        by_path[path].append(Observation(
-                            station, local_day, stunde, {}, "gap", path, 0, instant))
-                day += dt.timedelta(days=1)
+            (blank if obs.blank else by_path)[obs.path].append(obs)
+        for path, rows in blank.items():
+            lines = ", ".join(str(o.line) for o in rows[:10]) + (", ..." if len(rows) > 10
+                                                                  else "")
+            self.notes.append(
+                f"{path}: row {rows[0].line}, field '{rows[0].blank}': {len(rows)} row(s) lack "
+                f"a KFZ_*/Lkw_* count (rows {lines}); not stored, so that they cannot replace "
+                "a published count: an hour without counts is published as a gap")
+        if with_gaps:
+            _add_gaps(by_path)
         for obs in by_path.values():
             obs.sort(key=lambda o: (o.station.station_id, o.instant))
         return by_path
+
+
+def _add_gaps(by_path: dict[Path, list[Observation]]) -> None:
+    """A 'gap' row for every hour of a station's local days with a row that has none.
+
+    The rule of twin/sql/derive_traffic.sql, which adds them after an upsert; a replace load
+    sends them itself because the core deletes every published row its files lack.
+    """
+    present: dict[str, set[dt.datetime]] = defaultdict(set)
+    days: dict[tuple[str, dt.date], tuple[Station, Path]] = {}
+    for path, rows in by_path.items():
+        for o in rows:
+            present[o.station.station_id].add(o.instant)
+            days.setdefault((o.station.station_id, o.day), (o.station, path))
+    for (sid, day), (station, path) in days.items():
+        for instant in day_instants(day):
+            if instant not in present[sid]:
+                by_path[path].append(Observation(station, day, local_hour(instant)[1], {}, GAP,
+                                                 path, 0, instant))
 
 
 def _is_hourly(table: Table) -> bool:

@@ -1,7 +1,41 @@
--- Station figures from the hourly counts (twin/derive.py runs this after every load, in the
--- load's transaction). Idempotent: only rows whose figures change are updated.
+-- Traffic: gap rows for missing hours, then the station figures from the hourly counts
+-- (twin/derive.py runs this after every load, in the load's transaction). Idempotent: only
+-- missing gap rows are inserted and only stations whose figures change are updated, so a
+-- repeated load writes nothing.
 --
--- Flagged hours (gap, negative, spike, quality) are never used for the figures.
+-- Gaps. A gap is the absence of data, so it is derived here, never loaded over a count: for
+-- each station and each local (Europe/Berlin) date on which it has at least one row, every
+-- hour of that local day (23 when the clocks go forward, 25 when they go back: the series
+-- runs over instants from local midnight to the next) without a row gets one with the flag
+-- 'gap', no counts, the station's position, hour = local wall-clock hour + 1 (both instants
+-- of the repeated October hour are hour 3) and the id '<station>/<UTC start of the hour>' the
+-- source gives its rows. A later load that brings the hour's count updates that row by its
+-- id, flag included. etl/sources/traffic.py (_add_gaps) applies the same rule to the rows of
+-- a replace load, which deletes every row its files lack. A station that is no longer
+-- published (its position unknown) gets no new gap rows.
+WITH days AS (
+    SELECT DISTINCT station_id, (observed_at AT TIME ZONE 'Europe/Berlin')::date AS day
+    FROM twin.traffic_counts
+),
+hours AS (
+    SELECT d.station_id, t AS observed_at,
+           d.station_id || '/' || to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+               AS observation_id
+    FROM days d,
+         generate_series(d.day::timestamp AT TIME ZONE 'Europe/Berlin',
+                         (d.day + 1)::timestamp AT TIME ZONE 'Europe/Berlin' - interval '1 hour',
+                         interval '1 hour') AS t
+)
+INSERT INTO twin.traffic_counts (observation_id, station_id, observed_at, hour, flag, geom)
+SELECT h.observation_id, h.station_id, h.observed_at,
+       extract(hour FROM h.observed_at AT TIME ZONE 'Europe/Berlin')::integer + 1, 'gap',
+       s.geom
+FROM hours h
+JOIN twin.traffic_stations s USING (station_id)
+WHERE NOT EXISTS (SELECT 1 FROM twin.traffic_counts c
+                  WHERE c.observation_id = h.observation_id);
+
+-- Figures. Flagged hours (gap, negative, spike, quality) are never used for them.
 --   dtv           mean over complete days of the day's Kfz, both directions, rounded. A day
 --                 is complete when every hour it has in Europe/Berlin (23 when the clocks go
 --                 forward, 25 when they go back, else 24) has an unflagged count.
