@@ -183,7 +183,6 @@ class TrafficSource(Source):
     default_mode = LoadMode.UPSERT
     sample_globs = ("*.csv", "*.geojson")
 
-
     def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
         stations: dict[str, Station] = {}
         hourly: list[Table] = []
