@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from psycopg import sql
@@ -38,8 +39,13 @@ _ARITHMETIC = {ast.Add: "+", ast.Sub: "-", ast.Mul: "*", ast.Div: "/"}
 _TEMPORAL = {ast.TimeBefore: "<", ast.TimeAfter: ">", ast.TimeEquals: "="}
 
 
+@lru_cache(maxsize=64)
 def srid_and_flip(crs_uri: str) -> tuple[int, bool]:
-    """EPSG code of a CRS URI and whether its first axis is northing (lat/lon order)."""
+    """EPSG code of a CRS URI and whether its first axis is northing (lat/lon order).
+
+    Cached: pyproj's EPSG lookup takes tens of milliseconds (CRS84 has no EPSG code, so the
+    whole database is searched), on every request otherwise.
+    """
     crs = CRS.from_user_input(crs_uri)
     epsg = crs.to_epsg() or 4326
     first = crs.axis_info[0].direction.lower() if crs.axis_info else "east"
