@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -55,60 +56,59 @@ def _url(dbname: str) -> str:
     return f"{base}/{dbname}"
 
 
+@contextmanager
+def _database(name: str, template: str | None = None) -> Iterator[str]:
+    """A database created afresh (from ``template`` if given), dropped afterwards."""
+    with _admin() as conn:
+        _drop(conn, name)
+        conn.execute(sql.SQL("CREATE DATABASE {}{}").format(
+            sql.Identifier(name),
+            sql.SQL(" TEMPLATE {}").format(sql.Identifier(template)) if template
+            else sql.SQL("")))
+    try:
+        yield name
+    finally:
+        with _admin() as conn:
+            _drop(conn, name)
+
+
+@contextmanager
+def _module_copy(template: str, tmp_path_factory) -> Iterator[Settings]:
+    """Settings of a module's own copy of ``template``, with its own config files."""
+    tmp = tmp_path_factory.mktemp("cfg")
+    with _database(f"twin_test_{uuid.uuid4().hex[:10]}", template) as name:
+        yield Settings(database_url=_url(name), config_path=tmp / "pygeoapi.yml",
+                       openapi_path=tmp / "openapi.yml")
+
+
 @pytest.fixture(scope="session")
 def template_db() -> Iterator[str]:
     """A database with the schema, built once; modules clone it."""
-    with _admin() as conn:
-        _drop(conn, TEMPLATE)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
-    db.init_schema(Settings(database_url=_url(TEMPLATE)))
-    yield TEMPLATE
-    with _admin() as conn:
-        _drop(conn, TEMPLATE)
-
-
-def _clone(template: str) -> str:
-    name = f"twin_test_{uuid.uuid4().hex[:10]}"
-    with _admin() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)))
-    return name
+    with _database(TEMPLATE) as name:
+        db.init_schema(Settings(database_url=_url(name)))
+        yield name
 
 
 @pytest.fixture(scope="module")
 def empty_settings(template_db: str, tmp_path_factory) -> Iterator[Settings]:
     """Settings of a fresh database with the schema and no data."""
-    name = _clone(template_db)
-    tmp = tmp_path_factory.mktemp("cfg")
-    yield Settings(database_url=_url(name), config_path=tmp / "pygeoapi.yml",
-                   openapi_path=tmp / "openapi.yml")
-    with _admin() as conn:
-        _drop(conn, name)
+    with _module_copy(template_db, tmp_path_factory) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")
 def samples_db(template_db: str) -> Iterator[str]:
     """A template database with every sample of data/samples/ loaded through the real ETL."""
-    name = f"twin_test_samples_{RUN}"
-    with _admin() as conn:
-        _drop(conn, name)
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template_db)))
-    load_samples(Settings(database_url=_url(name)))
-    yield name
-    with _admin() as conn:
-        _drop(conn, name)
+    with _database(f"twin_test_samples_{RUN}", template_db) as name:
+        load_samples(Settings(database_url=_url(name)))
+        yield name
 
 
 @pytest.fixture(scope="module")
 def loaded_settings(samples_db: str, tmp_path_factory) -> Iterator[Settings]:
     """Settings of a module's own copy of the sample-loaded database."""
-    name = _clone(samples_db)
-    tmp = tmp_path_factory.mktemp("cfg")
-    yield Settings(database_url=_url(name), config_path=tmp / "pygeoapi.yml",
-                   openapi_path=tmp / "openapi.yml")
-    with _admin() as conn:
-        _drop(conn, name)
+    with _module_copy(samples_db, tmp_path_factory) as settings:
+        yield settings
 
 
 def free_port() -> int:

@@ -7,6 +7,7 @@ import psycopg
 from etl.core import LoadOptions, load
 from etl.samples import sample_files
 from etl.sources import SOURCES
+from tests.conftest import RUN
 from twin.settings import PROJECT_ROOT, Settings
 
 SAMPLES = PROJECT_ROOT / "data" / "samples"
@@ -54,27 +55,13 @@ def test_heights_are_dropped_with_a_note(empty_settings: Settings, tmp_path) -> 
     assert any("heights (Z) dropped" in n for n in report.notes)
 
 
-def test_a_database_without_schema_is_a_clear_error(template_db: str, tmp_path) -> None:
-    import subprocess
+def test_a_database_without_schema_is_a_clear_error(tmp_path) -> None:
+    from tests.conftest import _database, _url
+    from tests.helpers import run_twin
 
-    from psycopg import sql
-
-    from tests.conftest import ADMIN_DSN, TWIN, _url, twin_env
-
-    name = "twin_test_noschema"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        env = twin_env(Settings(database_url=_url(name), config_path=tmp_path / "c.yml",
-                                openapi_path=tmp_path / "o.yml"))
-        result = subprocess.run([TWIN, "load", "parcels", str(sample_files("parcels",
-                                 SAMPLES)[0])], env=env, capture_output=True, text=True,
-                                timeout=120)
-        assert result.returncode == 78
-        assert "run `twin db init`" in result.stderr and "Traceback" not in result.stderr
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+    with _database(f"twin_test_noschema_{RUN}") as name:
+        result = run_twin(Settings(database_url=_url(name), config_path=tmp_path / "c.yml",
+                                   openapi_path=tmp_path / "o.yml"),
+                          "load", "parcels", str(sample_files("parcels", SAMPLES)[0]))
+    assert result.returncode == 78
+    assert "run `twin db init`" in result.stderr and "Traceback" not in result.stderr

@@ -27,7 +27,8 @@ import shapely
 
 from etl.sources.base import LoadOptions
 from etl.sources.heritage import HeritageSource
-from tests.conftest import PARCELS_SAMPLE, TWIN, Server, twin_env
+from tests.conftest import PARCELS_SAMPLE, Server
+from tests.helpers import last_run, published_of, run_twin
 from tests.sources import Layer, sample
 from twin.registry import HERITAGE
 from twin.settings import PROJECT_ROOT, Settings
@@ -35,6 +36,7 @@ from twin.settings import PROJECT_ROOT, Settings
 SAMPLES = PROJECT_ROOT / "data" / "samples" / "heritage"
 LIST = SAMPLES / "denkmalliste_cottbus.csv"
 GEOMS = SAMPLES / "denkmale_cottbus.gpkg"
+published = published_of("heritage")
 ITEMS = "/collections/heritage/items"
 PARCEL_ITEMS = "/collections/parcels/items"
 EPSG_25833 = "http://www.opengis.net/def/crs/EPSG/0/25833"
@@ -155,9 +157,6 @@ def assert_nothing_archaeological(text: str, *, hex_safe: bool = False) -> None:
 
 
 # -- running the command -----------------------------------------------------------------------
-def run_twin(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([TWIN, *args], env=twin_env(settings), capture_output=True,
-                          text=True, timeout=300)
 
 
 def load_heritage(settings: Settings, *paths: Path, ok: bool = True,
@@ -169,12 +168,6 @@ def load_heritage(settings: Settings, *paths: Path, ok: bool = True,
     return result
 
 
-def published(settings: Settings) -> tuple[int, str]:
-    """Row count and a digest of every published monument: what a reader sees."""
-    with psycopg.connect(settings.dsn) as conn:
-        return conn.execute(
-            "SELECT count(*), coalesce(md5(string_agg(h::text, '|' ORDER BY denkmalnummer)), '') "
-            "FROM twin.heritage h").fetchone()
 
 
 def derived(settings: Settings) -> tuple[dict, dict]:
@@ -197,9 +190,6 @@ def versions(settings: Settings) -> tuple[str, str]:
                                            ("parcels", "flstkennz")))
 
 
-def last_run(settings: Settings) -> dict:
-    with psycopg.connect(settings.dsn, row_factory=psycopg.rows.dict_row) as conn:
-        return conn.execute("SELECT * FROM twin.load_run ORDER BY id DESC LIMIT 1").fetchone()
 
 
 @pytest.fixture(scope="module")

@@ -9,29 +9,20 @@ import psycopg
 import pytest
 import shapely
 
-from tests.conftest import PARCELS_SAMPLE, TWIN, twin_env
+from tests.conftest import PARCELS_SAMPLE
+from tests.helpers import assert_refused, last_run, published_of, run_twin, xmins_of
 from tests.sources import Layer, sample
 from twin.settings import Settings
 
 N = 300  # features per variant: enough for batches and paging, quick to load
+published = published_of("parcels")
+xmins = xmins_of("parcels")
 
 
-def run_twin(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([TWIN, *args], env=twin_env(settings), capture_output=True,
-                          text=True, timeout=300)
 
 
-def published(settings: Settings) -> tuple[int, str]:
-    """Row count and a digest of every published row: what a reader sees."""
-    with psycopg.connect(settings.dsn) as conn:
-        return conn.execute(
-            "SELECT count(*), coalesce(md5(string_agg(p::text, '|' ORDER BY flstkennz)), '') "
-            "FROM twin.parcels p").fetchone()
 
 
-def last_run(settings: Settings) -> dict:
-    with psycopg.connect(settings.dsn, row_factory=psycopg.rows.dict_row) as conn:
-        return conn.execute("SELECT * FROM twin.load_run ORDER BY id DESC LIMIT 1").fetchone()
 
 
 @pytest.fixture(scope="module")
@@ -165,10 +156,7 @@ def test_refused_files_change_nothing(base: Settings, tmp_path: Path, case: str,
     before = published(base)
     path = breaker(sample(40)).write(tmp_path / f"{case}.gpkg", "GPKG")
     result = run_twin(base, "load", "parcels", str(path))
-    assert result.returncode != 0
-    assert str(path) in result.stderr
-    for word in words:
-        assert word in result.stderr, (word, result.stderr)
+    assert_refused(result, path, words)
     assert published(base) == before
     run = last_run(base)
     assert run["outcome"] == "refused" and run["refusals"]
@@ -215,10 +203,7 @@ def test_broken_files_are_refused(base: Settings, tmp_path: Path, case: str, mak
     before = published(base)
     path = make(tmp_path)
     result = run_twin(base, "load", "parcels", str(path))
-    assert result.returncode != 0
-    assert str(path) in result.stderr
-    for word in words:
-        assert word in result.stderr, (word, result.stderr)
+    assert_refused(result, path, words)
     assert published(base) == before
 
 

@@ -29,9 +29,9 @@ from owslib.ogcapi.features import Features
 from pyproj import Transformer
 
 from tests.conftest import Server
+from tests.helpers import last_run, published_of, run_twin, xmins_of
 from tests.test_clients import gdal
-from tests.test_parcels_etl import last_run, run_twin
-from twin.derive import _sql
+from twin.db import packaged_sql as _sql
 from twin.registry import STREET_DAMAGE
 from twin.settings import PROJECT_ROOT, Settings
 
@@ -39,6 +39,8 @@ SAMPLES = PROJECT_ROOT / "data" / "samples" / "street-damage"
 OPEN311_SAMPLE = SAMPLES / "open311_requests.json"
 REGISTER_SAMPLE = SAMPLES / "schadenskataster.csv"
 ITEMS = "/collections/street-damage/items"
+published = published_of("street-damage")
+xmins = xmins_of("street-damage")
 BERLIN = ZoneInfo("Europe/Berlin")
 #: Contact and withheld fields of a GeoReport request: never a published property.
 PERSONAL_FIELDS = ("email", "first_name", "last_name", "phone", "device_id", "account_id",
@@ -82,12 +84,6 @@ def number(text: str) -> float:
 
 
 # -- the database --------------------------------------------------------------------------------
-def published(settings: Settings) -> tuple[int, str]:
-    """Row count and a digest of every published row: what a reader sees."""
-    with psycopg.connect(settings.dsn) as conn:
-        return conn.execute(
-            "SELECT count(*), coalesce(md5(string_agg(d::text, '|' ORDER BY damage_id)), '') "
-            "FROM twin.street_damage d").fetchone()
 
 
 def by_source(settings: Settings) -> dict[str, tuple[int, str]]:
@@ -99,10 +95,6 @@ def by_source(settings: Settings) -> dict[str, tuple[int, str]]:
     return {source: (n, digest) for source, n, digest in rows}
 
 
-def xmins(settings: Settings) -> str:
-    with psycopg.connect(settings.dsn) as conn:
-        return conn.execute("SELECT string_agg(xmin::text, ',' ORDER BY damage_id) "
-                            "FROM twin.street_damage").fetchone()[0]
 
 
 def stored(settings: Settings) -> dict[str, dict]:

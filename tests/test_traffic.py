@@ -32,12 +32,14 @@ from etl.sources.traffic import (
     wall_clock_instants,
 )
 from tests.conftest import Server
+from tests.helpers import assert_refused, last_run, published_of, run_twin, xmins_of
 from tests.test_clients import gdal, read_geojson
-from tests.test_parcels_etl import last_run, run_twin
 from twin.registry import TRAFFIC_COUNTS, TRAFFIC_STATIONS
 from twin.settings import PROJECT_ROOT, Settings
 
 SAMPLES = PROJECT_ROOT / "data" / "samples" / "traffic-counts"
+published = published_of("traffic-stations", "traffic-counts")
+xmins = xmins_of("traffic-stations", "traffic-counts")
 STATIONS_CSV = SAMPLES / "zaehlstellen_cottbus.csv"
 SPRING = SAMPLES / "bast_stundenwerte_2024-03.csv"
 AUTUMN = SAMPLES / "bast_stundenwerte_2024-10.csv"
@@ -147,25 +149,8 @@ def expected_flags() -> dict[str, str]:
     return flags
 
 
-def published(settings: Settings) -> tuple:
-    """Row counts and digests of both traffic tables: what a reader sees."""
-    with psycopg.connect(settings.dsn) as conn:
-        return conn.execute(
-            "SELECT (SELECT count(*) FROM twin.traffic_stations), "
-            "(SELECT md5(string_agg(s::text, '|' ORDER BY station_id)) "
-            " FROM twin.traffic_stations s), "
-            "(SELECT count(*) FROM twin.traffic_counts), "
-            "(SELECT md5(string_agg(c::text, '|' ORDER BY observation_id)) "
-            " FROM twin.traffic_counts c)").fetchone()
 
 
-def xmins(settings: Settings) -> tuple:
-    with psycopg.connect(settings.dsn) as conn:
-        return conn.execute(
-            "SELECT (SELECT string_agg(xmin::text, ',' ORDER BY station_id) "
-            "        FROM twin.traffic_stations), "
-            "(SELECT string_agg(xmin::text, ',' ORDER BY observation_id) "
-            " FROM twin.traffic_counts)").fetchone()
 
 
 @pytest.fixture(scope="module")
@@ -697,10 +682,7 @@ def test_refused_hourly_files_change_nothing(base: Settings, tmp_path: Path, cas
     header, rows = breaker(*read_table(SPRING))
     path = write_table(tmp_path / f"{case}.csv", header, rows)
     result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), str(path))
-    assert result.returncode != 0
-    assert str(path) in result.stderr
-    for word in words:
-        assert word in result.stderr, (word, result.stderr)
+    assert_refused(result, path, words)
     assert published(base) == before
     run = last_run(base)
     assert run["outcome"] == "refused" and run["refusals"]
@@ -735,10 +717,7 @@ def test_refused_stations_files_change_nothing(base: Settings, tmp_path: Path, c
     header, rows = breaker(*read_table(STATIONS_CSV))
     path = write_table(tmp_path / f"{case}.csv", header, rows, encoding="cp1252")
     result = run_twin(base, "load", "traffic-counts", str(path))
-    assert result.returncode != 0
-    assert str(path) in result.stderr
-    for word in words:
-        assert word in result.stderr, (word, result.stderr)
+    assert_refused(result, path, words)
     assert published(base) == before
 
 
