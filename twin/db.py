@@ -62,6 +62,11 @@ def database_error(exc: psycopg.Error) -> TwinError:
     return TwinError(f"database error: {detail}")
 
 
+def packaged_sql(name: str) -> str:
+    """The text of ``twin/sql/<name>``: migrations and derive steps alike."""
+    return resources.files("twin.sql").joinpath(name).read_text(encoding="utf-8")
+
+
 def migration_files() -> list[tuple[str, str]]:
     """Packaged migrations as (name, SQL), in their numbered order.
 
@@ -73,7 +78,7 @@ def migration_files() -> list[tuple[str, str]]:
          if p.name.endswith(".sql") and p.name[:1].isdigit()),
         key=lambda p: p.name,
     )
-    return [(p.name, p.read_text(encoding="utf-8")) for p in files]
+    return [(p.name, packaged_sql(p.name)) for p in files]
 
 
 def ensure_database(settings: Settings | None = None) -> bool:

@@ -8,11 +8,11 @@ station traffic; commercial-land scores use heritage links).
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import resources
 
 import psycopg
 
 from twin.analysis import commercial_land
+from twin.db import packaged_sql
 
 #: SQL files in twin/sql/ (``derive_*.sql``) and Python steps, in the order they run.
 STEPS: list[str | Callable[[psycopg.Connection], None]] = [
@@ -25,14 +25,10 @@ STEPS: list[str | Callable[[psycopg.Connection], None]] = [
 ]
 
 
-def _sql(name: str) -> str:
-    return resources.files("twin.sql").joinpath(name).read_text(encoding="utf-8")
-
-
 def refresh(conn: psycopg.Connection) -> None:
     """Run every derivation step on ``conn`` (inside the caller's transaction)."""
     for step in STEPS:
         if isinstance(step, str):
-            conn.execute(_sql(step))
+            conn.execute(packaged_sql(step))
         else:
             step(conn)

@@ -403,10 +403,7 @@ def _valid_statuses() -> str:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
+    return convert(value, FieldType.TEXT)
 
 
 def _timestamp(value: Any, name: str, refuse) -> dt.datetime | None:

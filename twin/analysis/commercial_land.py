@@ -22,7 +22,6 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -32,6 +31,7 @@ import yaml
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from twin.db import packaged_sql
 from twin.errors import ConfigurationError, TwinError
 from twin.registry import COMMERCIAL_LAND
 from twin.settings import PROJECT_ROOT
@@ -433,11 +433,6 @@ WHERE t.site_id = v.site_id
 """).format(table=_TABLE)
 
 
-def _derive_sql() -> str:
-    return resources.files("twin.sql").joinpath("derive_commercial_land.sql").read_text(
-        encoding="utf-8")
-
-
 def fetch_sites(conn: psycopg.Connection) -> list[dict[str, Any]]:
     """Key, name and criteria values of every published site, by site id."""
     columns = sql.SQL(", ").join(map(sql.Identifier, ("site_id", "name", *CRITERIA_FIELDS)))
@@ -453,7 +448,7 @@ def refresh(conn: psycopg.Connection, model: ScoringModel | None = None) -> None
     the heritage or parcels tables empty.
     """
     model = model or load_model()
-    conn.execute(_derive_sql(), {
+    conn.execute(packaged_sql("derive_commercial_land.sql"), {"srid": COMMERCIAL_LAND.srid,
         "east": [j.east for j in model.junctions], "north": [j.north for j in model.junctions],
         "buffer": model.monument_buffer_m, "sliver": model.parcel_sliver_m2,
         "min_coverage": model.parcel_min_coverage})

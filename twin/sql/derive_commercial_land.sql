@@ -16,7 +16,7 @@
 -- Only rows whose values change are written, so a repeated load rewrites nothing.
 
 WITH junctions AS (
-    SELECT ST_Collect(ST_SetSRID(ST_MakePoint(e, n), 25833)) AS g
+    SELECT ST_Collect(ST_SetSRID(ST_MakePoint(e, n), %(srid)s)) AS g
     FROM unnest(%(east)s::double precision[], %(north)s::double precision[]) AS j(e, n)
 ), derived AS (
     SELECT s.site_id,

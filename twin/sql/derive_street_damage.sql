@@ -4,7 +4,8 @@
 --
 -- traffic_dtv: the dtv of the counting station on the same road (street names compared
 --   case-, space- and 'Straße'/'Strasse'/'Str.'-insensitively, a parenthesised suffix such as
---   '(B 168)' ignored; the station nearest the damage when the road has several), else of the
+--   '(B 168)' ignored: twin.road_key in 002_functions.sql; the station nearest the damage
+--   when the road has several), else of the
 --   nearest station within 250 m, else NULL.
 -- repair_priority = 0 for closed damage, otherwise
 --   round(100 * (0.6 * C + 0.4 * T), 1) with
@@ -15,17 +16,10 @@
 -- docs/sources/street-damage.md explains the choice; tests recompute it from PostGIS values.
 WITH damage AS (
     SELECT d.damage_id, d.geom, d.status, d.condition_class,
-           regexp_replace(regexp_replace(regexp_replace(regexp_replace(
-               lower(btrim(regexp_replace(d.street, '\s*\(.*\)\s*', ' ', 'g'))),
-               '\s+', ' ', 'g'), 'strasse', 'straße', 'g'), 'str\.', 'straße', 'g'),
-               '\s+$', '') AS road_key
+           twin.road_key(d.street) AS road_key
     FROM twin.street_damage d
 ), station AS (
-    SELECT s.station_id, s.geom, s.dtv,
-           regexp_replace(regexp_replace(regexp_replace(regexp_replace(
-               lower(btrim(regexp_replace(s.road, '\s*\(.*\)\s*', ' ', 'g'))),
-               '\s+', ' ', 'g'), 'strasse', 'straße', 'g'), 'str\.', 'straße', 'g'),
-               '\s+$', '') AS road_key
+    SELECT s.station_id, s.geom, s.dtv, twin.road_key(s.road) AS road_key
     FROM twin.traffic_stations s
     WHERE s.dtv IS NOT NULL
 ), loaded AS (
