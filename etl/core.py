@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from etl.fields import ConversionError, convert
 from etl.geometry import where as _where
 from etl.sources.base import LoadMode, LoadOptions, Part, Source
 from twin import derive
-from twin.db import connect, database_error
+from twin.db import connect, database_error, hold_run, mark_abandoned_runs
 from twin.errors import LoadRefusedError, RecordError, SourceError, TwinError
 from twin.registry import COLLECTIONS, Collection
 from twin.settings import Settings, get_settings
@@ -121,6 +123,7 @@ def load(source: Source, paths: list[Path], options: LoadOptions | None = None,
     try:
         with _run_record(report, mode, settings):
             with connect(settings) as conn:
+                hold_run(conn, report.run_id)
                 _load(conn, source, paths, options, mode, settings, report)
     except psycopg.Error as exc:
         raise database_error(exc) from exc
@@ -342,15 +345,51 @@ def _merge(conn: psycopg.Connection, coll: Collection, mode: LoadMode,
     return inserted, updated, deleted, total - inserted - updated
 
 
+class LoadInterrupted(KeyboardInterrupt):
+    """SIGTERM during a load: unwound like Ctrl-C, so the transaction rolls back (psycopg
+    cancels a running statement on a KeyboardInterrupt) and the run is recorded as failed."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Turn the first SIGTERM into :class:`LoadInterrupted` while a load runs.
+
+    Python's default is to die without unwinding, which would leave the run `running` until
+    someone notices (:func:`twin.db.mark_abandoned_runs`). A second SIGTERM kills at once.
+    Only the main thread may set handlers; elsewhere the default stays.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, previous)
+        raise LoadInterrupted("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextmanager
 def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Iterator[None]:
-    """Record the run in twin.load_run on its own connection, so refusals are kept too."""
-    with connect(settings, autocommit=True) as conn:
-        report.run_id = conn.execute(
-            "INSERT INTO twin.load_run (source, collection, path, checksum, mode) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (report.source, report.source, " ".join(report.paths), report.checksum,
-             mode.value)).fetchone()[0]
+    """Record the run in twin.load_run on its own connection, so refusals are kept too.
+
+    The run's lock (:func:`twin.db.hold_run`) is taken in the transaction that inserts its row,
+    so the row is never seen `running` without a holder; runs whose holders died before ours
+    started are marked failed first.
+    """
+    with connect(settings, autocommit=True) as conn, _terminate_as_interrupt():
+        mark_abandoned_runs(conn)
+        with conn.transaction():
+            report.run_id = conn.execute(
+                "INSERT INTO twin.load_run (source, collection, path, checksum, mode) "
+                "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                (report.source, report.source, " ".join(report.paths), report.checksum,
+                 mode.value)).fetchone()[0]
+            hold_run(conn, report.run_id)
         message = None
         try:
             yield
@@ -367,6 +406,15 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
         except (TwinError, psycopg.Error, OSError) as exc:
             report.outcome = "failed"
             message = f"{type(exc).__name__}: {exc}"
+            raise
+        except BaseException as exc:
+            # Ctrl-C, SIGTERM or a bug: the load's transaction is rolled back on the way out.
+            report.outcome = "failed"
+            if isinstance(exc, KeyboardInterrupt):
+                how = "SIGTERM" if isinstance(exc, LoadInterrupted) else "Ctrl-C"
+                message = f"interrupted ({how}); nothing was changed"
+            else:
+                message = f"{type(exc).__name__}: {exc}; nothing was changed"
             raise
         finally:
             conn.execute(

@@ -151,6 +151,9 @@ def init_schema(settings: Settings | None = None) -> list[str]:
             conn.execute(table_ddl(collection))
             conn.execute(add_missing_columns(collection))
             applied.append(f"table {collection.schema}.{collection.table}")
+        if abandoned := mark_abandoned_runs(conn):
+            applied.append(f"load runs {', '.join(map(str, abandoned))} marked failed "
+                           "(process gone)")
     return applied
 
 
@@ -189,8 +192,51 @@ def table_status(conn: psycopg.Connection, collection: Collection) -> TableStatu
     )
 
 
+#: Namespace of the advisory locks of load runs: (hashtext of this, run id). Every process of
+#: a running load holds its run's lock shared, so nobody can take it exclusively until they
+#: are all gone; PostgreSQL releases session locks when a backend ends, whatever killed it.
+RUN_LOCK = "twin.load_run"
+
+
+def hold_run(conn: psycopg.Connection, run_id: int) -> None:
+    """Mark ``conn`` as a holder of load run ``run_id`` until the connection ends.
+
+    A session lock survives the commit or rollback of the transaction that took it.
+    """
+    conn.execute("SELECT pg_advisory_lock_shared(hashtext(%s), %s::integer)", (RUN_LOCK, run_id))
+
+
+def mark_abandoned_runs(conn: psycopg.Connection) -> list[int]:
+    """Mark ``running`` load runs whose processes are gone (killed, crashed) as failed.
+
+    A run is abandoned when its lock (see :func:`hold_run`) can be taken exclusively: no
+    connection of its load is left. The lock is transaction-scoped here, so it is released with
+    this statement's transaction. A load's first transaction inserts its row and takes its
+    lock together, so a run just starting is never taken for abandoned.
+
+    Returns
+    -------
+    list of int
+        The ids of the runs marked failed.
+    """
+    rows = conn.execute(
+        "UPDATE twin.load_run SET outcome = 'failed', finished_at = now(), "
+        "message = concat_ws('; ', message, 'process gone; marked failed at ' "
+        "|| to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC') "
+        "WHERE outcome = 'running' AND id IN ("
+        # Materialized first, so only running rows are tried: a lock per row of the history
+        # would fill the lock table.
+        "  WITH running AS MATERIALIZED (SELECT id FROM twin.load_run WHERE outcome = 'running')"
+        "  SELECT id FROM running WHERE pg_try_advisory_xact_lock(hashtext(%s), id::integer)"
+        ") RETURNING id",
+        (RUN_LOCK,),
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
 def recent_runs(conn: psycopg.Connection, limit: int = 20) -> list[dict]:
-    """The latest load runs, newest first."""
+    """The latest load runs, newest first; abandoned runs are marked failed first."""
+    mark_abandoned_runs(conn)
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(
             "SELECT id, source, collection, path, checksum, mode, started_at, finished_at, "
