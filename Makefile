@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Length of the soak's steady phase (loads under traffic); restart and a 30 s stop follow.
+SOAK_SECONDS ?= 60
 
-.PHONY: setup postgis venv db demo serve test test-tools lint config samples bench clean
+.PHONY: setup postgis venv db demo serve test test-tools lint config samples bench soak clean
 
 setup: venv postgis db ## Virtualenv, PostGIS and the database (idempotent)
 
@@ -51,6 +53,13 @@ test: setup test-tools lint ## The whole test suite against real PostGIS and a r
 
 bench: setup ## Benchmarks; results go to bench/results/
 	$(BIN)/python bench/run.py
+
+# Not part of `make test`: ~2 min of faults under traffic in a PostgreSQL cluster of its own
+# (needs root for pg_createcluster); figures to bench/RESULTS.md. The trap drops the cluster
+# even if the script itself is killed.
+soak: venv postgis ## Soak test; figures in bench/RESULTS.md (make soak SOAK_SECONDS=20)
+	@trap '$(BIN)/python bench/soak.py --drop-only' EXIT; \
+	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache config/openapi.yml

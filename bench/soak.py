@@ -1,0 +1,573 @@
+"""Soak test: an hour of a city's worst minute, in a cluster of its own.
+
+    make soak                      # or: .venv/bin/python bench/soak.py --seconds 60
+    make soak SOAK_SECONDS=20      # a short run
+
+Creates a PostgreSQL cluster of its own (``pg_createcluster <major> twin_soak`` on a free port;
+the shared cluster is never touched), creates the schema and loads data/samples/ into it,
+serves it with ``twin serve`` and then, with concurrent readers across every collection (item
+pages, single items, bbox, filters, CSV and HTML), slow clients and expensive filters alongside:
+
+1. ``steady``: the parcels are replaced over and over (``twin load parcels``, the sample and a
+   modified copy in turn) for ``--seconds``;
+2. ``restart``: PostgreSQL is restarted under traffic (``pg_ctlcluster restart``), then
+   traffic goes on;
+3. ``stopped``: PostgreSQL is stopped for ``--stop-seconds`` (30) and started again, then
+   traffic goes on (``recovered``).
+
+The bar (exit status 1 when missed): no 500 at all; a cheap request answers 200 unless it
+overlapped a time the database was down (then 503 is allowed) or the server refused it for
+fairness (429, counted apart); no request started after the database was back fails (stale
+pooled connections); no load run is left ``running``. Figures go to bench/RESULTS.md and
+the raw record to bench/results/soak-*.json. The cluster is dropped at the end, also on
+failure or Ctrl-C. Needs root (or the postgres user) for the cluster commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import pyarrow.compute as pc
+import pyogrio
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+RESULTS_MD = ROOT / "bench" / "RESULTS.md"
+TWIN = str(Path(sys.executable).with_name("twin"))
+CLUSTER = "twin_soak"
+PARCELS_SAMPLE = ROOT / "data" / "samples" / "parcels" / "flurstuecke_cottbus_mitte.gpkg"
+#: What the API answers when the database is down (twin/errors.py UNAVAILABLE).
+DB_DOWN_TEXT = "temporarily unavailable"
+READERS, TIMEOUT_S = 6, 30
+#: A request: path with query, and a CQL2 JSON body to POST (None: a GET).
+Request = tuple[str, str | None]
+MARK_START, MARK_END = "<!-- soak:start -->", "<!-- soak:end -->"
+
+
+# -- the cluster ------------------------------------------------------------------------------
+
+def _sh(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed: {result.stderr.strip()}")
+    return result
+
+
+def postgis_major() -> str:
+    """The newest installed PostgreSQL major version that has PostGIS."""
+    majors = sorted((p.name for p in Path("/usr/lib/postgresql").iterdir()
+                     if Path(f"/usr/share/postgresql/{p.name}/extension/postgis.control")
+                     .exists()), key=int)
+    if not majors:
+        raise SystemExit("soak: no PostgreSQL with PostGIS installed; run `make setup`")
+    return majors[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """The soak's own PostgreSQL cluster, on loopback only."""
+
+    def __init__(self, major: str, port: int) -> None:
+        self.major, self.port = major, port
+        self.dsn = f"postgresql://postgres@127.0.0.1:{port}/twin"
+
+    def ctl(self, action: str) -> None:
+        _sh("pg_ctlcluster", "--skip-systemctl-redirect", self.major, CLUSTER, action)
+
+    def create(self) -> None:
+        self.drop()  # a cluster left by a run that was killed
+        _sh("pg_createcluster", "--start-conf=manual", "-p", str(self.port),
+            "-o", "max_connections=60",
+            self.major, CLUSTER, "--", "--auth=trust")
+        self.ctl("start")
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _sh("pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port),
+                   check=False).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the soak cluster is not ready after {timeout} s")
+
+    def drop(self) -> None:
+        _sh("pg_dropcluster", "--stop", self.major, CLUSTER, check=False)
+
+
+# -- the files the loader alternates ---------------------------------------------------------
+
+def modified_parcels(path: Path) -> tuple[Path, int]:
+    """The parcel sample with every area changed and every 20th parcel left out."""
+    meta, table = pyogrio.read_arrow(PARCELS_SAMPLE)
+    i = table.schema.get_field_index("flaeche")
+    table = table.set_column(i, table.schema.field(i), pc.add(table["flaeche"], 1.0))
+    keep = [k for k in range(table.num_rows) if k % 20]
+    table = table.take(keep)
+    pyogrio.write_arrow(table, path, layer="flurstueck", driver="GPKG", crs=meta["crs"],
+                        geometry_type="Polygon", geometry_name=meta["geometry_name"])
+    return path, table.num_rows
+
+
+# -- the record ------------------------------------------------------------------------------
+
+@dataclass
+class Hit:
+    """One request: when, what kind, how it ended."""
+
+    kind: str  # cheap, expensive
+    what: str  # method and path, shortened
+    start: float
+    end: float
+    status: str  # "200", "503", ..., or "timeout", "connection"
+    db_down: bool = False  # the 503 said the database is unavailable
+
+
+class Timeline:
+    """Phases and the times the database was down, on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.phases: list[tuple[str, float]] = []
+        self.outages: list[list[float]] = []  # [down from, back at]
+        self.lock = threading.Lock()
+
+    def phase(self, name: str) -> None:
+        with self.lock:
+            self.phases.append((name, time.monotonic()))
+        print(f"soak: {time.monotonic() - self.t0:6.1f} s  phase {name}", flush=True)
+
+    def phase_at(self, t: float) -> str:
+        name = self.phases[0][0]
+        for n, since in self.phases:
+            if since <= t:
+                name = n
+        return name
+
+    def down(self) -> None:
+        self.outages.append([time.monotonic(), float("inf")])
+
+    def back(self) -> None:
+        self.outages[-1][1] = time.monotonic()
+
+    def overlaps_outage(self, start: float, end: float) -> bool:
+        return any(start <= back and end >= down for down, back in self.outages)
+
+
+# -- traffic ---------------------------------------------------------------------------------
+
+def cheap_requests(base: str) -> list[Request]:
+    """Cheap requests across every collection, built from what the API lists."""
+    paths: list[str] = []
+    collections = requests.get(f"{base}/collections?f=json", timeout=TIMEOUT_S).json()
+    for coll in collections["collections"]:
+        cid = coll["id"]
+        items = f"/collections/{cid}/items"
+        paths += [f"{items}?f=json&limit=10", f"{items}?f=json&limit=10&offset=20",
+                  f"{items}?f=csv&limit=50", f"{items}?f=html&limit=10"]
+        page = requests.get(f"{base}{items}?f=json&limit=20", timeout=TIMEOUT_S).json()
+        queryables = requests.get(f"{base}/collections/{cid}/queryables?f=json",
+                                  timeout=TIMEOUT_S).json().get("properties", {})
+        for feature in page["features"][:3]:
+            fid = quote(str(feature["id"]), safe="")
+            paths += [f"{items}/{fid}?f=json", f"{items}/{fid}?f=html"]
+        feature = page["features"][0] if page["features"] else None
+        if feature and feature.get("geometry"):
+            x, y = _first_point(feature["geometry"]["coordinates"])
+            paths.append(f"{items}?f=json&limit=50&bbox={x - 0.003:.5f},{y - 0.003:.5f},"
+                         f"{x + 0.003:.5f},{y + 0.003:.5f}")
+        for name, value in (feature or {}).get("properties", {}).items():
+            if name in queryables and isinstance(value, str) and "'" not in value \
+                    and 0 < len(value) < 40:
+                paths.append(f"{items}?f=json&limit=10&{quote(name)}={quote(value)}")
+                paths.append(f"{items}?f=json&limit=10&filter="
+                             + quote(f"{name}='{value}'"))
+                break
+    return [(p, None) for p in paths]
+
+
+def _first_point(coords: list) -> tuple[float, float]:
+    while isinstance(coords[0], list):
+        coords = coords[0]
+    return float(coords[0]), float(coords[1])
+
+
+def _ring(vertices: int) -> list[list[float]]:
+    ring = [[round(14.334 + 0.02 * math.cos(a / vertices * math.tau), 6),
+             round(51.76 + 0.012 * math.sin(a / vertices * math.tau), 6)]
+            for a in range(vertices)]
+    return [*ring, ring[0]]
+
+
+def expensive_requests() -> list[Request]:
+    """Filters of the kind that held workers for half a minute (issue 6): a many-vertex
+    polygon by GET (as long as a request line may be) and by POST (CQL2 JSON), a big page."""
+    polygon = "POLYGON((" + ",".join(f"{x} {y}" for x, y in _ring(60)) + "))"
+    cql_json = json.dumps({"op": "s_intersects", "args": [
+        {"property": "geometry"}, {"type": "Polygon", "coordinates": [_ring(190)]}]})
+    items = "/collections/parcels/items"
+    return [(f"{items}?f=json&limit=1000&filter=" + quote(f"S_TOUCHES(geometry,{polygon})"),
+             None),
+            (f"{items}?f=json&limit=1000", cql_json),
+            (f"{items}?f=json&limit=10000", None)]
+
+
+def _request(session: requests.Session, base: str, request: Request, kind: str) -> Hit:
+    path, body = request
+    start = time.monotonic()
+    try:
+        r = (session.get(base + path, timeout=TIMEOUT_S) if body is None else
+             session.post(base + path, data=body, timeout=TIMEOUT_S,
+                          headers={"Content-Type": "application/query-cql-json"}))
+        status, down = str(r.status_code), (r.status_code == 503 and DB_DOWN_TEXT in r.text)
+    except requests.Timeout:
+        status, down = "timeout", False
+    except requests.ConnectionError:
+        status, down = "connection", False
+    what = f"{'GET' if body is None else 'POST'} {path}"
+    return Hit(kind, what if len(what) < 160 else what[:150] + "...", start, time.monotonic(),
+               status, down)
+
+
+def reader(base: str, requests_: list[Request], kind: str, until: float, stop: threading.Event,
+           hits: list[Hit], seed: int) -> None:
+    rng = random.Random(seed)
+    with requests.Session() as session:
+        while time.monotonic() < until and not stop.is_set():
+            hits.append(_request(session, base, rng.choice(requests_), kind))
+
+
+def slow_client(port: int, until: float, stop: threading.Event, record: list[dict]) -> None:
+    """Partial headers, one line every 5 s, for at most 30 s per connection."""
+    while time.monotonic() < until and not stop.is_set():
+        opened, ended = time.monotonic(), "held 30 s"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"GET /collections HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                while time.monotonic() - opened < 30 and not stop.wait(5):
+                    s.sendall(b"X-Slow: 1\r\n")
+        except OSError as exc:
+            ended = f"closed by server ({type(exc).__name__})"
+        record.append({"seconds": round(time.monotonic() - opened, 1), "ended": ended})
+
+
+def loader(env: dict, files: list[Path], until: float, record: list[dict]) -> None:
+    """`twin load parcels` with the files in turn until ``until``."""
+    n = 0
+    while time.monotonic() < until:
+        path = files[n % len(files)]
+        start = time.monotonic()
+        result = subprocess.run([TWIN, "load", "parcels", str(path)], env=env,
+                                capture_output=True, text=True, timeout=300)
+        record.append({"start": start, "end": time.monotonic(), "file": path.name,
+                       "exit": result.returncode,
+                       "message": result.stderr.strip().splitlines()[-1:]})
+        n += 1
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+def run(args: argparse.Namespace, cluster: Cluster, work: Path) -> dict:
+    env = {**os.environ, "TWIN_DATABASE_URL": cluster.dsn,
+           "TWIN_CONFIG_PATH": str(work / "pygeoapi.yml"),
+           "TWIN_OPENAPI_PATH": str(work / "openapi.yml"), "PYTHONPATH": str(ROOT)}
+    for step in (["db", "init"], ["load-samples"], ["config", "--output", str(work /
+                                                                            "pygeoapi.yml")]):
+        subprocess.run([TWIN, *step], env=env, check=True, capture_output=True, timeout=600)
+    modified, n_modified = modified_parcels(work / "flurstuecke_geaendert.gpkg")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [TWIN, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
+         str(args.workers)], env={**env, "TWIN_PUBLIC_URL": base},
+        stdout=(work / "server.log").open("w"), stderr=subprocess.STDOUT)
+    try:
+        _wait_for_server(base, server)
+        return _traffic(args, cluster, env, base, port, modified, n_modified)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _wait_for_server(base: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("twin serve exited")
+        try:
+            requests.get(base + "/", timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    raise RuntimeError("twin serve did not answer in 60 s")
+
+
+def _traffic(args: argparse.Namespace, cluster: Cluster, env: dict, base: str, port: int,
+             modified: Path, n_modified: int) -> dict:
+    cheap, expensive = cheap_requests(base), expensive_requests()
+    after_s = max(10.0, args.seconds / 4)
+    # Upper bound of the whole traffic; each phase ends its threads by the clock below.
+    total = args.seconds + 3 * after_s + args.stop_seconds + 60
+    tl = Timeline()
+    until = tl.t0 + total
+    stop = threading.Event()
+    hits: list[Hit] = []
+    loads: list[dict] = []
+    slow: list[dict] = []
+
+    def thread(fn, *a) -> threading.Thread:
+        return threading.Thread(target=fn, args=a, daemon=True)
+
+    threads = [thread(reader, base, cheap, "cheap", until, stop, hits, i)
+               for i in range(READERS)]
+    threads.append(thread(reader, base, expensive, "expensive", until, stop, hits, 99))
+    threads += [thread(slow_client, port, until, stop, slow) for _ in range(args.slow_clients)]
+    tl.phase("steady")
+    for t in threads:
+        t.start()
+    loader(env, [PARCELS_SAMPLE, modified], tl.t0 + args.seconds, loads)
+
+    tl.phase("restart")
+    tl.down()
+    cluster.ctl("restart")
+    cluster.wait_ready()
+    tl.back()
+    tl.phase("after restart")
+    time.sleep(after_s)
+
+    tl.phase("stopped")
+    tl.down()
+    cluster.ctl("stop")
+    time.sleep(args.stop_seconds)
+    tl.phase("starting")
+    cluster.ctl("start")
+    cluster.wait_ready()
+    tl.back()
+    tl.phase("recovered")
+    recovered = time.monotonic()
+    for path in (PARCELS_SAMPLE, modified):  # loads must work again too
+        loader(env, [path], time.monotonic() + 0.001, loads)
+    time.sleep(max(0.0, after_s - (time.monotonic() - recovered)))
+    stop.set()
+    tl.phase("done")
+    for t in threads:  # a request ends within TIMEOUT_S
+        t.join(timeout=TIMEOUT_S + 10)
+    status = subprocess.run([TWIN, "db", "status", "--runs", "1000"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    return _summarise(args, tl, hits, loads, slow, status, n_modified)
+
+
+def _pct(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 \
+        else [values[0]] * 99
+    return {"n": len(values), "p50_ms": round(q[49] * 1000, 1), "p95_ms": round(q[94] * 1000, 1),
+            "p99_ms": round(q[98] * 1000, 1), "max_ms": round(max(values) * 1000, 1)}
+
+
+def _summarise(args: argparse.Namespace, tl: Timeline, hits: list[Hit], loads: list[dict],
+               slow: list[dict], status: subprocess.CompletedProcess, n_modified: int) -> dict:
+    outcomes = Counter()
+    runs_running = 0
+    for line in status.stdout.splitlines():
+        cols = line.split("\t")
+        if len(cols) > 4 and cols[0].isdigit():
+            outcomes[cols[3]] += 1
+            runs_running += cols[3] == "running"
+    statuses = Counter(h.status for h in hits)
+    during_outage = [h for h in hits if tl.overlaps_outage(h.start, h.end)]
+    outside = [h for h in hits if not tl.overlaps_outage(h.start, h.end)]
+    # Started after the database came back and still told it was unavailable: a stale pool.
+    backs = [back for _, back in tl.outages]
+    stale = [h for h in outside if any(h.start >= b for b in backs)
+             and (h.db_down or h.status in ("500", "connection"))]
+    # A cheap request answers 200 (or 429, the server's fair share) unless the database was
+    # down while it ran; then "unavailable" (503) is the right answer too.
+    bad_cheap = [h for h in hits if h.kind == "cheap" and h.status not in ("200", "429")
+                 and not (h.db_down and tl.overlaps_outage(h.start, h.end))]
+    db_down_outside = [h for h in outside if h.db_down]
+    server_errors = [h for h in hits if h.status == "500"]
+    cheap_ok = [h.end - h.start for h in hits if h.kind == "cheap" and h.status == "200"]
+    per_phase = {}
+    for name, _ in tl.phases[:-1]:
+        per_phase[name] = {
+            "latency_cheap_200": _pct([h.end - h.start for h in hits if h.kind == "cheap"
+                                       and h.status == "200" and tl.phase_at(h.start) == name]),
+            "statuses": dict(Counter(h.status for h in hits if tl.phase_at(h.start) == name))}
+    loads_after = [ld for ld in loads if any(ld["start"] >= b for b in backs)]
+    bar = {
+        "no 500": not server_errors,
+        "every cheap request 200 (429 aside; 503 only while the database was down)":
+            not bad_cheap,
+        "no 'database unavailable' while the database was up": not db_down_outside,
+        "no stale-connection failure after the database was back": not stale,
+        "no load run left running": runs_running == 0 and status.returncode == 0,
+        "loads after the database was back succeeded": bool(loads_after)
+        and all(ld["exit"] == 0 for ld in loads_after),
+    }
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": {"seconds": args.seconds, "stop_seconds": args.stop_seconds,
+                     "workers": args.workers, "readers": READERS, "slow_clients": args.slow_clients,
+                     "request_timeout_s": TIMEOUT_S},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "requests": len(hits),
+        "statuses": dict(statuses),
+        "by_kind": {k: dict(Counter(h.status for h in hits if h.kind == k))
+                    for k in ("cheap", "expensive")},
+        "during_outages": {"requests": len(during_outage),
+                           "statuses": dict(Counter(h.status for h in during_outage)),
+                           "503_database_unavailable": sum(h.db_down for h in during_outage)},
+        "outside_outages": {"requests": len(outside),
+                            "statuses": dict(Counter(h.status for h in outside)),
+                            "503": sum(h.status == "503" for h in outside),
+                            "503_database_unavailable": len(db_down_outside)},
+        "429": statuses.get("429", 0),
+        "500": len(server_errors),
+        "stale_connection_failures": len(stale),
+        "cheap_failures": len(bad_cheap),
+        "cheap_failures_first": [asdict(h) for h in bad_cheap[:50]],
+        "stale_first": [asdict(h) for h in stale[:20]],
+        "latency_cheap_200": _pct(cheap_ok),
+        "per_phase": per_phase,
+        "outages_s": [[round(d - tl.t0, 1), round(b - tl.t0, 1)] for d, b in tl.outages],
+        "phases_s": [[n, round(t - tl.t0, 1)] for n, t in tl.phases],
+        "loads": {"count": len(loads), "exit_codes": dict(Counter(str(ld["exit"])
+                                                                  for ld in loads)),
+                  "after_database_back": len(loads_after),
+                  "modified_file_parcels": n_modified},
+        "load_runs": dict(outcomes),
+        "slow_clients": {"connections": len(slow), "ended": dict(Counter(s["ended"]
+                                                                         for s in slow))},
+        "bar": bar,
+        "passed": all(bar.values()),
+    }
+
+
+# -- the report ------------------------------------------------------------------------------
+
+def markdown(r: dict) -> str:
+    lat = r["latency_cheap_200"]
+    lines = [
+        MARK_START,
+        f"## Soak ({r['when']}, `make soak SOAK_SECONDS={r['settings']['seconds']}`)",
+        "",
+        f"Written by bench/soak.py; raw record: bench/results/soak-latest.json. "
+        f"{r['settings']['readers']} readers, 1 client of expensive filters, "
+        f"{r['settings']['slow_clients']} slow clients, `--workers "
+        f"{r['settings']['workers']}`, {r['machine']['cpus']} CPUs (shared).",
+        "",
+        f"**Bar {'met' if r['passed'] else 'MISSED'}**: "
+        + "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in r["bar"].items()) + ".",
+        "",
+        "| figure | value |", "|---|---|",
+        f"| requests | {r['requests']} |",
+        f"| statuses | {_counts(r['statuses'])} |",
+        f"| cheap / expensive | {_counts(r['by_kind']['cheap'])} / "
+        f"{_counts(r['by_kind']['expensive'])} |",
+        f"| 500 | {r['500']} |",
+        f"| 429 (fair share) | {r['429']} |",
+        f"| while the database was down | {r['during_outages']['requests']} requests: "
+        f"{_counts(r['during_outages']['statuses'])} |",
+        f"| 503 outside outages (of which 'database unavailable') | "
+        f"{r['outside_outages']['503']} ({r['outside_outages']['503_database_unavailable']}) |",
+        f"| cheap requests failed (not 200/429, not 503 in an outage) | {r['cheap_failures']} |",
+        f"| stale-connection failures after restart | {r['stale_connection_failures']} |",
+        f"| cheap 200s p50 / p95 / p99 | {lat.get('p50_ms')} / {lat.get('p95_ms')} / "
+        f"{lat.get('p99_ms')} ms (n={lat['n']}) |",
+        f"| loads (exit codes) | {r['loads']['count']} ({_counts(r['loads']['exit_codes'])}) |",
+        f"| load runs recorded | {_counts(r['load_runs'])} |",
+        f"| slow-client connections | {r['slow_clients']['connections']} "
+        f"({_counts(r['slow_clients']['ended'])}) |",
+        "",
+        "| phase | cheap 200s p50 / p95 / p99 (ms) | statuses |", "|---|---|---|",
+    ]
+    for name, p in r["per_phase"].items():
+        q = p["latency_cheap_200"]
+        lines.append(f"| {name} | {q.get('p50_ms', '-')} / {q.get('p95_ms', '-')} / "
+                     f"{q.get('p99_ms', '-')} (n={q['n']}) | {_counts(p['statuses'])} |")
+    lines += ["", MARK_END]
+    return "\n".join(lines)
+
+
+def _counts(c: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(c.items())) or "-"
+
+
+def write_results(r: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = r["when"].replace(":", "").replace("+0000", "")[:17]
+    for name in (f"soak-{stamp}.json", "soak-latest.json"):
+        (RESULTS / name).write_text(json.dumps(r, indent=1) + "\n")
+    text = RESULTS_MD.read_text() if RESULTS_MD.exists() else (
+        "# Benchmark and soak results\n\nFigures depend on the machine; compare runs on the "
+        "same one.\n\n")
+    section = markdown(r)
+    if MARK_START in text:
+        head, rest = text.split(MARK_START, 1)
+        text = head + section + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS_MD.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=60, help="length of the steady phase")
+    parser.add_argument("--stop-seconds", type=int, default=30,
+                        help="how long PostgreSQL is stopped")
+    parser.add_argument("--workers", type=int, default=2, help="`twin serve --workers`")
+    parser.add_argument("--slow-clients", type=int, default=2,
+                        help="clients sending partial headers, one line every 5 s")
+    parser.add_argument("--drop-only", action="store_true",
+                        help="only drop a soak cluster left behind (make soak's trap)")
+    args = parser.parse_args()
+    cluster = Cluster(postgis_major(), free_port())
+    if args.drop_only:
+        cluster.drop()
+        return 0
+    # Ctrl-C and SIGTERM unwind through `finally`, which drops the cluster.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        with tempfile.TemporaryDirectory(prefix="twin-soak-") as tmp:
+            print(f"soak: cluster {cluster.major}/{CLUSTER} on 127.0.0.1:{cluster.port}",
+                  flush=True)
+            cluster.create()
+            result = run(args, cluster, Path(tmp))
+    finally:
+        cluster.drop()
+        print(f"soak: dropped cluster {cluster.major}/{CLUSTER}", flush=True)
+    write_results(result)
+    print(markdown(result))
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
