@@ -42,7 +42,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pyarrow.compute as pc
 import pyogrio
@@ -59,7 +59,8 @@ DB_DOWN_TEXT = "temporarily unavailable"
 READERS, TIMEOUT_S = 6, 30
 #: A request: path with query, and a CQL2 JSON body to POST (None: a GET).
 Request = tuple[str, str | None]
-MARK_START, MARK_END = "<!-- soak:start -->", "<!-- soak:end -->"
+#: bench/RESULTS.md keeps the latest soak of each number of slow clients between markers.
+MARK = "<!-- soak slow-clients={n}:{end} -->"
 
 
 # -- the cluster ------------------------------------------------------------------------------
@@ -120,13 +121,14 @@ class Cluster:
 
 # -- the files the loader alternates ---------------------------------------------------------
 
-def modified_parcels(path: Path) -> tuple[Path, int]:
-    """The parcel sample with every area changed and every 20th parcel left out."""
+def modified_parcels(path: Path, keep_keys: set[str]) -> tuple[Path, int]:
+    """The parcel sample with every area changed and every 20th parcel left out, except the
+    parcels in ``keep_keys`` (the readers ask for them by id)."""
     meta, table = pyogrio.read_arrow(PARCELS_SAMPLE)
     i = table.schema.get_field_index("flaeche")
     table = table.set_column(i, table.schema.field(i), pc.add(table["flaeche"], 1.0))
-    keep = [k for k in range(table.num_rows) if k % 20]
-    table = table.take(keep)
+    keys = table["flstkennz"].to_pylist()
+    table = table.take([k for k in range(table.num_rows) if k % 20 or keys[k] in keep_keys])
     pyogrio.write_arrow(table, path, layer="flurstueck", driver="GPKG", crs=meta["crs"],
                         geometry_type="Polygon", geometry_name=meta["geometry_name"])
     return path, table.num_rows
@@ -297,7 +299,6 @@ def run(args: argparse.Namespace, cluster: Cluster, work: Path) -> dict:
     for step in (["db", "init"], ["load-samples"], ["config", "--output", str(work /
                                                                             "pygeoapi.yml")]):
         subprocess.run([TWIN, *step], env=env, check=True, capture_output=True, timeout=600)
-    modified, n_modified = modified_parcels(work / "flurstuecke_geaendert.gpkg")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -306,7 +307,11 @@ def run(args: argparse.Namespace, cluster: Cluster, work: Path) -> dict:
         stdout=(work / "server.log").open("w"), stderr=subprocess.STDOUT)
     try:
         _wait_for_server(base, server)
-        return _traffic(args, cluster, env, base, port, modified, n_modified)
+        cheap = cheap_requests(base)
+        keep = {unquote(path.split("/items/")[1].split("?")[0]) for path, _ in cheap
+                if path.startswith("/collections/parcels/items/")}
+        modified, n_modified = modified_parcels(work / "flurstuecke_geaendert.gpkg", keep)
+        return _traffic(args, cluster, env, base, port, cheap, modified, n_modified)
     finally:
         server.terminate()
         try:
@@ -329,8 +334,8 @@ def _wait_for_server(base: str, server: subprocess.Popen) -> None:
 
 
 def _traffic(args: argparse.Namespace, cluster: Cluster, env: dict, base: str, port: int,
-             modified: Path, n_modified: int) -> dict:
-    cheap, expensive = cheap_requests(base), expensive_requests()
+             cheap: list[Request], modified: Path, n_modified: int) -> dict:
+    expensive = expensive_requests()
     after_s = max(10.0, args.seconds / 4)
     # Upper bound of the whole traffic; each phase ends its threads by the clock below.
     total = args.seconds + 3 * after_s + args.stop_seconds + 60
@@ -432,8 +437,10 @@ def _summarise(args: argparse.Namespace, tl: Timeline, hits: list[Hit], loads: l
         "loads after the database was back succeeded": bool(loads_after)
         and all(ld["exit"] == 0 for ld in loads_after),
     }
+    when = datetime.now(UTC).isoformat(timespec="seconds")
     return {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "when": when,
+        "file": f"soak-{when[:19].replace(':', '')}.json",
         "settings": {"seconds": args.seconds, "stop_seconds": args.stop_seconds,
                      "workers": args.workers, "readers": READERS, "slow_clients": args.slow_clients,
                      "request_timeout_s": TIMEOUT_S},
@@ -475,11 +482,13 @@ def _summarise(args: argparse.Namespace, tl: Timeline, hits: list[Hit], loads: l
 
 def markdown(r: dict) -> str:
     lat = r["latency_cheap_200"]
+    n_slow = r["settings"]["slow_clients"]
     lines = [
-        MARK_START,
-        f"## Soak ({r['when']}, `make soak SOAK_SECONDS={r['settings']['seconds']}`)",
+        MARK.format(n=n_slow, end="start"),
+        f"## Soak with {n_slow} slow clients ({r['when']}, `bench/soak.py --seconds "
+        f"{r['settings']['seconds']} --slow-clients {n_slow}`)",
         "",
-        f"Written by bench/soak.py; raw record: bench/results/soak-latest.json. "
+        f"Written by bench/soak.py; raw record: bench/results/{r['file']}. "
         f"{r['settings']['readers']} readers, 1 client of expensive filters, "
         f"{r['settings']['slow_clients']} slow clients, `--workers "
         f"{r['settings']['workers']}`, {r['machine']['cpus']} CPUs (shared).",
@@ -513,7 +522,7 @@ def markdown(r: dict) -> str:
         q = p["latency_cheap_200"]
         lines.append(f"| {name} | {q.get('p50_ms', '-')} / {q.get('p95_ms', '-')} / "
                      f"{q.get('p99_ms', '-')} (n={q['n']}) | {_counts(p['statuses'])} |")
-    lines += ["", MARK_END]
+    lines += ["", MARK.format(n=n_slow, end="end")]
     return "\n".join(lines)
 
 
@@ -523,16 +532,17 @@ def _counts(c: dict) -> str:
 
 def write_results(r: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = r["when"].replace(":", "").replace("+0000", "")[:17]
-    for name in (f"soak-{stamp}.json", "soak-latest.json"):
+    for name in (r["file"], "soak-latest.json"):
         (RESULTS / name).write_text(json.dumps(r, indent=1) + "\n")
     text = RESULTS_MD.read_text() if RESULTS_MD.exists() else (
         "# Benchmark and soak results\n\nFigures depend on the machine; compare runs on the "
         "same one.\n\n")
     section = markdown(r)
-    if MARK_START in text:
-        head, rest = text.split(MARK_START, 1)
-        text = head + section + rest.split(MARK_END, 1)[1]
+    start = MARK.format(n=r["settings"]["slow_clients"], end="start")
+    if start in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(
+            MARK.format(n=r["settings"]["slow_clients"], end="end"), 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     RESULTS_MD.write_text(text)
