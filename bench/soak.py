@@ -1,4 +1,4 @@
-"""Soak test: an hour of a city's worst minute, in a cluster of its own.
+"""Soak test: faults under traffic, in a PostgreSQL cluster of its own.
 
     make soak                      # or: .venv/bin/python bench/soak.py --seconds 60
     make soak SOAK_SECONDS=20      # a short run
@@ -9,10 +9,13 @@ serves it with ``twin serve`` and then, with concurrent readers across every col
 pages, single items, bbox, filters, CSV and HTML), slow clients and expensive filters alongside:
 
 1. ``steady``: the parcels are replaced over and over (``twin load parcels``, the sample and a
-   modified copy in turn) for ``--seconds``;
+   modified copy in turn) for ``--seconds``; from then on loads go on in the background, so the
+   faults below hit some of them mid-way;
 2. ``restart``: PostgreSQL is restarted under traffic (``pg_ctlcluster restart``), then
    traffic goes on;
-3. ``stopped``: PostgreSQL is stopped for ``--stop-seconds`` (30) and started again, then
+3. ``quiet restart``: restarted again with the readers held, so every pooled connection dies
+   idle and the first requests after it probe for stale connections;
+4. ``stopped``: PostgreSQL is stopped for ``--stop-seconds`` (30) and started again, then
    traffic goes on (``recovered``).
 
 The bar (exit status 1 when missed): no 500 at all; a cheap request answers 200 unless it
@@ -254,12 +257,49 @@ def _request(session: requests.Session, base: str, request: Request, kind: str) 
                status, down)
 
 
+class Gate:
+    """Lets the readers' requests through, or holds them while nothing is in flight."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.active, self.closed = 0, False
+
+    def enter(self, until: float) -> bool:
+        with self.cond:
+            while self.closed and time.monotonic() < until:
+                self.cond.wait(0.2)
+            self.active += 1
+            return not self.closed
+
+    def leave(self) -> None:
+        with self.cond:
+            self.active -= 1
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        """Hold new requests and wait (at most one request timeout) for those in flight."""
+        deadline = time.monotonic() + TIMEOUT_S + 5
+        with self.cond:
+            self.closed = True
+            while self.active and time.monotonic() < deadline:
+                self.cond.wait(0.2)
+
+    def open(self) -> None:
+        with self.cond:
+            self.closed = False
+            self.cond.notify_all()
+
+
 def reader(base: str, requests_: list[Request], kind: str, until: float, stop: threading.Event,
-           hits: list[Hit], seed: int) -> None:
+           gate: Gate, hits: list[Hit], seed: int) -> None:
     rng = random.Random(seed)
     with requests.Session() as session:
         while time.monotonic() < until and not stop.is_set():
-            hits.append(_request(session, base, rng.choice(requests_), kind))
+            try:
+                if gate.enter(until):
+                    hits.append(_request(session, base, rng.choice(requests_), kind))
+            finally:
+                gate.leave()
 
 
 def slow_client(port: int, until: float, stop: threading.Event, record: list[dict]) -> None:
@@ -276,10 +316,11 @@ def slow_client(port: int, until: float, stop: threading.Event, record: list[dic
         record.append({"seconds": round(time.monotonic() - opened, 1), "ended": ended})
 
 
-def loader(env: dict, files: list[Path], until: float, record: list[dict]) -> None:
-    """`twin load parcels` with the files in turn until ``until``."""
+def loader(env: dict, files: list[Path], until: float, record: list[dict],
+           stop: threading.Event | None = None) -> None:
+    """`twin load parcels` with the files in turn until ``until`` (or ``stop``)."""
     n = 0
-    while time.monotonic() < until:
+    while time.monotonic() < until and not (stop and stop.is_set()):
         path = files[n % len(files)]
         start = time.monotonic()
         result = subprocess.run([TWIN, "load", "parcels", str(path)], env=env,
@@ -349,14 +390,20 @@ def _traffic(args: argparse.Namespace, cluster: Cluster, env: dict, base: str, p
     def thread(fn, *a) -> threading.Thread:
         return threading.Thread(target=fn, args=a, daemon=True)
 
-    threads = [thread(reader, base, cheap, "cheap", until, stop, hits, i)
+    gate = Gate()
+    threads = [thread(reader, base, cheap, "cheap", until, stop, gate, hits, i)
                for i in range(READERS)]
-    threads.append(thread(reader, base, expensive, "expensive", until, stop, hits, 99))
+    threads.append(thread(reader, base, expensive, "expensive", until, stop, gate, hits, 99))
     threads += [thread(slow_client, port, until, stop, slow) for _ in range(args.slow_clients)]
     tl.phase("steady")
     for t in threads:
         t.start()
     loader(env, [PARCELS_SAMPLE, modified], tl.t0 + args.seconds, loads)
+    # From here on loads go on in the background: the restart and the stop hit them mid-way
+    # (they fail, and their runs must end up `failed`, not `running`).
+    threads.append(thread(loader, env, [PARCELS_SAMPLE, modified], until, loads, stop))
+    threads[-1].start()
+    time.sleep(2)  # a load under way: the process has started and connected
 
     tl.phase("restart")
     tl.down()
@@ -364,6 +411,19 @@ def _traffic(args: argparse.Namespace, cluster: Cluster, env: dict, base: str, p
     cluster.wait_ready()
     tl.back()
     tl.phase("after restart")
+    time.sleep(after_s)
+
+    # Under traffic, each worker meets its dead connections while the database is still
+    # restarting (excused as an outage). Restarted with the readers held, every pooled
+    # connection dies idle: the first requests after are the probe for stale connections.
+    gate.close()
+    tl.phase("quiet restart")
+    tl.down()
+    cluster.ctl("restart")
+    cluster.wait_ready()
+    tl.back()
+    tl.phase("after quiet restart")
+    gate.open()
     time.sleep(after_s)
 
     tl.phase("stopped")
@@ -375,14 +435,11 @@ def _traffic(args: argparse.Namespace, cluster: Cluster, env: dict, base: str, p
     cluster.wait_ready()
     tl.back()
     tl.phase("recovered")
-    recovered = time.monotonic()
-    for path in (PARCELS_SAMPLE, modified):  # loads must work again too
-        loader(env, [path], time.monotonic() + 0.001, loads)
-    time.sleep(max(0.0, after_s - (time.monotonic() - recovered)))
+    time.sleep(after_s)
     stop.set()
     tl.phase("done")
-    for t in threads:  # a request ends within TIMEOUT_S
-        t.join(timeout=TIMEOUT_S + 10)
+    for t in threads:  # a request ends within TIMEOUT_S, a load of the samples in seconds
+        t.join(timeout=TIMEOUT_S + 30)
     status = subprocess.run([TWIN, "db", "status", "--runs", "1000"], env=env,
                             capture_output=True, text=True, timeout=120)
     return _summarise(args, tl, hits, loads, slow, status, n_modified)
@@ -426,7 +483,9 @@ def _summarise(args: argparse.Namespace, tl: Timeline, hits: list[Hit], loads: l
             "latency_cheap_200": _pct([h.end - h.start for h in hits if h.kind == "cheap"
                                        and h.status == "200" and tl.phase_at(h.start) == name]),
             "statuses": dict(Counter(h.status for h in hits if tl.phase_at(h.start) == name))}
-    loads_after = [ld for ld in loads if any(ld["start"] >= b for b in backs)]
+    loads_after = [ld for ld in loads if any(ld["start"] >= b for b in backs)
+                   and not tl.overlaps_outage(ld["start"], ld["end"])]
+    loads_hit = [ld for ld in loads if tl.overlaps_outage(ld["start"], ld["end"])]
     bar = {
         "no 500": not server_errors,
         "every cheap request 200 (429 aside; 503 only while the database was down)":
@@ -469,6 +528,8 @@ def _summarise(args: argparse.Namespace, tl: Timeline, hits: list[Hit], loads: l
         "loads": {"count": len(loads), "exit_codes": dict(Counter(str(ld["exit"])
                                                                   for ld in loads)),
                   "after_database_back": len(loads_after),
+                  "while_database_down": {"count": len(loads_hit), "exit_codes": dict(
+                      Counter(str(ld["exit"]) for ld in loads_hit))},
                   "modified_file_parcels": n_modified},
         "load_runs": dict(outcomes),
         "slow_clients": {"connections": len(slow), "ended": dict(Counter(s["ended"]
@@ -511,7 +572,10 @@ def markdown(r: dict) -> str:
         f"| stale-connection failures after restart | {r['stale_connection_failures']} |",
         f"| cheap 200s p50 / p95 / p99 | {lat.get('p50_ms')} / {lat.get('p95_ms')} / "
         f"{lat.get('p99_ms')} ms (n={lat['n']}) |",
-        f"| loads (exit codes) | {r['loads']['count']} ({_counts(r['loads']['exit_codes'])}) |",
+        f"| loads (exit codes) | {r['loads']['count']} ({_counts(r['loads']['exit_codes'])}); "
+        f"hit by an outage: {r['loads']['while_database_down']['count']} "
+        f"({_counts(r['loads']['while_database_down']['exit_codes'])}); after: "
+        f"{r['loads']['after_database_back']} |",
         f"| load runs recorded | {_counts(r['load_runs'])} |",
         f"| slow-client connections | {r['slow_clients']['connections']} "
         f"({_counts(r['slow_clients']['ended'])}) |",
