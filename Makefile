@@ -54,7 +54,7 @@ test: setup test-tools lint ## The whole test suite against real PostGIS and a r
 bench: setup ## Benchmarks; results go to bench/results/
 	$(BIN)/python bench/run.py
 
-# Not part of `make test`: ~2 min of faults under traffic in a PostgreSQL cluster of its own
+# Not part of `make test`: ~3 min of faults under traffic in a PostgreSQL cluster of its own
 # (needs root for pg_createcluster); figures to bench/RESULTS.md. The trap drops the cluster
 # even if the script itself is killed.
 soak: venv postgis ## Soak test; figures in bench/RESULTS.md (make soak SOAK_SECONDS=20)
