@@ -66,6 +66,8 @@ class LoadReport:
     notes: list[str] = field(default_factory=list)
     #: Rows of any published table whose derived values (twin/derive.py) this load changed.
     derived: int = 0
+    #: The load transaction's id: whether it committed can be asked after an interruption.
+    xid: str | None = None
 
     def total(self, attr: str) -> int:
         return sum(getattr(c, attr) for c in self.counts.values())
@@ -124,6 +126,7 @@ def load(source: Source, paths: list[Path], options: LoadOptions | None = None,
         with _run_record(report, mode, settings):
             with connect(settings) as conn:
                 hold_run(conn, report.run_id)
+                report.xid = conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0]
                 _load(conn, source, paths, options, mode, settings, report)
     except psycopg.Error as exc:
         raise database_error(exc) from exc
@@ -408,13 +411,15 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
             message = f"{type(exc).__name__}: {exc}"
             raise
         except BaseException as exc:
-            # Ctrl-C, SIGTERM or a bug: the load's transaction is rolled back on the way out.
-            report.outcome = "failed"
-            if isinstance(exc, KeyboardInterrupt):
-                how = "SIGTERM" if isinstance(exc, LoadInterrupted) else "Ctrl-C"
-                message = f"interrupted ({how}); nothing was changed"
+            # Ctrl-C, SIGTERM or a bug: the load's transaction is rolled back on the way out,
+            # unless it had committed already (the interruption came as it finished).
+            what = (f"interrupted ({'SIGTERM' if isinstance(exc, LoadInterrupted) else 'Ctrl-C'})"
+                    if isinstance(exc, KeyboardInterrupt) else
+                    f"stopped by an unexpected {type(exc).__name__}")
+            if _committed(conn, report.xid):
+                message = f"{what} after the load was committed"
             else:
-                message = f"{type(exc).__name__}: {exc}; nothing was changed"
+                report.outcome, message = "failed", f"{what}; nothing was changed"
             raise
         finally:
             conn.execute(
@@ -428,6 +433,17 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
                  report.total("unchanged"), json.dumps(report.repairs),
                  json.dumps(report.refusals), json.dumps(report.notes), message,
                  report.run_id))
+
+
+def _committed(conn: psycopg.Connection, xid: str | None) -> bool:
+    """Whether the load transaction ``xid`` committed, asked on the run's own connection."""
+    if xid is None:
+        return False
+    try:
+        status = conn.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()[0]
+    except psycopg.Error:
+        return False
+    return status == "committed"
 
 
 def _refusal(error: SourceError) -> dict:
