@@ -320,8 +320,11 @@ def _merge(conn: psycopg.Connection, coll: Collection, mode: LoadMode,
     if mode is LoadMode.REPLACE:
         scope_sql, params = sql.SQL(""), []
         if scope is not None:
-            scope_sql = sql.SQL(" AND t.{} = %s").format(sql.Identifier(scope[0]))
-            params = [scope[1]]
+            # One value or several: a street-damage load of both kinds still spares the
+            # records field crews created through the API (source 'field').
+            values = scope[1] if isinstance(scope[1], list | tuple) else [scope[1]]
+            scope_sql = sql.SQL(" AND t.{} = ANY(%s)").format(sql.Identifier(scope[0]))
+            params = [list(values)]
         deleted = conn.execute(sql.SQL(
             "DELETE FROM {t} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.{key} = t.{key})"
             "{scope}").format(t=target, stage=stage, key=key, scope=scope_sql), params).rowcount

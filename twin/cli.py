@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from twin.errors import LoadRefusedError, TwinError, exit_code
+from twin.keys_cli import keys_app
 from twin.settings import get_settings
 
 app = typer.Typer(help="Digital twin of Cottbus/Chóśebuz: load, publish, serve.",
@@ -24,6 +25,7 @@ load_app = typer.Typer(help="Load a source file into its published collection.",
                        no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
+app.add_typer(keys_app, name="keys")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)

@@ -30,7 +30,7 @@ from pygeoapi.provider.base import (
 
 from twin.cql import FilterError, envelope_sql, srid_and_flip, to_sql
 from twin.errors import UNAVAILABLE, UnknownNameError
-from twin.query_context import RAW_BBOX
+from twin.query_context import ITEM_VERSION, RAW_BBOX
 from twin.registry import Collection, FieldType, by_table
 from twin.settings import STORAGE_CRS_URI, get_settings
 
@@ -132,7 +132,8 @@ class TwinPostgreSQLProvider(BaseProvider):
         table = sql.Identifier(self.collection.schema, self.collection.table)
         with self._cursor() as cur:
             cur.execute(
-                sql.SQL("SELECT {cols} FROM {t} WHERE {id} = %s").format(
+                # xmin: the row version, read with the row (ETag; twin/transactions.py).
+                sql.SQL("SELECT {cols}, xmin::text AS _version FROM {t} WHERE {id} = %s").format(
                     cols=self._select([], False, crs_transform_spec), t=table,
                     id=sql.Identifier(self.id_field)),
                 [value])
@@ -140,6 +141,7 @@ class TwinPostgreSQLProvider(BaseProvider):
         if row is None:
             raise ProviderItemNotFoundError(
                 user_msg=f"No {self.collection.id} item with {self.id_field} '{identifier}'")
+        ITEM_VERSION.set(row.pop("_version"))
         return self._feature(row)
 
     # -- SQL pieces -------------------------------------------------------------------------

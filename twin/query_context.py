@@ -23,3 +23,6 @@ class RawBBox:
 
 FILTER_CRS: ContextVar[str | None] = ContextVar("filter_crs", default=None)
 RAW_BBOX: ContextVar[RawBBox | None] = ContextVar("raw_bbox", default=None)
+#: Version of the single item the provider just read (its row's xmin): the WSGI layer sends
+#: it as the response's ETag, for If-Match on writes (twin/transactions.py).
+ITEM_VERSION: ContextVar[str | None] = ContextVar("item_version", default=None)

@@ -3,9 +3,9 @@
 The layer fixes what pygeoapi gets wrong for our users without forking it: unknown or empty
 query parameters are refused (400) instead of ignored, CQL2 JSON works by GET as well as POST,
 GeoJSON is labelled ``application/geo+json``, server errors never leak an HTML page or a
-database detail, and every write method is refused (the public API is read-only); the one POST
-besides CQL2 JSON queries runs a process synchronously (/processes/{id}/execution), which
-reads and never writes.
+database detail, and every write method is refused except OGC API Features Part 4 on
+street-damage, behind API keys (twin/transactions.py); the one other POST besides CQL2 JSON
+queries runs a process synchronously (/processes/{id}/execution), which reads and never writes.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+from twin import transactions
 from twin.errors import ConfigurationError
 from twin.processes import PROCESSORS
 from twin.query_context import CRS84, FILTER_CRS, RAW_BBOX, RawBBox
@@ -31,7 +32,7 @@ LOGGER = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: Conformance classes this service really implements (checked by tests), replacing
-#: pygeoapi's list, which claims writes (Part 4) and omits the filter classes.
+#: pygeoapi's list, which claims its own writes (Part 4) and omits the filter classes.
 CONFORMANCE_FEATURES = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
@@ -52,6 +53,10 @@ CONFORMANCE_FEATURES = [
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
     "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
+    # Part 4, on street-damage only (twin/transactions.py; the other collections answer 405).
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
 ]
 
 #: Query parameters of /collections/{id}/items besides the collection's own properties.
@@ -92,8 +97,9 @@ def _json_error(start_response: StartResponse, status: HTTPStatus, code: str,
 class TwinMiddleware:
     """WSGI layer in front of pygeoapi's Flask app; see the module docstring."""
 
-    def __init__(self, app: Callable) -> None:
+    def __init__(self, app: Callable, settings: Settings | None = None) -> None:
         self.app = app
+        self.settings = settings or get_settings()
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -103,6 +109,11 @@ class TwinMiddleware:
         is_query_post = (method == "POST" and match is not None and match["fid"] is None
                          and content_type in CQL_JSON_TYPES)
         is_execution = method == "POST" and path in EXECUTION_PATHS
+        # -- Part 4 writes on street-damage only (twin/transactions.py) --------------------
+        if transactions.is_write(environ, method, match):
+            return transactions.handle_write(environ, start_response, self.settings)
+        start_response = transactions.with_etag(start_response)  # ETag of a GET item
+        # ------------------------------------------------------------------------------------
         if method not in SAFE_METHODS and not is_query_post and not is_execution:
             return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
                                "This service is read-only.")
@@ -271,7 +282,7 @@ def create_app(settings: Settings | None = None) -> TwinMiddleware:
     processes.CONFORMANCE_CLASSES[:] = CONFORMANCE_PROCESSES
     from pygeoapi.flask_app import APP
 
-    return TwinMiddleware(APP)
+    return TwinMiddleware(APP, settings)
 
 
 def run(settings: Settings | None = None) -> None:

@@ -42,11 +42,21 @@ class Settings(BaseSettings):
     max_items: int = Field(default=10000, ge=1, description="Largest page a client may ask for")
     default_items: int = Field(default=10, ge=1)
     statement_timeout_ms: int = Field(default=30000, ge=100)
+    api_keys_path: Path | None = Field(
+        default=None, description="Keys file of the write API (default: api_keys.yml beside "
+        "the pygeoapi config); holds names, scopes and salted hashes, never a key")
+    max_write_body: int = Field(default=65536, ge=1024,
+                                description="Largest write request body in bytes (else 413)")
 
     @property
     def dsn(self) -> str:
         """The database URL as a plain string for libpq."""
         return self.database_url
+
+    @property
+    def keys_path(self) -> Path:
+        """The keys file of the write API."""
+        return self.api_keys_path or self.config_path.parent / "api_keys.yml"
 
     @property
     def url(self) -> str:

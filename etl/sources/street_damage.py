@@ -5,7 +5,8 @@ Both end in the collection ``street-damage``; ``source`` says which (``open311``
 One load may take either kind of file or both; the kind is told by content (a JSON array or
 object is GeoReport, anything else a CSV), not by the file name. In replace mode a load of one
 kind replaces only the rows of that kind, so loading the register never deletes citizen
-reports and vice versa.
+reports and vice versa, and no load deletes the records field crews created through the write
+API (``source`` ``field``, ids ``field-<uuid>``; twin/transactions.py).
 
 Personal data never reaches a Part: the reporter's contact fields (``email``, ``first_name``,
 ``last_name``, ``phone``, ``device_id``, ``account_id``), ``status_notes`` and ``media_url``
@@ -214,10 +215,10 @@ class StreetDamageSource(Source):
         return None
 
     def replace_scope(self, collection: Collection) -> tuple[str, Any] | None:
-        # One kind of file replaces only its own kind; both kinds are the whole truth.
-        if len(self._kinds) == 1:
-            return ("source", next(iter(self._kinds)))
-        return None
+        # One kind of file replaces only its own kind; both kinds replace both. Records field
+        # crews created through the write API (source 'field', twin/transactions.py) are
+        # never any load's to delete.
+        return ("source", sorted(self._kinds))
 
     # -- telling the files apart -------------------------------------------------------------
     @staticmethod
