@@ -19,6 +19,7 @@ import pytest
 import requests
 from owslib.ogcapi.features import Features
 from owslib.util import Authentication
+from pygeoapi.openapi import validate_openapi_document
 from pyproj import Transformer
 
 from tests.conftest import Server
@@ -470,3 +471,18 @@ def test_no_key_reaches_the_server_log(server: Server, keys: dict[str, str]) -> 
     text = server.log.read_text()
     for token in keys.values():
         assert token not in text and token.split("_")[2] not in text
+
+
+def test_openapi_describes_the_writes_of_street_damage_only(server: Server) -> None:
+    doc = server.get("/openapi?f=json").json()
+    assert validate_openapi_document(doc)  # against the OpenAPI 3.0 schema
+    item = doc["paths"]["/collections/street-damage/items/{featureId}"]
+    assert {"put", "patch", "delete"} <= set(item)
+    assert item["patch"]["requestBody"]["content"]["application/merge-patch+json"]
+    post = doc["paths"]["/collections/street-damage/items"]["post"]
+    assert {"application/geo+json", "application/json"} <= set(post["requestBody"]["content"])
+    assert "201" in post["responses"]
+    assert doc["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
+    for path, ops in doc["paths"].items():
+        if "/items/{featureId}" in path and "street-damage" not in path:
+            assert not {"put", "patch", "delete"} & set(ops), path

@@ -264,8 +264,11 @@ def write_openapi(settings: Settings) -> Path:
     """Generate the OpenAPI document pygeoapi serves, from the current config."""
     from pygeoapi.openapi import generate_openapi_document
 
+    from twin.openapi_writes import add_to_yaml
+
     prepare_environment(settings)
     text = generate_openapi_document(settings.config_path, "yaml")
+    text = add_to_yaml(text)  # street-damage's writes (twin/transactions.py)
     settings.openapi_path.parent.mkdir(parents=True, exist_ok=True)
     settings.openapi_path.write_text(text, encoding="utf-8")
     return settings.openapi_path
