@@ -201,6 +201,7 @@ def test_if_match_is_required_and_a_stale_etag_is_refused(
         server: Server, pg: psycopg.Connection, keys: dict[str, str]) -> None:
     fid, etag = create(server, keys["crew"], {"category": "Netzriss"})
     assert server.get(f"{ITEMS}/{fid}").headers["ETag"] == etag
+    assert requests.head(f"{server.url}{ITEMS}/{fid}", timeout=60).headers["ETag"] == etag
     patch = {"properties": {"status": "in Bearbeitung"}}
     ctype = {"Content-Type": "application/merge-patch+json"}
     r = write(server, "PATCH", f"{ITEMS}/{fid}", keys["crew"], patch, ctype)
@@ -348,6 +349,7 @@ def test_read_only_properties_are_ignored(server: Server, pg: psycopg.Connection
     (feature({"street": "bei Familie Schulze, Tel 0355 123456"}), ["street"]),
     (feature({"category": {"a": 1}}), ["category"]),
     ({"type": "FeatureCollection", "features": []}, ["Feature"]),
+    ({"type": "Feature", "properties": {}}, ["geometry"]),
     ("[1, 2]", ["JSON object"]),
     ("{not json", ["JSON"]),
 ])

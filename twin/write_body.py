@@ -111,7 +111,7 @@ def read_feature(doc: Any, crs: tuple[int, bool], *, partial: bool) -> Edit:
     """Check a Feature (create, replace) or a merge patch (update, ``partial``)."""
     if not isinstance(doc, dict):
         raise bad("the body must be a JSON object (a GeoJSON Feature)")
-    if not partial and doc.get("type") != "Feature":
+    if (not partial or "type" in doc) and doc.get("type") != "Feature":
         raise bad("the body must be a GeoJSON Feature ({\"type\": \"Feature\", "
                   "\"geometry\": {...}, \"properties\": {...}})")
     unknown_members = sorted(set(doc) - {"type", "id", "geometry", "properties", "bbox",
