@@ -186,6 +186,17 @@ def test_a_bearer_token_works_like_the_header_and_revoked_keys_stop(
     assert r.status_code == 401
 
 
+def test_keys_cli_refuses_what_it_cannot_do(loaded_settings: Settings,
+                                            keys: dict[str, str]) -> None:
+    duplicate = run_twin(loaded_settings, "keys", "add", "crew-nord", "--scope",
+                         "street-damage:write")
+    assert duplicate.returncode != 0 and "exists" in duplicate.stderr
+    assert duplicate.stdout.strip() == ""
+    bad_scope = run_twin(loaded_settings, "keys", "add", "x", "--scope", "everything")
+    assert bad_scope.returncode != 0 and "scope" in bad_scope.stderr
+    assert run_twin(loaded_settings, "keys", "revoke", "nobody").returncode != 0
+
+
 def test_keys_are_stored_only_as_salted_hashes(loaded_settings: Settings,
                                                keys: dict[str, str]) -> None:
     text = loaded_settings.keys_path.read_text()
@@ -366,6 +377,14 @@ def test_invalid_bodies_are_refused_naming_the_problem(
 def test_limits_of_size_and_media_type(server: Server, keys: dict[str, str]) -> None:
     big = feature({"description": "x" * 70_000})
     assert write(server, "POST", ITEMS, keys["crew"], big).status_code == 413
+    chunks = (json.dumps(big)[i:i + 8192].encode() for i in range(0, 80_000, 8192))
+    r = requests.post(server.url + ITEMS, data=chunks, timeout=60,  # chunked: no length
+                      headers={"X-API-Key": keys["crew"], "Content-Type": "application/geo+json"})
+    assert r.status_code == 413, r.text
+    small = (c.encode() for c in (json.dumps(feature({"category": "Riss"})),))
+    r = requests.post(server.url + ITEMS, data=small, timeout=60,
+                      headers={"X-API-Key": keys["crew"], "Content-Type": "application/geo+json"})
+    assert r.status_code == 201, r.text
     r = write(server, "POST", ITEMS, keys["crew"], "a=b",
               {"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 405  # not a write at all: the read-only refusal

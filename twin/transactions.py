@@ -227,10 +227,18 @@ def _read_body(environ: dict, limit: int) -> bytes:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise bad("invalid Content-Length") from None
+    too_large = WriteError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                           f"the body is larger than the {limit} bytes accepted",
+                           "PayloadTooLarge")
     if length > limit:
-        raise WriteError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                         f"the body has {length} bytes; at most {limit} are accepted",
-                         "PayloadTooLarge")
+        raise too_large
+    if not environ.get("CONTENT_LENGTH") and \
+            "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        body = environ["wsgi.input"].read(limit + 1)  # no length given: read one byte more
+        if len(body) > limit:
+            raise too_large
+        environ["wsgi.input"] = BytesIO(body)
+        return body
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"] = BytesIO(body)
     return body
@@ -296,6 +304,9 @@ def _transaction(settings: Settings):
 def _begin(conn: psycopg.Connection) -> None:
     # One writer at a time: the derive step below rewrites any row whose priority changes.
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('twin.write.street_damage'))")
+    # The derive SQL's correlated subqueries cost enough to trigger JIT compilation, which
+    # took 3-4 s per write for an update that runs in 10 ms (measured on the samples).
+    conn.execute("SET LOCAL jit = off")
 
 
 def _finish(conn: psycopg.Connection, key: ApiKey, method: str, fid: str,
