@@ -459,6 +459,10 @@ def test_options_tell_qgis_what_it_may_do(server: Server, pg: psycopg.Connection
     assert {"GET", "PUT", "PATCH", "DELETE"} <= set(item.headers["Allow"].split(", "))
     r = requests.post(f"{server.url}{ITEMS}/{fid}", json=feature({}), timeout=60)
     assert r.status_code == 405 and "PUT" in r.headers["Allow"]
+    # Read-only collections offer nothing QGIS would take for editing.
+    for path in ("/collections/heritage/items", "/collections/heritage/items/x"):
+        allow = requests.options(server.url + path, timeout=60).headers.get("Allow", "")
+        assert not {"POST", "PUT", "PATCH", "DELETE"} & set(allow.split(", ")), allow
 
 
 def test_part4_is_claimed(server: Server) -> None:
