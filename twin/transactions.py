@@ -337,7 +337,7 @@ def _item_url(settings: Settings, fid: str) -> str:
 def _create(key: ApiKey, edit: Edit, settings: Settings
             ) -> tuple[HTTPStatus, list[tuple[str, str]], bytes]:
     fid = f"{FIELD_SOURCE}-{uuid.uuid4()}"
-    values = edit.full(create=True)
+    values = edit.full()
     with _transaction(settings) as conn:
         _begin(conn)
         x, y = _storage_point(conn, edit)
@@ -368,7 +368,7 @@ def _change(environ: dict, method: str, key: ApiKey, fid: str, edit: Edit,
         _check_if_match(environ, key, before["version"])
         point = _storage_point(conn, edit)
         if method == "PUT":
-            values = edit.full(create=False)
+            values = edit.full()
         else:
             values = dict(edit.values)
             if "status" in values and values["status"] is None:

@@ -80,12 +80,13 @@ class Edit:
     position: Position | None = None
     ignored: list[str] = field(default_factory=list)  # read-only properties sent and ignored
 
-    def full(self, *, create: bool) -> dict[str, Any]:
-        """Every writable value: the given ones, defaults (or NULL) for the rest."""
-        values = {name: self.values.get(name, DEFAULTS.get(name)) for name in WRITABLE}
-        if create and "reported_at" not in self.values:
-            values["reported_at"] = None  # the database fills now()
-        return values
+    def full(self) -> dict[str, Any]:
+        """Every writable value: the given ones, defaults (or NULL) for the rest.
+
+        A create fills a NULL ``reported_at`` with the time of the create (in SQL); a
+        replace leaves it NULL: a replace replaces.
+        """
+        return {name: self.values.get(name, DEFAULTS.get(name)) for name in WRITABLE}
 
 
 def parse_json(body: bytes) -> Any:
