@@ -44,6 +44,9 @@ class SafeLogFilter(logging.Filter):
         self.limit = limit
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "twin_safe", False):  # already done by another handler's filter
+            return True
+        record.twin_safe = True
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken format string must not lose the record

@@ -59,7 +59,7 @@ def _pool(dsn: str) -> ConnectionPool:
         pool = _POOLS.get(dsn)
         if pool is None:
             pool = ConnectionPool(
-                dsn, min_size=1, max_size=4, open=False, name="twin",
+                dsn, min_size=1, max_size=get_settings().threads, open=False, name="twin",
                 kwargs={"connect_timeout": 3, "application_name": "twin-api",
                         # An expensive filter must not outlive its request.
                         "options": f"-c statement_timeout={get_settings().statement_timeout_ms}"
