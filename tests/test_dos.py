@@ -19,6 +19,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from html.parser import HTMLParser
+from urllib.parse import urljoin
 
 import psycopg
 import pytest
@@ -396,3 +398,37 @@ def test_cors_origins_are_configurable(dos_server: Server) -> None:
     assert "Origin" in allowed.headers["Vary"]
     other = dos_server.get("/collections?f=json", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+class _Assets(HTMLParser):
+    """Every resource an HTML page loads, and whether it has inline scripts or styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.inline = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if tag in ("script", "img") and a.get("src"):
+            self.urls.append(a["src"])
+        elif tag == "link" and a.get("rel") in ("stylesheet", "icon") and a.get("href"):
+            self.urls.append(a["href"])
+        elif tag in ("script", "style") or "style" in a:
+            self.inline = True
+
+
+def test_html_pages_load_only_what_the_policy_allows(server: Server) -> None:
+    for path in ("/?f=html", "/collections?f=html", f"{ITEMS}?f=html&limit=5",
+                 "/openapi?f=html"):
+        response = server.get(path)
+        assert response.status_code == 200, path
+        csp = response.headers["Content-Security-Policy"]
+        page = _Assets()
+        page.feed(response.text)
+        assert page.urls, path
+        for url in page.urls:
+            assert urljoin(server.url + path, url).startswith(server.url + "/"), (path, url)
+        if page.inline:  # pygeoapi's templates have inline scripts and styles
+            assert "script-src 'self' 'unsafe-inline'" in csp
+            assert "style-src 'self' 'unsafe-inline'" in csp
