@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import select
 import socket
 import statistics
 import threading
@@ -87,6 +88,10 @@ def _trickle(port: int, first: bytes, pieces: list[bytes], result: dict, key: in
         sock.sendall(first)
         for piece in pieces[:10]:
             time.sleep(1)
+            # Stop once the server has answered: writing after its close would reset the
+            # connection and could discard the answer before it is read.
+            if select.select([sock], [], [], 0)[0]:
+                break
             try:
                 sock.sendall(piece)
             except OSError:
@@ -247,7 +252,7 @@ def test_a_query_past_the_deadline_is_400_and_frees_the_worker(dos_server: Serve
     assert response.status_code == 400, response.text[:300]
     assert f"{REQUEST_TIMEOUT_S} s limit" in response.json()["description"]
     # Count and page share one deadline: never two statement timeouts in a row.
-    assert elapsed < REQUEST_TIMEOUT_S + 3, elapsed
+    assert elapsed < REQUEST_TIMEOUT_S + 5, elapsed
 
 
 def _expensive(srv: Server, client: str) -> requests.Response:
