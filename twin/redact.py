@@ -48,7 +48,8 @@ import unicodedata
 from twin.redact_patterns import PLACEHOLDER, mask_patterns, merge_placeholders
 from twin.vocabulary import is_word, vocabulary
 
-__all__ = ["PLACEHOLDER", "normalise", "redact", "redact_message", "shown"]
+__all__ = ["PLACEHOLDER", "mask_row", "mask_value", "normalise", "redact", "redact_message",
+           "shown"]
 
 _DASHES = dict.fromkeys(map(ord, "‐‑‒–—―−﹘﹣－"), "-")
 _ZERO_WIDTH = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -139,8 +140,8 @@ def _identifier(token: str) -> bool:
         for run in _LETTERS.findall(token))
 
 
-def _message_value(value: str) -> str:
-    """A value quoted in a message as it may be shown: the pattern layer over the whole
+def mask_value(value: str) -> str:
+    """A value echoed in a message as it may be shown: the pattern layer over the whole
     value, then each token kept when it is an identifier, else through the allow-list."""
     masked = mask_patterns(normalise(value))
     chunks = re.split(r"(\s+)", masked)
@@ -149,12 +150,24 @@ def _message_value(value: str) -> str:
         else _allow_list(c) for c in chunks))
 
 
+_ROW = re.compile(r"(?P<n>\d+)\s*\((?P<inner>.*)\)", re.DOTALL)
+
+
+def mask_row(row: str) -> str:
+    """A row reference such as "12 (key)" or "12 (sheet 'Liste')" with its text masked."""
+    if m := _ROW.fullmatch(row.strip()):
+        inner = m["inner"]
+        masked = redact_message(inner) if "'" in inner else mask_value(inner)
+        return f"{m['n']} ({masked})"
+    return mask_value(row)
+
+
 def redact_message(message: str) -> str:
     """``message`` with every value it echoes masked (see the module docstring)."""
     def quoted(m: re.Match[str]) -> str:
         inner = m.group(1) if m.group(1) is not None else m.group(2)
         quote = "'" if m.group(1) is not None else '"'
-        return f"{quote}{_message_value(inner)}{quote}"
+        return f"{quote}{mask_value(inner)}{quote}"
 
     text = _QUOTED.sub(quoted, normalise(message))
     return merge_placeholders(mask_patterns(text))
@@ -162,5 +175,5 @@ def redact_message(message: str) -> str:
 
 def shown(value: object, limit: int = 40) -> str:
     """A value as a message may show it: masked, short and quoted."""
-    text = _message_value(str(value))
+    text = mask_value(str(value))
     return repr(text if len(text) <= limit else text[:limit - 3] + "...")
