@@ -6,12 +6,12 @@ Karlstraße 12". Only a street name is published, never a house number or a pers
 
 - a street of Cottbus listed in config/vocabulary.yml is published as listed;
 - otherwise the first street in the text (part by part between commas) is taken: a word
-  ending in a street word (Karlstraße, Stadtring, Karl-Marx-Straße), with at most two words before it that begin
-  street names (Alte, Neue, Große...; -er adjectives of places such as Berliner, Sandower),
-  or "Straße der/des ..." or a preposition ("Am Turm", "An der Spreeaue") followed by one to
-  three words; every word but the street word itself must pass the allow-list
-  (:func:`twin.vocabulary.is_word`), and words before the street that do not begin street
-  names are dropped ("Gerlinde X Karlstraße" -> "Karlstraße");
+  ending in a street word (Karlstraße, Stadtring, Karl-Marx-Straße) with at most two words
+  before it that begin street names (Alte, Neue, Große...; -er adjectives of places such as
+  Berliner, Sandower), or "Straße der/des ..." or a preposition ("Am Turm", "An der
+  Spreeaue") followed by one to three words that pass the allow-list
+  (:func:`twin.vocabulary.is_word`); words before the street that do not begin street names
+  are dropped ("Gerlinde X Karlstraße" -> "Karlstraße");
 - anything else is published as NULL.
 """
 
