@@ -217,6 +217,9 @@ MESSAGES = [
     ("'KFZ_R1': expected a whole number, got '12a'", [], ["'KFZ_R1'", "'12a'"]),
     ("duplicate key 'register-SK-2022-0101'", [], ["'register-SK-2022-0101'"]),
     ("unknown status 'verschoben'", [], ["'verschoben'"]),
+    ("no polygon with site id 'GE-XYZ'", [], ["'GE-XYZ'"]),
+    ("row 19 (09100417): no geometry", [], ["(09100417)"]),
+    ("site id 'QUAPPENDORF' and 'Quappendorf'", ["QUAPPENDORF", "Quappendorf"], []),
     ("row 4 of 09100203 and 'gerlinde@example.de'", ["gerlinde", "example"], ["09100203"]),
 ]
 

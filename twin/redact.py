@@ -128,8 +128,10 @@ def _allow_list(text: str) -> str:
 #: A quoted value in a message: '...' or "..." (as repr() and f-strings write them).
 _QUOTED = re.compile(r"'([^'\n]{1,300})'|\"([^\"\n]{1,300})\"")
 #: An identifier a message may show: one token holding a digit or an underscore
-#: (KFZ_R1, 0910A101, SK-2022-0101, 12,5), or a lower-case ASCII word (a field name: flstkennz).
-_IDENTIFIER = re.compile(r"[\w.,:/+%-]*[\d_][\w.,:/+%-]*|[a-z][a-z0-9_]*")
+#: (KFZ_R1, 0910A101, SK-2022-0101, 12,5), a code of capitals (GE-STR), or a lower-case ASCII
+#: word (a field name: flstkennz).
+_IDENTIFIER = re.compile(r"[\w.,:/+%-]*[\d_][\w.,:/+%-]*|[A-Z]{1,3}(?:[-./][A-Z]{1,3})+"
+                         r"|[a-z][a-z0-9_]*")
 _LETTERS = re.compile(r"[^\W\d_]+")
 
 

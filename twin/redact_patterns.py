@@ -109,7 +109,7 @@ def _phone(match: re.Match[str]) -> str:
     digits or more; eight digits in one block (a heritage ID: 09100203) are not."""
     number = match.group()
     digits = sum(c.isdigit() for c in number)
-    return PLACEHOLDER if digits >= 9 or not number.isdigit() else number
+    return PLACEHOLDER if digits >= 9 or not number.lstrip("(").isdigit() else number
 
 
 def _keep_lead(match: re.Match[str]) -> str:
