@@ -714,3 +714,30 @@ def test_only_a_street_name_is_published_from_an_address(address: str,
     from etl.sources.street_damage import street_of
 
     assert street_of(address) == street
+
+
+def test_categories_and_service_codes_come_from_a_fixed_vocabulary(tmp_path: Path) -> None:
+    """Issue 6: service_name, service_code and Schadensart were published raw."""
+    from etl.sources.base import LoadOptions
+    from etl.sources.street_damage import OTHER, StreetDamageSource
+
+    requests_ = open311_requests()
+    requests_[0]["service_name"] = "Rückruf Herr Quappendorf"
+    requests_[1]["service_code"] = "0355 4719199"
+    requests_[2]["service_name"] = "  SCHLAGLOCH "  # a known category in another spelling
+    header, rows = register_table()
+    rows[0][header.index("Schadensart")] = "Karlstraße 12 (Frau Quappendorf)"
+    source = StreetDamageSource()
+    parts = list(source.read([write_open311(tmp_path / "r.json", requests_),
+                              write_register(tmp_path / "k.csv", header, rows)],
+                             LoadOptions(progress=False)))
+    open311, register = (p.batch.columns for p in parts)
+    assert open311["category"][0] == OTHER and open311["service_code"][1] == OTHER
+    assert open311["category"][2] == "Schlagloch"
+    assert register["category"][0] == OTHER
+    known = {*register["category"][1:], *open311["category"][3:]}
+    assert OTHER not in known  # every sample category is in the vocabulary
+    notes = "\n".join(source.notes)
+    for name in ("service_name", "service_code", "Schadensart"):
+        assert f"1 value(s) of '{name}' not in the vocabulary" in notes, notes
+    assert "Quappendorf" not in notes and "4719199" not in notes
