@@ -9,6 +9,7 @@ PORT ?= 5000
 .PHONY: setup postgis venv db demo serve test test-tools lint config samples bench clean
 
 setup: venv postgis db ## Virtualenv, PostGIS and the database (idempotent)
+	@scripts/setup_dictionary.sh
 
 venv: $(STAMP)
 

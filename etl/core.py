@@ -29,6 +29,7 @@ from etl.sources.base import LoadMode, LoadOptions, Part, Source
 from twin import derive
 from twin.db import connect, database_error
 from twin.errors import LoadRefusedError, RecordError, SourceError, TwinError
+from twin.redact import mask_value, redact_message
 from twin.registry import COLLECTIONS, Collection
 from twin.settings import Settings, get_settings
 
@@ -369,9 +370,10 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
             raise
         except (TwinError, psycopg.Error, OSError) as exc:
             report.outcome = "failed"
-            message = f"{type(exc).__name__}: {exc}"
+            message = redact_message(f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            _mask_report(report)
             conn.execute(
                 "UPDATE twin.load_run SET finished_at = now(), outcome = %s, collection = %s, "
                 "read_count = %s, inserted_count = %s, updated_count = %s, deleted_count = %s, "
@@ -383,6 +385,19 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
                  report.total("unchanged"), json.dumps(report.repairs),
                  json.dumps(report.refusals), json.dumps(report.notes), message,
                  report.run_id))
+
+
+def _mask_report(report: LoadReport) -> None:
+    """Notes and repairs as they may be kept and printed: every value they echo masked.
+
+    The one place notes pass on their way to twin.load_run and the CLI (refusals are masked
+    when their errors are made, see twin.errors.SourceError).
+    """
+    report.notes[:] = [redact_message(n) for n in report.notes]
+    for repair in report.repairs:
+        if repair.get("key") is not None:
+            repair["key"] = mask_value(str(repair["key"]))
+        repair["reason"] = redact_message(str(repair["reason"]))
 
 
 def _refusal(error: SourceError) -> dict:
