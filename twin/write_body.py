@@ -25,9 +25,11 @@ from typing import Any
 
 from etl.fields import ConversionError, convert
 from etl.sources.street_damage import (
+    OTHER,
     STATUS,
     ZEB_MAX,
     ZEB_MIN,
+    category_of,
     condition_rating,
     normalise_status,
     street_of,
@@ -37,6 +39,7 @@ from twin.pygeoapi_config import OFFERED_CRS
 from twin.query_context import CRS84
 from twin.redact import redact
 from twin.registry import STREET_DAMAGE, FieldType
+from twin.vocabulary import vocabulary
 
 #: Properties a client may set.
 WRITABLE = ("category", "status", "street", "description", "condition_class", "reported_at")
@@ -157,6 +160,18 @@ def _text(name: str, value: Any) -> str | None:
     return convert(value, FieldType.TEXT)
 
 
+def _category(value: Any) -> str | None:
+    # A crew picks from the same fixed list loads publish; a typo is answered, not hidden as
+    # "other" (loads cannot ask back, a crew can).
+    text = _text("category", value)
+    category = category_of(text)
+    if category == OTHER and (text or "").strip().lower() != OTHER:
+        valid = sorted(set(vocabulary().categories.values()) | {OTHER})
+        raise bad(f"property 'category': {_shown(value)} is not a known category; valid: "
+                  + ", ".join(valid))
+    return category
+
+
 def _status(value: Any) -> str:
     if value is None:
         return DEFAULTS["status"]
@@ -206,7 +221,7 @@ def _reported(value: Any) -> Any:
 
 
 _NORMALISE = {
-    "category": lambda v: _text("category", v),
+    "category": _category,
     "status": _status,
     "street": _street,
     "description": lambda v: redact(_text("description", v)),
