@@ -11,6 +11,7 @@ SOAK_SECONDS ?= 60
 .PHONY: setup postgis venv db demo serve test test-tools lint config samples bench soak clean
 
 setup: venv postgis db ## Virtualenv, PostGIS and the database (idempotent)
+	@scripts/setup_dictionary.sh
 
 venv: $(STAMP)
 

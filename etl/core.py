@@ -31,6 +31,7 @@ from etl.sources.base import LoadMode, LoadOptions, Part, Source
 from twin import derive
 from twin.db import connect, database_error, hold_run, mark_abandoned_runs
 from twin.errors import LoadRefusedError, RecordError, SourceError, TwinError
+from twin.redact import mask_value, redact_message
 from twin.registry import COLLECTIONS, Collection
 from twin.settings import Settings, get_settings
 
@@ -326,8 +327,11 @@ def _merge(conn: psycopg.Connection, coll: Collection, mode: LoadMode,
     if mode is LoadMode.REPLACE:
         scope_sql, params = sql.SQL(""), []
         if scope is not None:
-            scope_sql = sql.SQL(" AND t.{} = %s").format(sql.Identifier(scope[0]))
-            params = [scope[1]]
+            # One value or several: a street-damage load of both kinds still spares the
+            # records field crews created through the API (source 'field').
+            values = scope[1] if isinstance(scope[1], list | tuple) else [scope[1]]
+            scope_sql = sql.SQL(" AND t.{} = ANY(%s)").format(sql.Identifier(scope[0]))
+            params = [list(values)]
         deleted = conn.execute(sql.SQL(
             "DELETE FROM {t} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.{key} = t.{key})"
             "{scope}").format(t=target, stage=stage, key=key, scope=scope_sql), params).rowcount
@@ -408,7 +412,7 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
             raise
         except (TwinError, psycopg.Error, OSError) as exc:
             report.outcome = "failed"
-            message = f"{type(exc).__name__}: {exc}"
+            message = redact_message(f"{type(exc).__name__}: {exc}")
             raise
         except BaseException as exc:
             # Ctrl-C, SIGTERM or a bug: the load's transaction is rolled back on the way out,
@@ -422,6 +426,7 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
                 report.outcome, message = "failed", f"{what}; nothing was changed"
             raise
         finally:
+            _mask_report(report)
             conn.execute(
                 "UPDATE twin.load_run SET finished_at = now(), outcome = %s, collection = %s, "
                 "read_count = %s, inserted_count = %s, updated_count = %s, deleted_count = %s, "
@@ -444,6 +449,19 @@ def _committed(conn: psycopg.Connection, xid: str | None) -> bool:
     except psycopg.Error:
         return False
     return status == "committed"
+
+
+def _mask_report(report: LoadReport) -> None:
+    """Notes and repairs as they may be kept and printed: every value they echo masked.
+
+    The one place notes pass on their way to twin.load_run and the CLI (refusals are masked
+    when their errors are made, see twin.errors.SourceError).
+    """
+    report.notes[:] = [redact_message(n) for n in report.notes]
+    for repair in report.repairs:
+        if repair.get("key") is not None:
+            repair["key"] = mask_value(str(repair["key"]))
+        repair["reason"] = redact_message(str(repair["reason"]))
 
 
 def _refusal(error: SourceError) -> dict:

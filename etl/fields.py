@@ -7,15 +7,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from twin.redact import redact
+from twin.redact import shown as _shown
 from twin.registry import FieldType
-
-
-def _shown(value: Any) -> str:
-    """A refused value as messages and the load record may show it: redacted and short,
-    since a mistyped cell can hold a name or a phone number."""
-    text = redact(str(value))
-    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 class ConversionError(ValueError):

@@ -141,9 +141,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"twin serve exited: {log.read_text()}")
             try:
-                requests.get(self.url + "/", timeout=2)
+                requests.get(self.url + "/", timeout=5)
                 return
-            except requests.ConnectionError:
+            # A first answer slower than the timeout (a busy machine) is not a dead server.
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"twin serve did not answer in 60 s: {log.read_text()}")

@@ -223,6 +223,31 @@ def test_no_archaeological_site_ever_enters_a_part() -> None:
     assert f"withheld {len(bodendenkmale())} list entries" in notes
 
 
+@pytest.mark.parametrize(("cells", "how"), [
+    ({"Bezeichnung": "Slawischer Burgwall Quappendorfer Heide (Bodendenkmal)"}, "name"),
+    ({"Beschreibung": "Fundplatz; siehe BODENDENKMAL-Liste"}, "description"),
+    ({"Bezeichnung": "Burgwall am Quappendorfer Fließ", "Denkmalart": "BD"}, "kind code"),
+    ({"Bezeichnung": "Burgwall am Quappendorfer Fließ", "Denkmalart": "bd."}, "kind code"),
+    ({"Beschreibung": "archäologische Fundstelle Quappendorf"}, "description"),
+])
+def test_a_section_d_row_that_is_an_archaeological_site_is_withheld(
+        tmp_path: Path, cells: dict[str, str], how: str) -> None:
+    """Issue 6: a site by any of its names (in the name, the description or a kind code)."""
+    key = next(iter(expected()))
+    listed = sample_list()
+    for name, value in cells.items():
+        listed = listed.with_cell(key, name, value)
+    source = HeritageSource()
+    parts = list(source.read([listed.csv(tmp_path / "liste.csv"), GEOMS],
+                             LoadOptions(progress=False)))
+    keys = {k for p in parts for k in p.batch.columns["denkmalnummer"]}
+    assert key not in keys, how
+    assert keys == set(expected()) - {key}
+    notes = "\n".join(source.notes)
+    assert key not in notes and "Quappendorf" not in notes
+    assert f"withheld {len(bodendenkmale()) + 1} list entries" in notes
+
+
 # -- loading -----------------------------------------------------------------------------------
 def test_sample_load_joins_reports_and_withholds(base: Settings) -> None:
     result = load_heritage(base, LIST, GEOMS)  # the second time: nothing changes

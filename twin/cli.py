@@ -14,7 +14,8 @@ import psycopg
 import typer
 from rich.console import Console
 
-from twin.errors import LoadRefusedError, TwinError, exit_code
+from twin.errors import LoadRefusedError, SourceError, TwinError, exit_code
+from twin.keys_cli import keys_app
 from twin.settings import get_settings
 
 app = typer.Typer(help="Digital twin of Cottbus/Chóśebuz: load, publish, serve.",
@@ -24,6 +25,7 @@ load_app = typer.Typer(help="Load a source file into its published collection.",
                        no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
+app.add_typer(keys_app, name="keys")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -34,7 +36,15 @@ def _fail(exc: TwinError | psycopg.Error) -> typer.Exit:
         from twin.db import database_error
 
         exc = database_error(exc)
-    err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+    # Refusals are masked when made (twin.errors.SourceError); anything else is masked here,
+    # so no value a file held reaches the terminal unmasked.
+    text = str(exc)
+    if not isinstance(exc, SourceError):
+        from twin.redact import redact_message
+
+        text = redact_message(text)
+    err.print("[bold red]error:[/] ", markup=True, end="")
+    err.print(text, markup=False, soft_wrap=True)
     if isinstance(exc, LoadRefusedError) and len(exc.errors) > 1:
         for e in exc.errors[1:20]:
             err.print(f"  {e}", soft_wrap=True, markup=False)

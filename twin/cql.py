@@ -19,6 +19,7 @@ from pyproj import CRS
 from twin.errors import UnknownNameError
 from twin.query_context import CRS84, FILTER_CRS
 from twin.registry import Collection
+from twin.settings import get_settings
 
 
 class FilterError(UnknownNameError):
@@ -58,6 +59,7 @@ class Translator:
     def __init__(self, collection: Collection) -> None:
         self.collection = collection
         self.params: list[Any] = []
+        self.vertices = 0  # of all geometry literals together, against max_vertices
 
     def __call__(self, node: Any) -> sql.Composable:
         return self.node(node)
@@ -87,6 +89,10 @@ class Translator:
                 self.node(n.lhs), sql.SQL("NOT " if n.not_ else ""),
                 sql.SQL("ILIKE" if n.nocase else "LIKE"), self.value(pattern))
         if isinstance(n, ast.In):
+            limit = get_settings().max_in_values
+            if len(n.sub_nodes) > limit:
+                raise FilterError(f"an IN list has {len(n.sub_nodes)} values; the limit is "
+                                  f"{limit}")
             lhs = self.node(n.lhs)
             items = sql.SQL(", ").join(self.node(s) for s in n.sub_nodes)
             return sql.SQL("({} {}IN ({}))").format(lhs, sql.SQL("NOT " if n.not_ else ""), items)
@@ -156,6 +162,11 @@ class Translator:
 
     def geometry(self, g: values.Geometry) -> sql.Composable:
         geojson = {k: v for k, v in g.geometry.items() if k != "crs"}
+        self.vertices += _count_positions(geojson)
+        limit = get_settings().max_vertices
+        if self.vertices > limit:
+            raise FilterError(f"the filter's geometries have more than {limit} vertices "
+                              f"(the limit); simplify them")
         # pygeoapi has already transformed geometry literals to the storage CRS.
         return sql.SQL("ST_SetSRID(ST_GeomFromGeoJSON({}), {})").format(
             self.value(json.dumps(geojson)), sql.Literal(self.collection.srid))
@@ -165,6 +176,24 @@ class Translator:
                                          crs or FILTER_CRS.get() or CRS84, self.collection.srid)
         self.params += params
         return condition
+
+
+def _count_positions(geojson: dict) -> int:
+    """Positions (vertices) of a GeoJSON geometry, collections included, without recursion
+    on the coordinates' nesting depth chosen by the client."""
+    count, stack = 0, [geojson.get("coordinates", [])]
+    stack += [g for g in geojson.get("geometries", []) if isinstance(g, dict)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.append(item.get("coordinates", []))
+            stack += [g for g in item.get("geometries", []) if isinstance(g, dict)]
+        elif isinstance(item, list | tuple):
+            if item and all(isinstance(v, int | float) for v in item):
+                count += 1
+            else:
+                stack.extend(item)
+    return count
 
 
 def _to_metres(distance: float, units: str) -> float:

@@ -33,17 +33,40 @@ class UnknownNameError(TwinError):
     """A collection, property or option that is not in the registry or an enum."""
 
 
+def _masked(message: str) -> str:
+    """``message`` with the values it echoes masked (twin.redact.redact_message): the one
+    place every refusal passes, so no message, load record or CLI line shows personal data."""
+    from twin.redact import redact_message  # the vocabulary is read only when needed
+
+    return redact_message(message)
+
+
 class SourceError(TwinError):
-    """A source file as a whole is refused: unreadable, truncated, empty, wrong schema."""
+    """A source file as a whole is refused: unreadable, truncated, empty, wrong schema.
+
+    The message is masked on construction (see :func:`_masked`): values in it are quoted
+    ('...') and shown only as :func:`twin.redact.redact_message` leaves them.
+    """
+
+    #: Subclasses that build their message from parts masked already say False.
+    _mask = True
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
+        if self._mask:
+            message = _masked(message)
         self.path = path
         super().__init__(f"{path}: {message}" if path else message)
         self.reason = message
 
 
 class RecordError(SourceError):
-    """One record is refused; names the row (feature index or key) and the field."""
+    """One record is refused; names the row (feature index or key) and the field.
+
+    The message and a row given as text ("12 (key)") are masked; the field is a column name
+    of the file and shown as it is.
+    """
+
+    _mask = False
 
     def __init__(
         self,
@@ -53,6 +76,12 @@ class RecordError(SourceError):
         row: int | str | None = None,
         field: str | None = None,
     ) -> None:
+        if isinstance(row, str):
+            # "12 (key)": the key of a refused row may be anything a file holds.
+            from twin.redact import mask_row
+
+            row = mask_row(row)
+        message = _masked(message)
         self.row = row
         self.field = field
         where = []
@@ -70,7 +99,13 @@ class GeometryError(RecordError):
 
 
 class LoadRefusedError(SourceError):
-    """A load was refused as a whole; carries every record error found."""
+    """A load was refused as a whole; carries every record error found.
+
+    Its message is made of counts and of the (masked) location of a record error, never of a
+    value of its own; so it is not masked again.
+    """
+
+    _mask = False
 
     def __init__(self, message: str, *, path: str | None = None,
                  errors: list[RecordError] | None = None) -> None:

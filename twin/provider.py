@@ -14,6 +14,7 @@ import logging
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from http import HTTPStatus
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,13 +25,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderConnectionError,
+    ProviderGenericError,
     ProviderInvalidQueryError,
     ProviderItemNotFoundError,
 )
 
 from twin.cql import FilterError, envelope_sql, srid_and_flip, to_sql
 from twin.errors import UNAVAILABLE, UnknownNameError
-from twin.query_context import RAW_BBOX
+from twin.query_context import ITEM_VERSION, RAW_BBOX, REQUEST, RequestState
 from twin.registry import Collection, FieldType, by_table
 from twin.settings import STORAGE_CRS_URI, get_settings
 
@@ -63,7 +65,7 @@ def _pool(dsn: str) -> ConnectionPool:
         pool = _POOLS.get(dsn)
         if pool is None:
             pool = ConnectionPool(
-                dsn, min_size=1, max_size=4, open=False, name="twin",
+                dsn, min_size=1, max_size=get_settings().threads, open=False, name="twin",
                 kwargs={"connect_timeout": 3, "application_name": "twin-api",
                         # An expensive filter must not outlive its request.
                         "options": f"-c statement_timeout={get_settings().statement_timeout_ms}"
@@ -139,7 +141,8 @@ class TwinPostgreSQLProvider(BaseProvider):
         table = sql.Identifier(self.collection.schema, self.collection.table)
         with self._cursor() as cur:
             cur.execute(
-                sql.SQL("SELECT {cols} FROM {t} WHERE {id} = %s").format(
+                # xmin: the row version, read with the row (ETag; twin/transactions.py).
+                sql.SQL("SELECT {cols}, xmin::text AS _version FROM {t} WHERE {id} = %s").format(
                     cols=self._select([], False, crs_transform_spec), t=table,
                     id=sql.Identifier(self.id_field)),
                 [value])
@@ -147,6 +150,7 @@ class TwinPostgreSQLProvider(BaseProvider):
         if row is None:
             raise ProviderItemNotFoundError(
                 user_msg=f"No {self.collection.id} item with {self.id_field} '{identifier}'")
+        ITEM_VERSION.set(row.pop("_version"))
         return self._feature(row)
 
     # -- SQL pieces -------------------------------------------------------------------------
@@ -311,27 +315,149 @@ def _instant(text: str, *, end: bool) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+#: Advisory lock namespaces (first int4 key) of the expensive-request slots; two-int4 locks
+#: never collide with the single-bigint locks the loaders take.
+GLOBAL_SLOTS_NS = 0x54574E00
+CLIENT_SLOTS_NS = GLOBAL_SLOTS_NS + 1  # + slot number, with hashtext(client) as second key
+#: The first free slot of ``n`` in a namespace, taken until the transaction ends, or NULL.
+_GLOBAL_SLOT = "SELECT (SELECT s FROM generate_series(0, %s - 1) s " \
+               "WHERE pg_try_advisory_xact_lock(%s, s) LIMIT 1)"
+_CLIENT_SLOT = "SELECT (SELECT s FROM generate_series(0, %s - 1) s " \
+               "WHERE pg_try_advisory_xact_lock(%s + s, hashtext(%s)) LIMIT 1)"
+#: What makes a request expensive, for the answers that refuse one.
+EXPENSIVE = "a page over {limit} items, or a filter with a spatial predicate or geometry"
+
+
+class QueryTimeoutError(ProviderInvalidQueryError):
+    """The request's statements ran past its deadline: the client asked too much (400)."""
+
+
+class OverCapacityError(ProviderGenericError):
+    """No slot for an expensive request: 429 (this client's share) or 503 (everyone's)."""
+
+
+class _DeadlineCursor(psycopg.Cursor):
+    """A dict cursor whose every statement may run only for what is left of the request."""
+
+    state: RequestState
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> _DeadlineCursor:
+        remaining = self.state.deadline - monotonic()
+        if remaining <= 0:
+            raise QueryTimeoutError(user_msg=_timeout_message(self.state))
+        super().execute("SELECT set_config('statement_timeout', %s, true)",
+                        [str(max(1, int(remaining * 1000)))])
+        return super().execute(query, params, **kwargs)
+
+
+def _timeout_message(state: RequestState) -> str:
+    return (f"the query took longer than the {state.timeout_s:g} s limit of one request; "
+            "narrow bbox, filter or limit")
+
+
+class _Session:
+    """One request's read-only transaction on one pooled connection.
+
+    REPEATABLE READ gives the count and the page one snapshot. Slots for an expensive request
+    are transaction-level advisory locks, so they hold across API processes and machines on
+    one database, and vanish with the transaction (or a dead connection).
+    """
+
+    def __init__(self, dsn: str, state: RequestState) -> None:
+        self.state = state
+        try:
+            self._ctx = _pool(dsn).connection(timeout=5)
+            self.conn = self._ctx.__enter__()
+            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            if hasattr(self, "conn"):
+                self._ctx.__exit__(type(exc), exc, None)
+            LOGGER.error("database unavailable: %s", exc)
+            raise ServiceUnavailableError(user_msg=UNAVAILABLE) from exc
+        try:
+            if state.expensive:
+                self._take_slots()
+        except BaseException:
+            self.close()
+            raise
+
+    def _take_slots(self) -> None:
+        settings = get_settings()
+        what = EXPENSIVE.format(limit=settings.expensive_limit)
+        mine = self.conn.execute(_CLIENT_SLOT, [settings.expensive_per_client, CLIENT_SLOTS_NS,
+                                                self.state.client]).fetchone()[0]
+        if mine is None:
+            self._refuse(HTTPStatus.TOO_MANY_REQUESTS,
+                         f"at most {settings.expensive_per_client} expensive requests ({what}) "
+                         "at once per client; wait for yours to finish, or ask for less")
+        everyone = self.conn.execute(_GLOBAL_SLOT, [settings.expensive_slots,
+                                                    GLOBAL_SLOTS_NS]).fetchone()[0]
+        if everyone is None:
+            self._refuse(HTTPStatus.SERVICE_UNAVAILABLE,
+                         f"the service runs at most {settings.expensive_slots} expensive "
+                         f"requests ({what}) at once; retry shortly, or ask for less")
+
+    def _refuse(self, status: HTTPStatus, message: str) -> None:
+        self.state.refusal = (status.value, message)
+        error = OverCapacityError(user_msg=message)
+        error.http_status_code = status
+        error.ogc_exception_code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
+        raise error
+
+    def cursor(self) -> _DeadlineCursor:
+        cur = _DeadlineCursor(self.conn, row_factory=dict_row)
+        cur.state = self.state
+        return cur
+
+    def close(self) -> None:
+        """End the transaction (read-only: nothing to commit) and return the connection."""
+        try:
+            if not self.conn.closed:
+                self.conn.execute("ROLLBACK")
+        except psycopg.Error as exc:  # a broken connection: the pool drops it
+            LOGGER.warning("ending a request transaction: %s", exc)
+        finally:
+            self._ctx.__exit__(None, None, None)
+
+
 class _Cursor:
-    """A pooled dict cursor that turns database trouble into the right API errors."""
+    """A cursor in the request's transaction that turns database trouble into API errors.
+
+    Behind :class:`twin.server.TwinMiddleware` the transaction lives as long as the request
+    (the middleware ends it after the answer is rendered, so an expensive request keeps its
+    slot while pygeoapi formats it); without one, as long as this cursor.
+    """
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
 
     def __enter__(self) -> psycopg.Cursor:
-        try:
-            self._ctx = _pool(self.dsn).connection(timeout=5)
-            conn = self._ctx.__enter__()
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            LOGGER.error("database unavailable: %s", exc)
-            raise ServiceUnavailableError(user_msg=UNAVAILABLE) from exc
-        self._cur = conn.cursor(row_factory=dict_row)
+        state = REQUEST.get()
+        self._own: _Session | None = None
+        if state is None:
+            timeout = get_settings().request_timeout_s
+            state = RequestState(deadline=monotonic() + timeout, timeout_s=timeout,
+                                 client="local")
+            session = self._own = _Session(self.dsn, state)
+        else:
+            session = state.resources.get(self.dsn)
+            if session is None:
+                session = state.resources[self.dsn] = _Session(self.dsn, state)
+        self.state = state
+        self._cur = session.cursor()
         return self._cur
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._cur.close()
-        self._ctx.__exit__(exc_type, exc, tb)
+        if self._own is not None:
+            self._own.close()
         if exc is None:
             return False
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            raise QueryTimeoutError(user_msg=_timeout_message(self.state)) from exc
+        if isinstance(exc, psycopg.errors.ProgramLimitExceeded):
+            raise ProviderInvalidQueryError(
+                user_msg=f"the query is too large: {exc.diag.message_primary}") from exc
         # A filter comparing text with a number, say: the client's mistake, not ours.
         if isinstance(exc, psycopg.errors.DataError | psycopg.errors.UndefinedFunction
                       | psycopg.errors.DatatypeMismatch):

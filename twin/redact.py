@@ -1,123 +1,86 @@
-"""Redaction of personal data in free text before it is published.
+"""Free text published only through an allow-list; every message masked the same way.
 
-Citizens write into a report's description what they would write into an e-mail: their own
-address, phone number and name, a neighbour's name, a link to a photo. :func:`redact` replaces
-what it recognises with :data:`PLACEHOLDER` and leaves the rest of the text readable.
+Citizens write into a report what they would write into an e-mail: their address, phone
+number and name, a neighbour's name, a link to a photo. A list of what to remove is never
+complete (a name nobody foresaw, a phone number in a new notation), so the twin publishes the
+opposite way round: **a word is published only when it is known**, everything else is
+replaced by :data:`PLACEHOLDER`. :func:`redact` runs three steps, and runs them before the
+text is written to the database, so raw citizen text is never stored anywhere:
 
-What it recognises (see ``tests/test_redact.py`` for the cases):
+1. **Normalisation.** Unicode NFKC (full-width ``＠`` and digits, ligatures), every Unicode
+   space (no-break, narrow, ideographic...) as a plain space, every dash as ``-``, invisible
+   characters (zero-width space, soft hyphen) removed.
+2. **Patterns** (:mod:`twin.redact_patterns`), for contacts made of words the allow-list
+   would let through: e-mails however written (``x@y.de``, ``x @ y.de``, ``x(at)y(dot)de``,
+   ``x at y dot de``), URLs and bare domains (``facebook.com/x``), handles, IBANs (any case,
+   spaced), phone numbers in any notation (``+49.355.471184``, ``0355.47.11.85``, spaced
+   digits), plates (``CB-AB 123``, ``cb–ab 123``), birth dates (``geb. 12.03.1947``), private
+   addresses after a label, and the capitalised words after a salutation (Herr, Frau,
+   Familie, Nachbar...), a label (Name, Kontakt, Ansprechpartner, with or without a colon), an
+   introduction (mein Name ist) or a greeting (Danke, Viele Grüße, Liebe Grüße aus Sandow,
+   MfG, LG...).
+3. **Allow-list** (:mod:`twin.vocabulary`). Each word passes only when it is in the German
+   dictionary (Debian's wngerman), in ``config/vocabulary.yml`` (street damage terms, Cottbus
+   streets and districts) or is a compound of two dictionary words; first names are taken out
+   of the dictionary. A number passes only as a measurement, directly followed by a unit
+   (``30 cm``, ``2,5 m²``, ``50 km/h``, ``20-30 cm``): house numbers, dates, phone fragments,
+   postcodes and amounts are masked. Punctuation passes.
 
-- e-mail addresses, also obfuscated (``name(at)example(dot)de``, ``name [at] example.de``),
-  and any other word holding an ``@`` (social-media handles, broken addresses);
-- URLs (``http://``, ``https://``, ``ftp://``, ``www.``);
-- phone numbers in German and international notation (``0355 612-3456``, ``(0355) 12345``,
-  ``+49 171 2345678``, ``0049 355 ...``), and any digit group after ``Tel.``, ``Telefon``,
-  ``Handy``, ``Mobil``, ``Fax``, ``WhatsApp``;
-- names after a salutation (``Herr``, ``Herrn``, ``Frau``, ``Hr.``, ``Fr.``, ``Familie``,
-  ``Fam.`` (the abbreviations with or without the dot), ``Eheleute``; academic titles are
-  skipped), after a label (``Name:``,
-  ``Absender:``, ``Melder:``, ``Kontakt:``, ``Ansprechpartner:``, ``gemeldet von``), after
-  ``mein Name ist`` / ``ich heiße`` and after a closing greeting (``MfG``, ``Viele Grüße``,
-  ``Gruß``, ``LG``, ``gez.``...);
-- a private address after ``Anschrift:``, ``Adresse:``, ``wohnhaft in``, ``ich wohne``;
-- vehicle registration plates written with a hyphen (``CB-AB 123``);
-- IBANs, and national numbers with a dot after the area code (``0355.612345``).
+What still passes, honestly: a surname or first name that is also a German word (Müller,
+Fischer, Schmidt, Frank, Horst) when no salutation, label or greeting stands before it; a
+single-letter initial; a place or street written as a word. What is lost: every word the
+dictionary lacks (rare compounds, dialect, typos) and every number without a unit. The test
+cases are in ``tests/test_redact.py``; the model is described in docs/sources/street-damage.md.
 
-What it does not recognise, and why the description is therefore published only redacted and
-``status_notes`` never: a name with no salutation, label or greeting before it (``Peter hat
-gesagt``), a name written in lower case, an address without a label, numbers written in words
-or with letters in between, plates written without a hyphen. The rules are tuned towards
-removing too much (``Frau Holle`` loses ``Holle``; ``Herr Müller Bescheid`` loses both words)
-rather than too little.
+:func:`redact_message` masks what load messages (refusals, notes, ``twin db status``) echo of
+a value: the pattern layer over the whole message, and the allow-list over every quoted value
+(``'...'``), with identifiers (a single token holding a digit or an underscore, or a lower-case
+ASCII word such as a field name) allowed. It is applied in one place, when a
+:class:`twin.errors.SourceError` is made and when the load records its notes.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 
-#: What replaces a redacted span.
-PLACEHOLDER = "[entfernt]"
+from twin.redact_patterns import PLACEHOLDER, mask_patterns, merge_placeholders
+from twin.vocabulary import is_word, vocabulary
 
-_AT = r"(?:@|\s*[\(\[\{]\s*(?:at|ät)\s*[\)\]\}]\s*)"
-_DOT = r"(?:\.|\s*[\(\[\{]\s*(?:dot|punkt)\s*[\)\]\}]\s*)"
-_EMAIL = re.compile(rf"[\w.+-]+{_AT}[\w-]+(?:{_DOT}[\w-]+)+", re.IGNORECASE)
-_ANY_AT = re.compile(r"\S*@\S*")
-# A URL ends before trailing punctuation that belongs to the sentence.
-_URL = re.compile(r"(?i)\b(?:https?://|ftp://|www\.)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]")
+__all__ = ["PLACEHOLDER", "mask_row", "mask_value", "normalise", "redact", "redact_message",
+           "shown"]
 
-_PHONE_KEYWORD = re.compile(
-    r"(?i)\b(?P<kw>tel(?:efon)?(?:nummer)?|telefonnr|rufnummer|fon|phone|handy(?:nummer)?"
-    r"|mobil(?:nummer|telefon)?|fax|whats ?app)\b(?P<sep>\.?\s*(?:nr\.?)?\s*:?\s*)"
-    r"(?P<num>\+?[\d(][\d\s/().-]{3,}\d)")
-_PHONE_INTERNATIONAL = re.compile(
-    r"(?<![\w.,])(?:\+|00)[1-9]\d{0,2}[\s/()-]{0,3}\d(?:[ \t/()-]{0,3}\d){5,}(?!\d)")
-# National numbers start with the trunk prefix 0; dots are not separators here, so dates
-# (01.03.2024) and decimals (0,5 m) are never taken for numbers.
-_PHONE_NATIONAL = re.compile(r"(?<![\w.,])\(?0\d{2,5}\)?(?:[ \t/-]{0,3}\d){4,}(?!\d)")
-# A dot after an area code of three or more digits (0355.612345) is a phone number, not a
-# date (01.03.2024 has a two-digit first group).
-_PHONE_DOTTED = re.compile(r"(?<![\w.,])0\d{2,5}\.\d{3,}(?:[ \t/.-]?\d{2,})*(?![\d.]\d)")
-#: International bank account numbers: country, check digits, 11-30 letters or digits.
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ \t]?[A-Z0-9]{4}){2,7}(?:[ \t]?[A-Z0-9]{1,4})?\b")
+_DASHES = dict.fromkeys(map(ord, "‐‑‒–—―−﹘﹣－"), "-")
+_ZERO_WIDTH = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_SPACES = re.compile(r"[^\S\n]")  # every space but the line break (which structures text)
 
-_NAME_TOKEN = r"[A-ZÄÖÜ][\w'’-]*"
-_PARTICLE = r"(?:(?:von|van|de|zu|der|den|vom)\s+)"
-_NAME = rf"{_PARTICLE}?{_NAME_TOKEN}(?:\s+{_PARTICLE}?{_NAME_TOKEN})?"
-_TITLES = r"(?:(?:Dr|Prof|Dipl\.-Ing|Ing|med|rer\. nat)\.?\s+)*"
-_SALUTATION = re.compile(
-    rf"(?P<lead>\b(?i:herrn?|frau|eheleute|ehepaar|familie)\s+|\b(?i:hr|fr|fam)(?:\.\s*|\s+))"
-    rf"(?P<title>{_TITLES})(?P<name>{_NAME})")
-_INITIAL_NAME = rf"(?:[A-ZÄÖÜ]\.\s*)?{_NAME}"
-_INTRO = re.compile(
-    rf"(?P<lead>\b(?i:mein\s+name\s+ist|ich\s+hei(?:ß|ss)e)\s+)(?P<name>{_INITIAL_NAME})")
-_GREETING = re.compile(
-    rf"(?P<lead>(?i:\bmit\s+freundlichen\s+gr(?:ü|ue)(?:ß|ss)en|\b(?:viele|beste|liebe|"
-    rf"freundliche|herzliche|schöne)\s+gr(?:ü|ue)(?:ß|ss)e|\bgr(?:ü|ue|u)(?:ß|ss)e?|\bmfg|\blg"
-    rf"|\bvg|\bgez\.)[,!.]?\s+)(?P<name>{_INITIAL_NAME})")
-_LABEL = re.compile(
-    r"(?P<lead>\b(?i:name|vor-?\s*und\s+nachname|absender(?:in)?|melder(?:in)?|"
-    r"meldende[rn]?|kontakt(?:person)?|ansprechpartner(?:in)?|unterschrift)\s*:\s*|"
-    r"\b(?i:gemeldet\s+von|im\s+auftrag\s+von)\s+)"
-    r"(?P<name>[^\s,;:()]+(?:[ \t]+[^\s,;:()]+){0,2})")
-_ADDRESS = re.compile(
-    r"(?P<lead>\b(?i:anschrift|adresse|wohnanschrift|privatadresse)\s*:\s*|"
-    r"\b(?i:wohnhaft\s+in|ich\s+wohne)\s+)"
-    r"(?P<name>[^\s,;:()]+(?:[ \t]+(?!(?i:und|oder|aber|sowie)\b)[^\s,;:()]+){0,5})")
-# Registration plates: district (1-3 letters), hyphen, 1-2 letters, 1-4 digits (E/H suffix).
-_PLATE = re.compile(r"\b[A-ZÄÖÜ]{1,3}-[A-Z]{1,2}[ \t]?\d{1,4}[EH]?\b")
-_REPEATED = re.compile(rf"{re.escape(PLACEHOLDER)}(?:[\s,;/]*{re.escape(PLACEHOLDER)})+")
+_PLACEHOLDER_RE = re.escape(PLACEHOLDER)
+#: Tokens of free text: a placeholder, a number, a word (letters, inner hyphens and
+#: apostrophes), a run of spaces, or any other single character.
+_TOKENS = re.compile(rf"(?P<ph>{_PLACEHOLDER_RE})|(?P<num>\d+(?:[.,]\d+)*)"
+                     r"|(?P<word>[^\W\d_]+(?:['’-][^\W\d_]+)*)|(?P<other>\s+|.)", re.DOTALL)
 
 
-def _keep_lead(match: re.Match[str]) -> str:
-    """The salutation, label or greeting stays; what follows it goes."""
-    return match["lead"] + PLACEHOLDER
+@functools.cache
+def _measurement() -> re.Pattern[str]:
+    """A number (or a range, or dimensions) directly followed by a unit of the vocabulary."""
+    units = sorted(vocabulary().units, key=len, reverse=True)
+    unit = "|".join(re.escape(u) for u in units)
+    number = r"(?:\d{1,2}:\d{2}|\d{1,6}(?:[.,]\d{1,3})?)"
+    return re.compile(rf"(?i)(?<![\d.,]){number}(?:\s?(?:-|bis|x|×|/)\s?{number})*"
+                      rf"\s?(?:{unit})(?![^\W\d_]|[.,]?\d)")
 
 
-def _keep_keyword(match: re.Match[str]) -> str:
-    return match["kw"] + (match["sep"] or " ") + PLACEHOLDER
-
-
-#: Rules in the order they run: whole tokens (URLs, e-mails) first, so their parts are not
-#: mistaken for names or numbers; then numbers; then names.
-_RULES: tuple[tuple[re.Pattern[str], object], ...] = (
-    (_URL, PLACEHOLDER),
-    (_EMAIL, PLACEHOLDER),
-    (_ANY_AT, PLACEHOLDER),
-    (_IBAN, PLACEHOLDER),
-    (_PHONE_KEYWORD, _keep_keyword),
-    (_PHONE_INTERNATIONAL, PLACEHOLDER),
-    (_PHONE_DOTTED, PLACEHOLDER),
-    (_PHONE_NATIONAL, PLACEHOLDER),
-    (_PLATE, PLACEHOLDER),
-    (_ADDRESS, _keep_lead),
-    (_LABEL, _keep_lead),
-    (_INTRO, _keep_lead),
-    (_GREETING, _keep_lead),
-    (_SALUTATION, lambda m: m["lead"] + m["title"] + PLACEHOLDER),
-)
+def normalise(text: str) -> str:
+    """NFKC, every space as ' ', every dash as '-', invisible characters removed."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _ZERO_WIDTH.sub("", text).translate(_DASHES)
+    return _SPACES.sub(" ", text)
 
 
 def redact(text: str | None) -> str | None:
-    """``text`` with e-mails, URLs, phone numbers, names and private addresses replaced.
+    """``text`` as it may be published: known words and measurements only.
 
     Parameters
     ----------
@@ -127,13 +90,92 @@ def redact(text: str | None) -> str | None:
     Returns
     -------
     str or None
-        The text with each recognised span replaced by :data:`PLACEHOLDER` (adjacent
-        placeholders merged), stripped; None for None or blank text. The module docstring
-        lists what is and what is not recognised.
+        The normalised text with each span of personal data and each unknown word or bare
+        number replaced by :data:`PLACEHOLDER` (adjacent placeholders merged), stripped; None
+        for None or blank text. The module docstring says what passes.
+
+    Raises
+    ------
+    twin.errors.ConfigurationError
+        The German dictionary is missing: nothing is published unfiltered.
     """
     if text is None or not text.strip():
         return None
-    out = text
-    for pattern, replacement in _RULES:
-        out = pattern.sub(replacement, out)  # type: ignore[arg-type]
-    return _REPEATED.sub(PLACEHOLDER, out).strip()
+    masked = mask_patterns(normalise(text))
+    return merge_placeholders(_allow_list(masked)).strip() or None
+
+
+def _allow_list(text: str) -> str:
+    """Every word that is not known, and every number outside a measurement, masked."""
+    measured: set[int] = set()
+    for m in _measurement().finditer(text):
+        measured.update(range(m.start(), m.end()))
+    out = []
+    for m in _TOKENS.finditer(text):
+        token = m.group()
+        if m.start() in measured:
+            out.append(token)
+        elif m["word"]:
+            out.append(token if is_word(token) else PLACEHOLDER)
+        elif m["num"]:
+            out.append(token if m.start() in measured else PLACEHOLDER)
+        else:
+            out.append(token)
+    return "".join(out)
+
+
+# -- messages -----------------------------------------------------------------------------
+#: A quoted value in a message: '...' or "..." (as repr() and f-strings write them).
+_QUOTED = re.compile(r"'([^'\n]{1,300})'|\"([^\"\n]{1,300})\"")
+#: An identifier a message may show: one token holding a digit or an underscore
+#: (KFZ_R1, 0910A101, SK-2022-0101, 12,5), a code of capitals (GE-STR), or a lower-case ASCII
+#: word (a field name: flstkennz).
+_IDENTIFIER = re.compile(r"[\w.,:/+%-]*[\d_][\w.,:/+%-]*|[A-Z]{1,3}(?:[-./][A-Z]{1,3})+"
+                         r"|[a-z][a-z0-9_]*")
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _identifier(token: str) -> bool:
+    """True when ``token`` is an identifier whose letter runs are codes or words."""
+    return bool(_IDENTIFIER.fullmatch(token)) and all(
+        len(run) <= 3 or run.isupper() or is_word(run) or token.islower()
+        for run in _LETTERS.findall(token))
+
+
+def mask_value(value: str) -> str:
+    """A value echoed in a message as it may be shown: the pattern layer over the whole
+    value, then each token kept when it is an identifier, else through the allow-list."""
+    masked = mask_patterns(normalise(value))
+    chunks = re.split(r"(\s+)", masked)
+    return merge_placeholders("".join(
+        c if c.isspace() or not c or (PLACEHOLDER not in c and _identifier(c))
+        else _allow_list(c) for c in chunks))
+
+
+_ROW = re.compile(r"(?P<n>\d+)\s*\((?P<inner>.*)\)", re.DOTALL)
+
+
+def mask_row(row: str) -> str:
+    """A row reference such as "12 (key)" or "12 (sheet 'Liste')" with its text masked."""
+    if m := _ROW.fullmatch(row.strip()):
+        inner = m["inner"]
+        masked = redact_message(inner) if "'" in inner else mask_value(inner)
+        return f"{m['n']} ({masked})"
+    return mask_value(row)
+
+
+def redact_message(message: str) -> str:
+    """``message`` with every value it echoes masked (see the module docstring)."""
+    def quoted(m: re.Match[str]) -> str:
+        inner = m.group(1) if m.group(1) is not None else m.group(2)
+        quote = "'" if m.group(1) is not None else '"'
+        return f"{quote}{mask_value(inner)}{quote}"
+
+    text = _QUOTED.sub(quoted, normalise(message))
+    return merge_placeholders(mask_patterns(text))
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """A value as a message may show it: masked, short and quoted."""
+    text = mask_value(str(value))
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")

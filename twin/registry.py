@@ -185,7 +185,8 @@ STREET_DAMAGE = Collection(
     id_field=Field("damage_id", FieldType.TEXT, "Schadenskennung", "Damage id",
                    nullable=False),
     fields=(
-        Field("source", FieldType.TEXT, "Quelle", "Source (open311, register)"),
+        Field("source", FieldType.TEXT, "Quelle (open311, register, field)",
+              "Source (open311, register, field: written by a field crew)"),
         Field("category", FieldType.TEXT, "Schadensart", "Damage type"),
         Field("service_code", FieldType.TEXT, "Open311-Dienstcode", "Open311 service code"),
         Field("status", FieldType.TEXT, "Status", "Status (open, in_progress, closed)"),

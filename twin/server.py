@@ -3,13 +3,32 @@
 The layer fixes what pygeoapi gets wrong for our users without forking it: unknown or empty
 query parameters are refused (400) instead of ignored, CQL2 JSON works by GET as well as POST,
 GeoJSON is labelled ``application/geo+json``, server errors never leak an HTML page or a
-database detail, and every write method is refused (the public API is read-only); the one POST
-besides CQL2 JSON queries runs a process synchronously (/processes/{id}/execution), which
-reads and never writes.
+database detail, and every write method is refused except OGC API Features Part 4 on
+street-damage, behind API keys (twin/transactions.py); the one other POST besides CQL2 JSON
+queries runs a process synchronously (/processes/{id}/execution), which reads and never writes.
+
+It also gives each request a budget (:class:`twin.query_context.RequestState`): one deadline
+for all its statements, and whether it is *expensive* (a page over ``expensive_limit`` items,
+or a filter with a spatial predicate or geometry); the provider makes an expensive request take
+a slot, per client and for everyone, and the answer to a refused one states the limit. Filters
+are bounded in length and nesting before they are parsed; CSV cells that a spreadsheet would
+run as a formula are escaped.
+
+How it is served, and why so. gunicorn's sync workers read a request in the worker itself, so
+two clients trickling header lines held both workers until gunicorn killed them at 120 s. Now
+gunicorn only supervises processes (``--workers``); each runs uvicorn's event loop
+(:class:`twin.front.TwinWorker`), where a connection costs a coroutine until its headers and
+body are complete, within ``read_timeout_s`` each and the body within ``max_body_bytes``
+(:mod:`twin.front`). Only a complete request takes one of ``threads`` threads, which run this
+WSGI app through a2wsgi. We chose this over gevent (it would need monkey-patching under
+psycopg's pool and still read requests inside the application's worker) and over waitress
+(it buffers requests too, but in one process, with no supervisor to use both cores).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
@@ -18,12 +37,14 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from io import BytesIO
 from pathlib import Path
+from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+from twin import logsafe, transactions
 from twin.errors import ConfigurationError
 from twin.processes import PROCESSORS
-from twin.query_context import CRS84, FILTER_CRS, RAW_BBOX, RawBBox
+from twin.query_context import CRS84, FILTER_CRS, RAW_BBOX, REQUEST, RawBBox, RequestState
 from twin.registry import COLLECTIONS
 from twin.settings import Settings, get_settings
 
@@ -31,7 +52,7 @@ LOGGER = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: Conformance classes this service really implements (checked by tests), replacing
-#: pygeoapi's list, which claims writes (Part 4) and omits the filter classes.
+#: pygeoapi's list, which claims its own writes (Part 4) and omits the filter classes.
 CONFORMANCE_FEATURES = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
@@ -52,6 +73,10 @@ CONFORMANCE_FEATURES = [
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
     "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
+    # Part 4, on street-damage only (twin/transactions.py; the other collections answer 405).
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
 ]
 
 #: Query parameters of /collections/{id}/items besides the collection's own properties.
@@ -78,6 +103,15 @@ CONFORMANCE_PROCESSES = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
 ]
 
+#: A filter that needs a slot: a spatial predicate, a BBOX or a geometry literal.
+SPATIAL_FILTER = re.compile(r"\b(s_[a-z]+|bbox|envelope|point|linestring|polygon|multi[a-z]+"
+                            r"|geometrycollection)\b", re.IGNORECASE)
+#: A cell a spreadsheet would run as a formula (OWASP "CSV injection"), unless a plain number.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+#: How long a refused expensive request should wait before trying again.
+RETRY_AFTER_S = 2
+
 StartResponse = Callable[..., Any]
 
 
@@ -92,8 +126,9 @@ def _json_error(start_response: StartResponse, status: HTTPStatus, code: str,
 class TwinMiddleware:
     """WSGI layer in front of pygeoapi's Flask app; see the module docstring."""
 
-    def __init__(self, app: Callable) -> None:
+    def __init__(self, app: Callable, settings: Settings | None = None) -> None:
         self.app = app
+        self.settings = settings or get_settings()
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -103,21 +138,34 @@ class TwinMiddleware:
         is_query_post = (method == "POST" and match is not None and match["fid"] is None
                          and content_type in CQL_JSON_TYPES)
         is_execution = method == "POST" and path in EXECUTION_PATHS
+        # -- Part 4 writes on street-damage only (twin/transactions.py) --------------------
+        if transactions.is_write(environ, method, match):
+            return transactions.handle_write(environ, start_response, self.settings)
+        start_response = transactions.with_etag(start_response)  # ETag of a GET item
+        # ------------------------------------------------------------------------------------
         if method not in SAFE_METHODS and not is_query_post and not is_execution:
             return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
                                "This service is read-only.")
-        if is_execution and (problem := _execution_body_problem(environ)):
+        if is_execution and (problem := _execution_body_problem(environ, self.settings)):
             return _json_error(start_response, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
                                problem)
         moved_filter = None
         tokens: list = []
+        expensive = False
         if match and match["cid"] in PROPERTIES:
             params = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             problem = self._check_params(params, match["cid"], single=match["fid"] is not None)
+            given = dict(params)
+            filter_text = _query_body(environ) if is_query_post else given.get("filter")
+            json_filter = is_query_post or given.get("filter-lang") == "cql2-json"
+            problem = problem or _filter_problem(filter_text, json_filter, self.settings)
             if problem:
                 return _json_error(start_response, HTTPStatus.BAD_REQUEST,
                                    "InvalidParameterValue", problem)
-            given = dict(params)
+            limit = given.get("limit", "")
+            expensive = match["fid"] is None and (
+                (limit.isdigit() and int(limit) > self.settings.expensive_limit)
+                or bool(filter_text and SPATIAL_FILTER.search(filter_text)))
             tokens = [FILTER_CRS.set(given.get("filter-crs"))]
             if "bbox" in given:
                 try:
@@ -129,9 +177,14 @@ class TwinMiddleware:
             if given.get("filter-lang") == "cql2-json" and "filter" in given:
                 moved_filter = given["filter"]
                 self._move_filter_to_body(environ, params, moved_filter)
+        timeout = self.settings.request_timeout_s
+        state = RequestState(deadline=monotonic() + timeout, timeout_s=timeout,
+                             client=environ.get("REMOTE_ADDR", "unknown"), expensive=expensive)
+        tokens.append(REQUEST.set(state))
         try:
-            return self._forward(environ, start_response, match, moved_filter)
+            return self._forward(environ, start_response, match, moved_filter, state)
         finally:
+            state.finish()  # after the body is rendered: the slot covers the formatting too
             for token in reversed(tokens):
                 token.var.reset(token)
 
@@ -163,7 +216,7 @@ class TwinMiddleware:
         environ["CONTENT_TYPE"] = "application/query-cql-json"
 
     def _forward(self, environ: dict, start_response: StartResponse, match: re.Match | None,
-                 moved_filter: str | None) -> Iterable[bytes]:
+                 moved_filter: str | None, state: RequestState) -> Iterable[bytes]:
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
@@ -181,6 +234,14 @@ class TwinMiddleware:
             LOGGER.exception("unhandled error")
             return _json_error(start_response, HTTPStatus.INTERNAL_SERVER_ERROR, "ServerError",
                                "Internal server error.")
+        if state.refusal is not None:
+            status, description = HTTPStatus(state.refusal[0]), state.refusal[1]
+            body = json.dumps({"code": status.phrase.replace(" ", ""),
+                               "description": description}).encode()
+            start_response(f"{status.value} {status.phrase}", [
+                ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                ("Retry-After", str(RETRY_AFTER_S))])
+            return [body]
         status_code = int(captured["status"].split()[0])
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
@@ -199,6 +260,8 @@ class TwinMiddleware:
                        for k, v in headers]
             if moved_filter is not None:
                 body = _restore_filter_in_links(body, moved_filter)
+        if ctype.startswith("text/csv") and status_code == 200:
+            body = escape_csv_formulas(body)
         if ctype.startswith(("text/html", "text/csv")) and "charset" not in ctype:
             # pygeoapi writes UTF-8 but does not say so; clients would guess Latin-1.
             headers = [(k, f"{v}; charset=utf-8") if k.lower() == "content-type" else (k, v)
@@ -208,7 +271,54 @@ class TwinMiddleware:
         return [body]
 
 
-def _execution_body_problem(environ: dict) -> str | None:
+def _query_body(environ: dict) -> str:
+    """The body of a POST query as text; it stays readable for pygeoapi."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = BytesIO(body)
+    return body.decode("utf-8", errors="replace")
+
+
+def nesting_depth(text: str, *, json_text: bool) -> int:
+    """Deepest bracket nesting of a JSON document or a CQL2 text, strings not counted."""
+    strings = r'"(?:[^"\\]|\\.)*"' if json_text else r"'(?:[^']|'')*'"
+    brackets = re.sub(r"[^\[\]{}()]", "", re.sub(strings, "", text))
+    depth = deepest = 0
+    for char in brackets:
+        depth += 1 if char in "[{(" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _filter_problem(text: str | None, json_text: bool, settings: Settings) -> str | None:
+    """Why a filter is refused before it is parsed (length, nesting), or None."""
+    if not text:
+        return None
+    if len(text) > settings.max_filter_chars:
+        return (f"the filter has {len(text)} characters; the limit is "
+                f"{settings.max_filter_chars}")
+    if nesting_depth(text, json_text=json_text) > settings.max_json_depth:
+        return f"the filter is nested deeper than the limit of {settings.max_json_depth} levels"
+    return None
+
+
+def escape_csv_formulas(body: bytes) -> bytes:
+    """CSV with every cell that starts like a formula prefixed by a single quote (OWASP).
+
+    Plain numbers (``-3.5``) are left alone: a spreadsheet reads them as numbers, not code.
+    """
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    for row in csv.reader(io.StringIO(body.decode("utf-8"), newline="")):
+        writer.writerow([f"'{cell}" if cell.startswith(FORMULA_START)
+                         and not PLAIN_NUMBER.fullmatch(cell) else cell for cell in row])
+    return out.getvalue().encode("utf-8")
+
+
+def _execution_body_problem(environ: dict, settings: Settings) -> str | None:
     """Why a process execution body is unusable, or None; the body stays readable."""
     # pygeoapi 0.24 answers 500 to a body that is valid JSON but not an object.
     try:
@@ -217,6 +327,9 @@ def _execution_body_problem(environ: dict) -> str | None:
         return "invalid Content-Length"
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"] = BytesIO(body)
+    if nesting_depth(body.decode("utf-8", errors="replace"), json_text=True) > \
+            settings.max_json_depth:
+        return f"the JSON body is nested deeper than the limit of {settings.max_json_depth} levels"
     try:
         document = json.loads(body or b"{}")
     except ValueError:
@@ -253,8 +366,11 @@ def write_openapi(settings: Settings) -> Path:
     """Generate the OpenAPI document pygeoapi serves, from the current config."""
     from pygeoapi.openapi import generate_openapi_document
 
+    from twin.openapi_writes import add_to_yaml
+
     prepare_environment(settings)
     text = generate_openapi_document(settings.config_path, "yaml")
+    text = add_to_yaml(text)  # street-damage's writes (twin/transactions.py)
     settings.openapi_path.parent.mkdir(parents=True, exist_ok=True)
     settings.openapi_path.write_text(text, encoding="utf-8")
     return settings.openapi_path
@@ -269,14 +385,40 @@ def create_app(settings: Settings | None = None) -> TwinMiddleware:
 
     itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES
     processes.CONFORMANCE_CLASSES[:] = CONFORMANCE_PROCESSES
+    from pygeoapi.api import API
     from pygeoapi.flask_app import APP
 
-    return TwinMiddleware(APP)
+    _quiet_client_errors(API)
+    logsafe.install(settings.log_value_chars)
+    return TwinMiddleware(APP, settings)
+
+
+def _quiet_client_errors(api: type) -> None:
+    """pygeoapi logs every error answer with its traceback; keep those for faults only."""
+    original = api.get_exception
+    if getattr(original, "_twin", False):
+        return
+
+    def get_exception(self: Any, status: int, *args: Any, **kwargs: Any) -> Any:
+        state = REQUEST.get()
+        # A refused expensive request (503) is a limit at work, not a fault to debug either.
+        quiet = int(status) < 500 or (state is not None and state.refusal is not None)
+        token = logsafe.CLIENT_ERROR.set(quiet)
+        try:
+            return original(self, status, *args, **kwargs)
+        finally:
+            logsafe.CLIENT_ERROR.reset(token)
+
+    get_exception._twin = True  # type: ignore[attr-defined]
+    api.get_exception = get_exception
 
 
 def run(settings: Settings | None = None) -> None:
-    """Serve with gunicorn in the foreground until interrupted."""
+    """Serve in the foreground until interrupted: gunicorn supervising ``workers`` processes
+    of :class:`twin.front.TwinWorker` (see the module docstring)."""
     from gunicorn.app.base import BaseApplication
+
+    from twin.front import TwinFront
 
     settings = settings or get_settings()
     write_openapi(settings)
@@ -285,14 +427,20 @@ def run(settings: Settings | None = None) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
             self.cfg.set("workers", settings.workers)
-            self.cfg.set("timeout", 120)
+            self.cfg.set("worker_class", "twin.front.TwinWorker")
+            # The event loop's heartbeat; requests have their own deadlines (twin.front).
+            self.cfg.set("timeout", 60)
+            self.cfg.set("keepalive", 5)
+            # Load pygeoapi before binding: no client waits on a worker still importing it.
+            # Database pools open lazily, in each worker after the fork.
+            self.cfg.set("preload_app", True)
             self.cfg.set("accesslog", "-")
             self.cfg.set("errorlog", "-")
             self.cfg.set("loglevel", "warning")
             self.cfg.set("proc_name", "twin-api")
 
-        def load(self) -> TwinMiddleware:
-            return create_app(settings)
+        def load(self) -> TwinFront:
+            return TwinFront(create_app(settings), settings)
 
     url = settings.url
     print(f"Serving the Cottbus twin at {url}/\n"

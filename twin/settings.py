@@ -42,11 +42,54 @@ class Settings(BaseSettings):
     max_items: int = Field(default=10000, ge=1, description="Largest page a client may ask for")
     default_items: int = Field(default=10, ge=1)
     statement_timeout_ms: int = Field(default=30000, ge=100)
+    api_keys_path: Path | None = Field(
+        default=None, description="Keys file of the write API (default: api_keys.yml beside "
+        "the pygeoapi config); holds names, scopes and salted hashes, never a key")
+    max_write_body: int = Field(default=65536, ge=1024,
+                                description="Largest write request body in bytes (else 413)")
+    # -- denial of service: every limit a client can meet is here, and each is named in
+    #    the 4xx/429/503 answer that enforces it.
+    request_timeout_s: float = Field(
+        default=20.0, gt=0, description="Deadline of one request's database work, all "
+        "statements together; a query that needs longer is answered 400")
+    read_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time a client has to send a request's headers, and "
+        "again its body; then the connection is closed (408)")
+    threads: int = Field(default=8, ge=1, le=64,
+                         description="Request threads per worker process")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024,
+                                description="Largest request body (CQL2 JSON, process input)")
+    max_filter_chars: int = Field(default=500_000, ge=100,
+                                  description="Longest filter, as text or CQL2 JSON")
+    max_vertices: int = Field(default=10_000, ge=5,
+                              description="Most vertices of all geometries in one filter")
+    max_in_values: int = Field(default=1_000, ge=1, description="Longest IN list in a filter")
+    max_json_depth: int = Field(default=64, ge=4,
+                                description="Deepest nesting of a JSON body or a filter")
+    expensive_limit: int = Field(
+        default=1000, ge=1, description="A page larger than this makes a request expensive")
+    expensive_slots: int = Field(
+        default=4, ge=1, description="Expensive requests at once, all clients and API "
+        "processes on one database together")
+    expensive_per_client: int = Field(
+        default=2, ge=1, description="Expensive requests at once from one client")
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated addresses of reverse proxies whose "
+        "X-Forwarded-For names the client; empty: the peer address is the client")
+    cors_origins: str = Field(
+        default="*", description="Comma-separated origins allowed by CORS, or * (public API)")
+    log_value_chars: int = Field(default=500, ge=50,
+                                 description="Longest logged message; the rest is cut")
 
     @property
     def dsn(self) -> str:
         """The database URL as a plain string for libpq."""
         return self.database_url
+
+    @property
+    def keys_path(self) -> Path:
+        """The keys file of the write API."""
+        return self.api_keys_path or self.config_path.parent / "api_keys.yml"
 
     @property
     def url(self) -> str:

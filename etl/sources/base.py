@@ -80,7 +80,8 @@ class Source(ABC):
         return None
 
     def replace_scope(self, collection: Collection) -> tuple[str, Any] | None:
-        """In replace mode, only rows with this (column, value) may be deleted; None: all."""
+        """In replace mode, only rows with this (column, value) may be deleted (the value may be
+        a list: any of them); None: all."""
         return None
 
 

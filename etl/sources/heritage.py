@@ -65,6 +65,12 @@ class Section(enum.StrEnum):
 #: Words that mark an archaeological entry, a layer or a sheet of them (normalised text).
 _WITHHELD_WORDS = ("boden", "archaeolog", "archeolog", "grabungsschutz", "fundplatz",
                    "fundstelle")
+#: Words that mark an archaeological site in a row's name or description ("Slawischer
+#: Burgwall (Bodendenkmal)"): narrower than the above, since "Fußboden" is no site.
+_WITHHELD_NAME_WORDS = ("bodendenkmal", "archaeolog", "archeolog", "grabungsschutz",
+                        "bodenfund")
+#: Abbreviations of the kind "Bodendenkmal" in the kind column (Denkmalart "BD").
+_WITHHELD_CODES = ("bd", "bod", "bodd", "a", "b")
 #: A section given by its letter: "A", "D.", "Abschnitt C", "C - Denkmalbereiche".
 _SECTION_LETTER = re.compile(r"^(?:abschnitt\s*)?([abcd])(?:$|[\s.):,;-])")
 
@@ -81,17 +87,23 @@ def _fold(text: str) -> str:
 normalise_name = header_key
 
 
-def classify(section: str | None, kind: str | None) -> Section | None:
+def classify(section: str | None, kind: str | None,
+             names: tuple[str | None, ...] = ()) -> Section | None:
     """The :class:`Section` of a row from its section and kind texts; None when neither says.
 
-    Any mention of an archaeological site wins, whatever else the row says: withholding one
-    monument too many is a nuisance, publishing one archaeological site is harm done.
+    Any mention of an archaeological site wins, whatever else the row says: in the section or
+    kind ("A", "Bodendenkmal", the code "BD"), or in the row's name or description
+    (``names``: "Slawischer Burgwall (Bodendenkmal)"), in any case or spelling. Withholding
+    one monument too many is a nuisance, publishing one archaeological site is harm done.
     """
     texts = [_fold(t) for t in (kind, section) if t and str(t).strip()]
     letter = None
     if section and (m := _SECTION_LETTER.match(_fold(section))):
         letter = m.group(1)
-    if letter in ("a", "b") or any(w in t for t in texts for w in _WITHHELD_WORDS):
+    folded_names = [_fold(n) for n in names if n and str(n).strip()]
+    if letter in ("a", "b") or any(w in t for t in texts for w in _WITHHELD_WORDS) \
+            or (kind and re.sub(r"[\W_]+", "", _fold(kind)) in _WITHHELD_CODES) \
+            or any(w in n for n in folded_names for w in _WITHHELD_NAME_WORDS):
         return Section.WITHHELD
     if letter == "c" or any("bereich" in t or "ensemble" in t for t in texts):
         return Section.DENKMALBEREICH
@@ -306,8 +318,12 @@ class HeritageSource(Source):
                 self.notes.append(f"{path}{table.where}: columns not published and dropped: "
                                   f"{', '.join(dropped)}")
             for row, cells in table.rows:
-                section = classify(_cell_text(cells.get(section_col)) if section_col else None,
-                                    _cell_text(cells.get(kind_col)) if kind_col else None)
+                section = classify(
+                    _cell_text(cells.get(section_col)) if section_col else None,
+                    _cell_text(cells.get(kind_col)) if kind_col else None,
+                    tuple(_cell_text(cells.get(columns[n])) for n in ("bezeichnung",
+                                                                     "beschreibung")
+                          if columns.get(n)))
                 if section is Section.WITHHELD:
                     # Before any check, so that no message can ever name one.
                     self._withheld_rows += 1
@@ -418,6 +434,10 @@ class HeritageSource(Source):
                     f"'Denkmalnummer'...; the layer has: {', '.join(info.fields) or 'no fields'}",
                     path=str(path))
             kind_cols = [by_name[c] for c in (*SECTION_COLUMNS, *KIND_COLUMNS) if c in by_name]
+            # A name or description saying "Bodendenkmal" withholds a feature as well.
+            name_cols = [by_name[c] for c in (*LIST_COLUMNS["bezeichnung"],
+                                              *LIST_COLUMNS["beschreibung"])
+                         if c in by_name and c not in ID_COLUMNS]
             crs = resolve_crs(str(path), info.crs, options.crs)
             if file_crs is None:
                 file_crs = (layer, crs)
@@ -426,7 +446,8 @@ class HeritageSource(Source):
                                   f"({file_crs[1]}, {crs}); give them as separate files",
                                   path=str(path))
             for batch in read_vector(path, info, batch_size=self.batch_size):
-                keep = self._join(path, where, batch, id_col, kind_cols, matched, errors)
+                keep = self._join(path, where, batch, id_col, (kind_cols, name_cols), matched,
+                                  errors)
                 if keep.size == 0 or errors:
                     continue
                 entries = [self._entries[k] for k in self._keys(batch, id_col, keep)]
@@ -440,16 +461,19 @@ class HeritageSource(Source):
     def _keys(batch: Batch, id_col: str, keep: np.ndarray) -> list[str]:
         return [_id_text(batch.columns[id_col][i])[0] for i in keep]
 
-    def _join(self, path: Path, where: str, batch: Batch, id_col: str, kind_cols: list[str],
-              matched: set[str], errors: list[RecordError]) -> np.ndarray:
+    def _join(self, path: Path, where: str, batch: Batch, id_col: str,
+              columns: tuple[list[str], list[str]], matched: set[str],
+              errors: list[RecordError]) -> np.ndarray:
         """Indexes of the batch's features that are published; notes and errors for the rest."""
         keep = []
         missing = shapely.is_missing(batch.geometries) | shapely.is_empty(batch.geometries)
         for i, raw in enumerate(batch.columns[id_col]):
             key, _ = _id_text(raw)
-            kinds = [_cell_text(batch.columns[c][i]) for c in kind_cols]
+            kinds = [_cell_text(batch.columns[c][i]) for c in columns[0]]
+            names = tuple(_cell_text(batch.columns[c][i]) for c in columns[1])
             if (key is not None and _canonical(key) in self._withheld_ids) or any(
-                    classify(k, None) is Section.WITHHELD for k in kinds if k):
+                    classify(k, k) is Section.WITHHELD for k in kinds if k) or \
+                    classify(None, None, names) is Section.WITHHELD:
                 self._withheld_features += 1
                 continue
             row = int(batch.rows[i])

@@ -5,12 +5,16 @@ Both end in the collection ``street-damage``; ``source`` says which (``open311``
 One load may take either kind of file or both; the kind is told by content (a JSON array or
 object is GeoReport, anything else a CSV), not by the file name. In replace mode a load of one
 kind replaces only the rows of that kind, so loading the register never deletes citizen
-reports and vice versa.
+reports and vice versa, and no load deletes the records field crews created through the write
+API (``source`` ``field``, ids ``field-<uuid>``; twin/transactions.py).
 
 Personal data never reaches a Part: the reporter's contact fields (``email``, ``first_name``,
 ``last_name``, ``phone``, ``device_id``, ``account_id``), ``status_notes`` and ``media_url``
 (photos show people and plates) are dropped; the description is published only as
-:func:`twin.redact.redact` leaves it. See docs/sources/street-damage.md.
+:func:`twin.redact.redact` leaves it (an allow-list: known words and measurements), the street
+only as a clean street name (:func:`etl.street_names.street_name`), the category and the
+service code only from a fixed vocabulary (config/vocabulary.yml; anything else is "other").
+See docs/sources/street-damage.md.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ import shapely
 from etl.fields import ConversionError, convert
 from etl.read import Batch
 from etl.sources.base import LoadOptions, Part, Source
+from etl.street_names import street_name
 from etl.tabular import decode, header_key, read_csv
 from twin.errors import LoadRefusedError, RecordError, SourceError
 from twin.redact import redact
 from twin.registry import STREET_DAMAGE, Collection, FieldType
+from twin.vocabulary import fold, vocabulary
 
 OPEN311 = "open311"
 REGISTER = "register"
@@ -60,6 +66,9 @@ STATUS: dict[str, str] = {
     **dict.fromkeys(("closed", "erledigt", "behoben", "abgeschlossen", "geschlossen",
                      "repariert", "saniert", "fixed", "resolved", "done"), "closed"),
 }
+
+#: What an unknown category or service code is published as.
+OTHER = "other"
 
 #: GeoReport v2 fields that identify or contact the reporter, or that may show or name
 #: people; never read into a Part (names are said in the load's notes, values never).
@@ -99,17 +108,6 @@ REGISTER_COLUMNS = (
 )
 
 KEY_PATTERN = re.compile(r"(open311|register)-[A-Za-z0-9][A-Za-z0-9._:-]*")
-_HOUSE_NUMBER = re.compile(r"\s+\d+\s*[a-zA-Z]?(?:\s*[-/]\s*\d+\s*[a-zA-Z]?)?$")
-_POSTCODE_CITY = re.compile(r"\s*\b\d{5}\s+\S.*$")
-#: A street name: words ending in a street word (Bahnhofstraße, Stadtring, Berliner Platz),
-#: one beginning like "Am Turm" / "An der Oberkirche", or "Straße der Jugend".
-_STREET_NAME = re.compile(
-    r"(?i)(?:[^\W\d][\w.'-]*\s+){0,4}(?:[^\W\d][\w'-]*?)?(?:stra(?:ss|ß)e|str\.|weg|allee|platz|ring|damm"
-    r"|promenade|gasse|ufer|chaussee|markt|steig|pfad|zeile|brücke|bogen|graben|anger|hof"
-    r"|siedlung|park|landstra(?:ss|ß)e)"
-    r"|(?:am|an\s+der|an\s+den|auf\s+der|im|in\s+der|zum|zur|unter\s+den|hinter\s+der)"
-    r"(?:\s+[^\W\d][\w.'-]*){1,3}"
-    r"|stra(?:ss|ß)e\s+d(?:er|es)(?:\s+[^\W\d][\w.'-]*){1,3}")
 
 
 def normalise_status(value: Any) -> str | None:
@@ -132,21 +130,46 @@ def condition_rating(condition: float | None) -> str | None:
 
 
 def street_of(address: Any) -> str | None:
-    """The street of an Open311 address: 'Bahnhofstraße 52, 03046 Cottbus' -> 'Bahnhofstraße'.
+    """The street of an Open311 address or a register cell: 'Bahnhofstraße 52, 03046
+    Cottbus' -> 'Bahnhofstraße', 'Gerlinde X Karlstraße 12' -> 'Karlstraße'.
 
-    Only the street is published, never the house number of whoever reported.
+    Only a clean street name is published (:func:`etl.street_names.street_name`), never a
+    house number or whoever citizens name beside it.
     """
-    if address is None:
+    return street_name(address)
+
+
+def category_of(value: Any) -> str | None:
+    """The published category of a register `Schadensart` or an Open311 `service_name`: one
+    of the fixed categories (config/vocabulary.yml), "other" for anything else, None for
+    nothing."""
+    if value is None or not str(value).strip():
         return None
-    text = str(address).split(",")[0].strip()
-    text = re.split(r"\s*/\s*|\s+(?:Ecke|Höhe|gegenüber|vor)\s+", text)[0]
-    text = _POSTCODE_CITY.sub("", text)
-    text = _HOUSE_NUMBER.sub("", text).strip()
-    # Citizens write anything into `address` ("bei Familie Schulze, Tel ..."): publish only
-    # what looks like a street name and holds nothing redact() would remove.
-    if not text or not _STREET_NAME.fullmatch(text) or redact(text) != text:
+    return vocabulary().categories.get(fold(str(value)), OTHER)
+
+
+def service_code_of(value: Any) -> str | None:
+    """The published Open311 service code: a listed code, "other" for anything else."""
+    if value is None or not str(value).strip():
         return None
-    return text
+    code = str(value).strip()
+    return code if code in vocabulary().service_codes else OTHER
+
+
+class _Others:
+    """How many values of a field were published as "other" (the values are never said)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, name: str, published: str | None) -> str | None:
+        if published == OTHER:
+            self.counts[name] = self.counts.get(name, 0) + 1
+        return published
+
+    def notes(self, path: Path) -> list[str]:
+        return [f"{path}: {n} value(s) of '{name}' not in the vocabulary, published as "
+                f"'{OTHER}' (config/vocabulary.yml)" for name, n in sorted(self.counts.items())]
 
 
 @dataclass
@@ -214,10 +237,10 @@ class StreetDamageSource(Source):
         return None
 
     def replace_scope(self, collection: Collection) -> tuple[str, Any] | None:
-        # One kind of file replaces only its own kind; both kinds are the whole truth.
-        if len(self._kinds) == 1:
-            return ("source", next(iter(self._kinds)))
-        return None
+        # One kind of file replaces only its own kind; both kinds replace both. Records field
+        # crews created through the write API (source 'field', twin/transactions.py) are
+        # never any load's to delete.
+        return ("source", sorted(self._kinds))
 
     # -- telling the files apart -------------------------------------------------------------
     @staticmethod
@@ -249,6 +272,7 @@ class StreetDamageSource(Source):
         records = _Records(path, OPEN311_CRS)
         extra: set[str] = set()
         withheld: set[str] = set()
+        others = _Others()
         for row, request in enumerate(requests, start=1):
             if not isinstance(request, dict):
                 errors.append(RecordError("expected a service request (a JSON object), got "
@@ -256,7 +280,7 @@ class StreetDamageSource(Source):
                 continue
             withheld.update(k for k in request if k in OPEN311_WITHHELD)
             extra.update(k for k in request if k not in OPEN311_USED + OPEN311_WITHHELD)
-            values, geometry = self._open311_record(path, row, request, errors)
+            values, geometry = self._open311_record(path, row, request, errors, others)
             records.add(row, values, geometry)
         if withheld:
             self.notes.append(f"{path}: personal fields withheld, never published: "
@@ -264,6 +288,7 @@ class StreetDamageSource(Source):
         if extra:
             self.notes.append(f"{path}: fields not published and dropped: "
                               f"{', '.join(sorted(extra))}")
+        self.notes.extend(others.notes(path))
         return records
 
     @staticmethod
@@ -284,12 +309,13 @@ class StreetDamageSource(Source):
         if doc and all(isinstance(r, dict) and "code" in r and "service_request_id" not in r
                        for r in doc):
             first = doc[0]
-            raise SourceError(f"the file is a GeoReport error response ({first.get('code')}: "
-                              f"{first.get('description')})", path=str(path))
+            raise SourceError(f"the file is a GeoReport error response (code "
+                              f"'{first.get('code')}': '{first.get('description')}')",
+                              path=str(path))
         return doc
 
-    def _open311_record(self, path: Path, row: int, request: dict,
-                        errors: list[RecordError]) -> tuple[dict[str, Any], Any]:
+    def _open311_record(self, path: Path, row: int, request: dict, errors: list[RecordError],
+                        others: _Others) -> tuple[dict[str, Any], Any]:
         def refuse(message: str, name: str) -> None:
             errors.append(RecordError(message, path=str(path), row=where, field=name))
 
@@ -310,8 +336,8 @@ class StreetDamageSource(Source):
         values = {
             "damage_id": f"{OPEN311}-{ident}" if ident else None,
             "source": OPEN311,
-            "category": request.get("service_name"),
-            "service_code": request.get("service_code"),
+            "category": others("service_name", category_of(request.get("service_name"))),
+            "service_code": others("service_code", service_code_of(request.get("service_code"))),
             "status": status,
             "street": street_of(request.get("address")),
             "description": redact(_text(request.get("description"))),
@@ -341,9 +367,12 @@ class StreetDamageSource(Source):
             self.notes.append(f"{path}: columns not published and dropped: {', '.join(dropped)}")
 
         records = _Records(path, options.crs or REGISTER_CRS)
+        others = _Others()
         for line, cells in table.rows:
             values, geometry = self._register_record(path, line, cells, header, errors)
+            values["category"] = others(header["category"], values["category"])
             records.add(line, values, geometry)
+        self.notes.extend(others.notes(path))
         return records
 
     def _register_record(self, path: Path, line: int, cells: dict[str, str],
@@ -374,7 +403,7 @@ class StreetDamageSource(Source):
                        "condition")
             else:
                 if condition is not None and not ZEB_MIN <= condition <= ZEB_MAX:
-                    refuse(f"condition class {text} is outside the ZEB scale 1,0 to 5,0",
+                    refuse(f"condition class '{text}' is outside the ZEB scale 1,0 to 5,0",
                            "condition")
                     condition = None
         surveyed = _local_midnight(cell("surveyed"), lambda m: refuse(m, "surveyed"))
@@ -384,10 +413,10 @@ class StreetDamageSource(Source):
         values = {
             "damage_id": f"{REGISTER}-{ident}" if ident else None,
             "source": REGISTER,
-            "category": cell("category"),
+            "category": category_of(cell("category")),
             "service_code": None,
             "status": status,
-            "street": cell("street"),
+            "street": street_of(cell("street")),
             "description": redact(cell("remark")),
             "condition_class": condition,
             "condition_rating": condition_rating(condition),
@@ -399,7 +428,7 @@ class StreetDamageSource(Source):
 
 # -- values ----------------------------------------------------------------------------------
 def _valid_statuses() -> str:
-    return ", ".join(f"'{s}'" for s in STATUS)
+    return ", ".join(STATUS)
 
 
 def _text(value: Any) -> str | None:
@@ -448,7 +477,7 @@ def _open311_point(lat: Any, lon: Any, refuse) -> Any:
         refuse(f"'{lon}' is not a longitude (WGS84 degrees, -180 to 180)", "long")
         return None
     if 11 <= y <= 15.5 and 51 <= x <= 54:
-        refuse(f"lat {lat} and long {lon} look swapped (Cottbus is at lat 51.76, long 14.33)",
+        refuse(f"lat '{lat}' and long '{lon}' look swapped (Cottbus is at lat 51.76, long 14.33)",
                "lat")
         return None
     return shapely.Point(x, y)

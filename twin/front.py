@@ -1,0 +1,255 @@
+"""The asynchronous front of the server: connections, deadlines, body limit, headers.
+
+A client's connection costs a coroutine here, never a thread, until its request is complete:
+headers must arrive within ``read_timeout_s`` of the first byte (or of the connection), the
+body within ``read_timeout_s`` after that and no larger than ``max_body_bytes`` (a larger
+Content-Length is refused before a byte of the body is read). Only then is the request handed
+to a thread that runs the WSGI application (pygeoapi behind :class:`twin.server.TwinMiddleware`)
+through a2wsgi. On the way out every response gets the security and CORS headers and loses
+the ones naming our software; a CORS preflight is answered here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import h11
+from a2wsgi import WSGIMiddleware
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn_worker import UvicornWorker
+
+from twin.settings import Settings, get_settings
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+#: The HTML pages (pygeoapi's templates) use inline scripts and styles, and draw data: and
+#: blob: images (Leaflet); everything else comes from this server, nothing from other hosts.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+]
+#: Headers that name the software behind the API: dropped from every answer.
+DROPPED_HEADERS = frozenset({b"server", b"x-powered-by"})
+CORS_METHODS = b"GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE"
+CORS_HEADERS = (b"Accept, Accept-Language, Authorization, X-API-Key, Content-Type, "
+                b"Content-Crs, If-Match, If-None-Match")
+CORS_EXPOSED = b"ETag, Location, Link, Content-Crs, Retry-After"
+CORS_MAX_AGE = b"86400"
+
+
+def client_address(peer: str, forwarded_for: str | None, trusted: frozenset[str]) -> str:
+    """The client of a request: the peer, unless the peer is a trusted proxy.
+
+    Behind trusted proxies the client is the rightmost X-Forwarded-For address that is not
+    itself a trusted proxy; every address left of it could have been written by the client.
+    """
+    if peer not in trusted or not forwarded_for:
+        return peer
+    for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a forged or broken header: trust nothing in it
+        if hop not in trusted:
+            return hop
+    return peer
+
+
+class TwinFront:
+    """ASGI application: request deadlines and limits, then the WSGI app in a thread."""
+
+    def __init__(self, wsgi_app: Callable, settings: Settings) -> None:
+        self.settings = settings
+        self.wsgi = WSGIMiddleware(wsgi_app, workers=settings.threads)
+        self.trusted = frozenset(p.strip() for p in settings.trusted_proxies.split(",")
+                                 if p.strip())
+        self.origins = frozenset(o.strip() for o in settings.cors_origins.split(",")
+                                 if o.strip())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.wsgi(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        headers = dict(scope["headers"])
+        peer, port = scope.get("client") or ("unknown", 0)
+        forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
+        # Also what the access log shows: the client, not our proxy.
+        scope["client"] = (client_address(peer, forwarded, self.trusted), port)
+        origin = headers.get(b"origin")
+        outgoing = self._decorating(send, origin)
+        if scope["method"] == "OPTIONS" and origin and \
+                b"access-control-request-method" in headers:
+            await self._respond(outgoing, 204, None, preflight=True)
+            return
+        body = await self._read_body(headers, receive, outgoing)
+        if body is None:
+            return
+        sent = False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        await self.wsgi(scope, replay, outgoing)
+
+    async def _read_body(self, headers: dict, receive: Receive, send: Send) -> bytes | None:
+        """The whole body within the deadline and size limit, or None when answered here."""
+        limit = self.settings.max_body_bytes
+        try:
+            declared = int(headers.get(b"content-length", b"0"))
+        except ValueError:
+            await self._respond(send, 400, "invalid Content-Length")
+            return None
+        if declared > limit:
+            await self._respond(send, 413, f"the request body is {declared} bytes; the limit "
+                                           f"is {limit} bytes")
+            return None
+        body = bytearray()
+        try:
+            async with asyncio.timeout(self.settings.read_timeout_s):
+                more = True
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    body += message.get("body", b"")
+                    if len(body) > limit:
+                        await self._respond(send, 413, f"the request body exceeds the limit "
+                                                       f"of {limit} bytes")
+                        return None
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await self._respond(send, 408, f"the request body did not arrive within "
+                                           f"{self.settings.read_timeout_s:g} s")
+            return None
+        return bytes(body)
+
+    def _decorating(self, send: Send, origin: bytes | None) -> Send:
+        cors = self._cors_headers(origin)
+
+        async def decorated(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", [])
+                        if k.lower() not in DROPPED_HEADERS]
+                names = {k.lower() for k, _ in kept}
+                kept += [(k, v) for k, v in SECURITY_HEADERS + cors if k not in names]
+                message = {**message, "headers": kept}
+            await send(message)
+
+        return decorated
+
+    def _cors_headers(self, origin: bytes | None) -> list[tuple[bytes, bytes]]:
+        if "*" in self.origins:
+            allowed = b"*"
+        elif origin and origin.decode("latin-1") in self.origins:
+            allowed = origin
+        else:
+            return []
+        headers = [(b"access-control-allow-origin", allowed),
+                   (b"access-control-expose-headers", CORS_EXPOSED)]
+        if allowed != b"*":
+            headers.append((b"vary", b"Origin"))
+        return headers
+
+    @staticmethod
+    async def _respond(send: Send, status: int, description: str | None, *,
+                       preflight: bool = False) -> None:
+        """An answer made here; errors close the connection, since the body was not read."""
+        headers = [(b"content-length", b"0")]
+        body = b""
+        if preflight:
+            headers += [(b"access-control-allow-methods", CORS_METHODS),
+                        (b"access-control-allow-headers", CORS_HEADERS),
+                        (b"access-control-max-age", CORS_MAX_AGE)]
+        if description is not None:
+            code = {400: "InvalidParameterValue", 408: "RequestTimeout",
+                    413: "PayloadTooLarge"}[status]
+            body = json.dumps({"code": code, "description": description}).encode()
+            headers = [(b"content-type", b"application/json"),
+                       (b"content-length", str(len(body)).encode()),
+                       (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class DeadlineH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for a request's headers.
+
+    uvicorn times out idle keep-alive connections, but not a request whose headers trickle
+    in (slowloris): it would keep the connection, and a file descriptor, forever. Here the
+    headers must be complete within ``read_timeout_s`` of the connection or of the first byte
+    of a request; otherwise the client gets 408 and the connection is closed.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        self._header_timer = self.loop.call_later(get_settings().read_timeout_s,
+                                                  self._headers_late)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def data_received(self, data: bytes) -> None:
+        idle = self.cycle is None or self.cycle.response_complete
+        before = self.cycle
+        super().data_received(data)
+        if self.cycle is not before:  # the headers of a request are complete
+            self._disarm()
+        elif idle and self._header_timer is None:
+            self._arm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._disarm()  # uvicorn's keep-alive timeout takes over until the next byte
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        body = b'{"code": "RequestTimeout", "description": "the request headers did not ' \
+               b'arrive in time"}'
+        self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json"
+                             b"\r\nconnection: close\r\ncontent-length: "
+                             + str(len(body)).encode() + b"\r\n\r\n" + body)
+        self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+class TwinWorker(UvicornWorker):
+    """gunicorn worker: uvicorn's event loop with :class:`DeadlineH11Protocol`, no
+    ``Server`` header."""
+
+    CONFIG_KWARGS: dict[str, Any] = {
+        "loop": "asyncio", "http": DeadlineH11Protocol, "server_header": False,
+        "lifespan": "on",
+        # Request line and headers together; a longer GET filter belongs in a POST body.
+        "h11_max_incomplete_event_size": 64 * 1024,
+    }
