@@ -146,6 +146,10 @@ def rating_of(values: dict[str, Any]) -> str | None:
 
 
 # -- one normaliser per writable property -----------------------------------------------------
+GEOJSON_TYPES = frozenset({"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                           "MultiPolygon", "GeometryCollection"})
+
+
 def _shown(value: Any) -> str:
     """A refused value as a message may show it: redacted and short."""
     text = redact(str(value)) or ""
@@ -233,9 +237,11 @@ _NORMALISE = {
 def _position(geometry: Any, crs: tuple[int, bool]) -> Position:
     if not isinstance(geometry, dict):
         raise bad("a street damage needs a geometry: a GeoJSON Point")
-    if geometry.get("type") != "Point":
-        raise bad(f"geometry type {_shown(geometry.get('type'))} is not allowed; street damage is "
-                  "a Point")
+    kind = geometry.get("type")
+    if kind != "Point":
+        # GeoJSON's own type names are no personal data; anything else is shown masked.
+        shown = repr(kind) if kind in GEOJSON_TYPES else _shown(kind)
+        raise bad(f"geometry type {shown} is not allowed; street damage is a Point")
     coords = geometry.get("coordinates")
     if (not isinstance(coords, list) or len(coords) not in (2, 3)
             or not all(isinstance(c, int | float) and not isinstance(c, bool)
