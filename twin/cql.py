@@ -16,9 +16,11 @@ from psycopg import sql
 from pygeofilter import ast, values
 from pyproj import CRS
 
+from twin.cql_types import FilterTypeError, check_types
 from twin.errors import UnknownNameError
 from twin.query_context import CRS84, FILTER_CRS
 from twin.registry import Collection
+from twin.request_checks import bbox_problem
 from twin.settings import get_settings
 
 
@@ -172,6 +174,9 @@ class Translator:
             self.value(json.dumps(geojson)), sql.Literal(self.collection.srid))
 
     def envelope(self, e: values.Envelope, crs: str | None) -> sql.Composable:
+        box_crs = crs or FILTER_CRS.get() or CRS84
+        if problem := bbox_problem((e.x1, e.y1, e.x2, e.y2), box_crs, "BBOX in the filter"):
+            raise FilterError(problem)
         condition, params = envelope_sql((e.x1, e.y1, e.x2, e.y2),
                                          crs or FILTER_CRS.get() or CRS84, self.collection.srid)
         self.params += params
@@ -210,6 +215,10 @@ def to_sql(node: Any, collection: Collection) -> tuple[sql.Composable, list[Any]
     if not isinstance(node, ast.Predicate | ast.Condition):
         raise FilterError("a filter must be a condition (a comparison, a spatial or temporal "
                           f"predicate, or a combination of them), not {node!r}")
+    try:
+        check_types(node, collection)  # before SQL: PostgreSQL would say it in its words
+    except FilterTypeError as exc:
+        raise FilterError(f"filter: {exc}") from None
     translator = Translator(collection)
     condition = translator(node)
     return condition, translator.params

@@ -455,15 +455,36 @@ class _Cursor:
             return False
         if isinstance(exc, psycopg.errors.QueryCanceled):
             raise QueryTimeoutError(user_msg=_timeout_message(self.state)) from exc
-        if isinstance(exc, psycopg.errors.ProgramLimitExceeded):
-            raise ProviderInvalidQueryError(
-                user_msg=f"the query is too large: {exc.diag.message_primary}") from exc
-        # A filter comparing text with a number, say: the client's mistake, not ours.
-        if isinstance(exc, psycopg.errors.DataError | psycopg.errors.UndefinedFunction
-                      | psycopg.errors.DatatypeMismatch):
-            raise ProviderInvalidQueryError(
-                user_msg=f"invalid value in query: {exc.diag.message_primary}") from exc
+        # The client's mistakes that only the database sees, said in our words: its own text
+        # names its internals (types, operators) and is logged, not sent.
+        message = _client_error_message(exc)
+        if message is not None:
+            LOGGER.info("query refused by the database: %s", exc.diag.message_primary)
+            raise ProviderInvalidQueryError(user_msg=message) from exc
         if isinstance(exc, psycopg.OperationalError):
             LOGGER.error("database error: %s", exc)
             raise ServiceUnavailableError(user_msg=UNAVAILABLE) from exc
         return False
+
+
+#: Database errors a client's query can cause, with what the client is told (first match).
+_CLIENT_ERRORS: tuple[tuple[type[psycopg.Error], str], ...] = (
+    (psycopg.errors.ProgramLimitExceeded,
+     "the query is too large for the database; use a shorter filter or simpler geometries"),
+    (psycopg.errors.DivisionByZero, "the filter divides by zero"),
+    (psycopg.errors.NumericValueOutOfRange,
+     "a number in the query is out of range for the property it is used with"),
+    (psycopg.errors.DatetimeFieldOverflow, "a date or timestamp in the query is out of range"),
+    (psycopg.errors.DataError | psycopg.errors.UndefinedFunction
+     | psycopg.errors.DatatypeMismatch,
+     "a value in the query does not fit the type of the property it is used with; the "
+     "queryables (/collections/{id}/queryables) list each property's type"),
+)
+
+
+def _client_error_message(exc: BaseException) -> str | None:
+    """What a client is told of a database error its query caused, or None (not theirs)."""
+    for kind, message in _CLIENT_ERRORS:
+        if isinstance(exc, kind):
+            return message
+    return None

@@ -41,7 +41,7 @@ from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from twin import logsafe, transactions
+from twin import logsafe, request_checks, transactions
 from twin.errors import ConfigurationError
 from twin.processes import PROCESSORS
 from twin.query_context import CRS84, FILTER_CRS, RAW_BBOX, REQUEST, RawBBox, RequestState
@@ -111,6 +111,20 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 #: How long a refused expensive request should wait before trying again.
 RETRY_AFTER_S = 2
+#: Paths pygeoapi would serve but we do not offer: no STAC, no tiles, no jobs (processes run
+#: synchronously). Each answers 404 in JSON with the reason.
+NOT_SERVED = {
+    "/stac": "this service offers no STAC API; the data is at /collections",
+    "/stac-api": "this service offers no STAC API; the data is at /collections",
+    "/TileMatrixSets": "this service serves no tiles, so it has no tile matrix sets",
+    "/jobs": "this service keeps no jobs: processes run synchronously and answer with "
+             "their result",
+}
+#: Landing page links to what :data:`NOT_SERVED` refuses.
+UNSERVED_RELS = frozenset({"http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                           "http://www.opengis.net/def/rel/ogc/1.0/job-list"})
+#: How werkzeug's own error pages begin (pygeoapi's pages use its templates instead).
+WERKZEUG_PAGE = b"<!doctype html>\n<html lang=en>\n<title>"
 
 StartResponse = Callable[..., Any]
 
@@ -143,6 +157,10 @@ class TwinMiddleware:
             return transactions.handle_write(environ, start_response, self.settings)
         start_response = transactions.with_etag(start_response)  # ETag of a GET item
         # ------------------------------------------------------------------------------------
+        root = "/" + path.strip("/").split("/", 1)[0]
+        if root in NOT_SERVED:
+            return _json_error(start_response, HTTPStatus.NOT_FOUND, "NotFound",
+                               NOT_SERVED[root])
         if method not in SAFE_METHODS and not is_query_post and not is_execution:
             return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
                                "This service is read-only.")
@@ -156,7 +174,11 @@ class TwinMiddleware:
             params = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             problem = self._check_params(params, match["cid"], single=match["fid"] is not None)
             given = dict(params)
-            filter_text = _query_body(environ) if is_query_post else given.get("filter")
+            filter_text = given.get("filter")
+            if is_query_post:
+                body = _query_body(environ)
+                problem = problem or request_checks.utf8_problem(body, "the CQL2 JSON body")
+                filter_text = body.decode("utf-8", errors="replace")
             json_filter = is_query_post or given.get("filter-lang") == "cql2-json"
             problem = problem or _filter_problem(filter_text, json_filter, self.settings)
             if problem:
@@ -173,7 +195,13 @@ class TwinMiddleware:
                 except ValueError:
                     values = ()
                 if len(values) in (4, 6):  # else pygeoapi answers the malformed bbox
-                    tokens.append(RAW_BBOX.set(RawBBox(values, given.get("bbox-crs", CRS84))))
+                    bbox_crs = given.get("bbox-crs", CRS84)
+                    if problem := request_checks.bbox_problem(values, bbox_crs):
+                        for token in reversed(tokens):
+                            token.var.reset(token)
+                        return _json_error(start_response, HTTPStatus.BAD_REQUEST,
+                                           "InvalidParameterValue", problem)
+                    tokens.append(RAW_BBOX.set(RawBBox(values, bbox_crs)))
             if given.get("filter-lang") == "cql2-json" and "filter" in given:
                 moved_filter = given["filter"]
                 self._move_filter_to_body(environ, params, moved_filter)
@@ -197,9 +225,9 @@ class TwinMiddleware:
                         f"{', '.join(sorted(allowed))}")
             if key in NON_EMPTY and not value.strip():
                 return f"query parameter '{key}' is empty"
-            # pygeoapi reads 'limit=true' as a boolean and passes it on to the database.
-            if key in ("limit", "offset") and not value.strip().isdigit():
-                return f"query parameter '{key}' must be a whole number ≥ 0, not '{value}'"
+            if key in ("limit", "offset") and \
+                    (problem := request_checks.whole_number_problem(key, value)):
+                return problem
         seen = [k for k, _ in params]
         dup = next((k for k in seen if seen.count(k) > 1), None)
         if dup:
@@ -246,6 +274,23 @@ class TwinMiddleware:
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
 
+        if status_code >= 400 and body.startswith(WERKZEUG_PAGE):
+            # Flask's own HTML page (an unknown path, a method the route lacks): say it in JSON.
+            status = HTTPStatus(status_code)
+            allow = [(k, v) for k, v in headers if k.lower() == "allow"]
+            description = {HTTPStatus.NOT_FOUND: f"nothing is served at {environ.get('PATH_INFO')}",
+                           HTTPStatus.METHOD_NOT_ALLOWED:
+                           f"{environ.get('REQUEST_METHOD')} is not allowed here; allowed: "
+                           + (allow[0][1] if allow else "none")}.get(status, status.phrase)
+            body = json.dumps({"code": status.phrase.replace(" ", ""),
+                               "description": description}).encode()
+            start_response(f"{status.value} {status.phrase}",
+                           [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body))), *allow])
+            return [body]
+        if path_is_landing(environ) and status_code == 200 and \
+                ctype.startswith("application/json"):
+            body = _drop_unserved_links(body)
         if status_code >= 500:
             status = HTTPStatus(status_code)
             description = ("The service is temporarily unavailable. Please try again later."
@@ -271,15 +316,15 @@ class TwinMiddleware:
         return [body]
 
 
-def _query_body(environ: dict) -> str:
-    """The body of a POST query as text; it stays readable for pygeoapi."""
+def _query_body(environ: dict) -> bytes:
+    """The body of a POST query; it stays readable for pygeoapi."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"] = BytesIO(body)
-    return body.decode("utf-8", errors="replace")
+    return body
 
 
 def nesting_depth(text: str, *, json_text: bool) -> int:
@@ -327,6 +372,8 @@ def _execution_body_problem(environ: dict, settings: Settings) -> str | None:
         return "invalid Content-Length"
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"] = BytesIO(body)
+    if problem := request_checks.utf8_problem(body, "the execution request"):
+        return problem
     if nesting_depth(body.decode("utf-8", errors="replace"), json_text=True) > \
             settings.max_json_depth:
         return f"the JSON body is nested deeper than the limit of {settings.max_json_depth} levels"
@@ -337,6 +384,18 @@ def _execution_body_problem(environ: dict, settings: Settings) -> str | None:
     if not isinstance(document, dict):
         return 'the execution request must be a JSON object, e.g. {"inputs": {...}}'
     return None
+
+
+def path_is_landing(environ: dict) -> bool:
+    """Whether the request is for the landing page."""
+    return environ.get("PATH_INFO", "") in ("", "/")
+
+
+def _drop_unserved_links(body: bytes) -> bytes:
+    """The landing page without links to what :data:`NOT_SERVED` refuses."""
+    doc = json.loads(body)
+    doc["links"] = [link for link in doc.get("links", []) if link.get("rel") not in UNSERVED_RELS]
+    return json.dumps(doc).encode()
 
 
 def _restore_filter_in_links(body: bytes, filter_text: str) -> bytes:

@@ -128,8 +128,17 @@ class RankedSite:
 # -- the model ------------------------------------------------------------------------------
 def _number(value: Any, where: str, *, low: float = 0.0, high: float = math.inf,
             low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise WeightsError(f"{where} must be a number, got {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer of hundreds of digits has no float
+        finite = False
+    if not finite:
+        shown = f"a number of {len(str(abs(value)))} digits" if isinstance(value, int) \
+            else repr(value)
+        raise WeightsError(f"{where} must be a finite number no larger than about 1.8e308, "
+                           f"got {shown}")
     if value < low or (low_open and value == low) or value > high:
         bound = f"> {low}" if low_open else f">= {low}"
         if high != math.inf:
