@@ -14,6 +14,7 @@ import yaml
 from psycopg import sql
 
 from twin import db
+from twin.csv_format import FORMATTER as CSV_FORMATTER
 from twin.errors import ConfigurationError, DatabaseUnavailableError
 from twin.processes import MANAGER as PROCESS_MANAGER
 from twin.processes import PROCESSORS
@@ -85,6 +86,8 @@ def resource(c: Collection, extent: dict[str, Any]) -> dict[str, Any]:
             "crs": OFFERED_CRS,
             **({"time_field": c.time_field} if c.time_field else {}),
         }],
+        # f=csv with the geometry (x/y or WKT), in place of pygeoapi's CSV without it.
+        "formatters": [{"name": CSV_FORMATTER, "geom": True}],
     }
     if "temporal" in extent:
         begin, end = extent["temporal"]
