@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from twin.registry import STREET_DAMAGE
 from twin.transactions import COLLECTION, PATCH_TYPES
 from twin.write_body import WRITABLE
@@ -120,9 +118,3 @@ def add_write_operations(doc: dict) -> dict:
                                     **{k: v for k, v in _write_responses(updated).items()
                                        if k in ("401", "403", "404", "412", "428")}}}
     return doc
-
-
-def add_to_yaml(text: str) -> str:
-    """The generated YAML document with the write operations."""
-    return yaml.safe_dump(add_write_operations(yaml.safe_load(text)), sort_keys=False,
-                          allow_unicode=True)

@@ -157,13 +157,13 @@ class TwinMiddleware:
             return transactions.handle_write(environ, start_response, self.settings)
         start_response = transactions.with_etag(start_response)  # ETag of a GET item
         # ------------------------------------------------------------------------------------
+        if method not in SAFE_METHODS and not is_query_post and not is_execution:
+            return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
+                               "This service is read-only.")
         root = "/" + path.strip("/").split("/", 1)[0]
         if root in NOT_SERVED:
             return _json_error(start_response, HTTPStatus.NOT_FOUND, "NotFound",
                                NOT_SERVED[root])
-        if method not in SAFE_METHODS and not is_query_post and not is_execution:
-            return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
-                               "This service is read-only.")
         if is_execution and (problem := _execution_body_problem(environ, self.settings)):
             return _json_error(start_response, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
                                problem)
@@ -423,13 +423,18 @@ def prepare_environment(settings: Settings) -> None:
 
 def write_openapi(settings: Settings) -> Path:
     """Generate the OpenAPI document pygeoapi serves, from the current config."""
+    import yaml
     from pygeoapi.openapi import generate_openapi_document
 
-    from twin.openapi_writes import add_to_yaml
+    from twin.openapi_bundle import bundle
+    from twin.openapi_writes import add_write_operations
+    from twin.pygeoapi_config import OFFERED_CRS
 
     prepare_environment(settings)
-    text = generate_openapi_document(settings.config_path, "yaml")
-    text = add_to_yaml(text)  # street-damage's writes (twin/transactions.py)
+    doc = yaml.safe_load(generate_openapi_document(settings.config_path, "yaml"))
+    doc = add_write_operations(doc)  # street-damage's writes (twin/transactions.py)
+    doc = bundle(doc, OFFERED_CRS)  # no reference leaves the document (twin/openapi_ogc/)
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     settings.openapi_path.parent.mkdir(parents=True, exist_ok=True)
     settings.openapi_path.write_text(text, encoding="utf-8")
     return settings.openapi_path

@@ -1,0 +1,210 @@
+"""The OpenAPI document made whole: no reference leaves it, and it says what we serve.
+
+pygeoapi's generated document ``$ref``s about 18 schemas, responses and parameters on
+schemas.opengis.net and GitHub: a client without network (or behind a proxy) cannot resolve
+it. Here every such reference is rewritten to one of this document's own ``components``,
+built from the OGC API - Features schemas vendored in ``twin/openapi_ogc/`` (see its
+NOTICE.md) and from a few definitions of our own where no package ships the OGC file
+(processes, CQL2 JSON, sortby). A reference not in :data:`EXTERNAL` fails generation, so a
+pygeoapi upgrade that adds one is noticed at start-up, not by an offline client.
+
+It also corrects what the generated document gets wrong: ``/conformance`` and
+``/collections`` were described as the landing page, the items' ``filter``, ``filter-lang``
+and ``filter-crs`` were not documented, and process execution promised an asynchronous 201.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from twin.errors import ConfigurationError
+from twin.query_context import CRS84
+
+OGC_DIR = Path(__file__).resolve().parent / "openapi_ogc"
+FEATURES_1 = "https://schemas.opengis.net/ogcapi/features/part1/1.0/openapi/ogcapi-features-1.yaml"
+PROCESSES_1 = "https://schemas.opengis.net/ogcapi/processes/part1/1.0/openapi"
+#: Every external reference pygeoapi 0.24 writes, and the local component it becomes.
+EXTERNAL = {
+    f"{FEATURES_1}#/components/parameters/datetime": "#/components/parameters/datetime",
+    f"{FEATURES_1}#/components/parameters/featureId": "#/components/parameters/featureId",
+    f"{FEATURES_1}#/components/responses/LandingPage": "#/components/responses/LandingPage",
+    f"{FEATURES_1}#/components/responses/Collection": "#/components/responses/Collection",
+    f"{FEATURES_1}#/components/responses/Features": "#/components/responses/Features",
+    f"{FEATURES_1}#/components/responses/Feature": "#/components/responses/Feature",
+    f"{FEATURES_1}#/components/responses/InvalidParameter":
+        "#/components/responses/InvalidParameter",
+    f"{FEATURES_1}#/components/responses/NotFound": "#/components/responses/NotFound",
+    f"{FEATURES_1}#/components/responses/ServerError": "#/components/responses/ServerError",
+    f"{PROCESSES_1}/responses/NotFound.yaml": "#/components/responses/NotFound",
+    f"{PROCESSES_1}/responses/ServerError.yaml": "#/components/responses/ServerError",
+    f"{PROCESSES_1}/responses/ProcessList.yaml": "#/components/responses/ProcessList",
+    f"{PROCESSES_1}/schemas/exception.yaml": "#/components/schemas/exception",
+    f"{PROCESSES_1}/schemas/execute.yaml": "#/components/schemas/execute",
+    "https://schemas.opengis.net/cql2/1.0/cql2.json": "#/components/schemas/cql2-json",
+    "https://raw.githubusercontent.com/opengeospatial/ogcapi-records/master/core/openapi/"
+    "parameters/sortby.yaml": "#/components/parameters/sortby",
+    "https://schemas.opengis.net/ogcapi/tiles/part1/1.0/openapi/ogcapi-tiles-1.yaml"
+    "#/components/schemas/link": "#/components/schemas/link",
+}
+#: Vendored schema files (twin/openapi_ogc/NAME.yaml) that become components/schemas/NAME.
+OGC_SCHEMAS = ("link", "landingPage", "confClasses", "collections", "collection", "extent",
+               "featureCollectionGeoJSON", "featureGeoJSON", "geometryGeoJSON",
+               "pointGeoJSON", "multipointGeoJSON", "linestringGeoJSON",
+               "multilinestringGeoJSON", "polygonGeoJSON", "multipolygonGeoJSON",
+               "geometrycollectionGeoJSON")
+
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}}
+
+
+def _json(schema: str) -> dict:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
+            "text/html": {"schema": {"type": "string"}}}
+
+
+def _responses() -> dict[str, Any]:
+    features = {"application/geo+json": {"schema": {
+        "$ref": "#/components/schemas/featureCollectionGeoJSON"}},
+        "text/html": {"schema": {"type": "string"}}, "text/csv": {"schema": {"type": "string"}}}
+    feature = {"application/geo+json": {"schema": {"$ref": "#/components/schemas/featureGeoJSON"}},
+               "text/html": {"schema": {"type": "string"}}}
+    return {
+        "LandingPage": {"description": "The landing page: links to the API definition, the "
+                        "conformance declaration and the collections.",
+                        "content": _json("landingPage")},
+        "ConformanceDeclaration": {"description": "The conformance classes this API "
+                                   "implements.", "content": _json("confClasses")},
+        "Collections": {"description": "The feature collections of this API.",
+                        "content": _json("collections")},
+        "Collection": {"description": "One feature collection.", "content": _json("collection")},
+        "Features": {"description": "A page of the collection's features that match the "
+                     "query, with paging links (f=csv: one row per feature, with its "
+                     "geometry).", "content": features},
+        "Feature": {"description": "One feature.", "content": feature},
+        "ProcessList": {"description": "The processes this API offers.",
+                        "content": {"application/json": {"schema": {"type": "object",
+                                    "required": ["processes", "links"]}}}},
+        "InvalidParameter": {"description": "A query parameter, filter or body is invalid; "
+                             "the description says which and why.", "content": _ERROR},
+        "NotFound": {"description": "The requested resource does not exist.",
+                     "content": _ERROR},
+        "ServerError": {"description": "A server error.", "content": _ERROR},
+    }
+
+
+def _own_schemas() -> dict[str, Any]:
+    return {
+        "exception": {"type": "object", "required": ["code"], "properties": {
+            "code": {"type": "string"}, "description": {"type": "string"}}},
+        "execute": {"type": "object", "properties": {
+            "inputs": {"type": "object", "additionalProperties": True},
+            "outputs": {"type": "object"}, "response": {"type": "string",
+                                                        "enum": ["raw", "document"]}}},
+        "cql2-json": {"type": "object", "description": "A CQL2 JSON expression "
+                      "(OGC 21-065, http://www.opengis.net/spec/cql2/1.0/conf/cql2-json).",
+                      "required": ["op", "args"], "properties": {
+                          "op": {"type": "string"}, "args": {"type": "array"}}},
+    }
+
+
+def _parameters(crs_list: list[str]) -> dict[str, Any]:
+    datetime = yaml.safe_load((OGC_DIR / "datetime.yaml").read_text(encoding="utf-8"))
+    datetime["description"] = (
+        "An instant or interval (RFC 3339; '..' for an open end): features whose time "
+        "falls in it. A date means the whole local day. Collections without time ignore it.")
+    return {
+        "datetime": datetime,
+        "featureId": {"name": "featureId", "in": "path", "required": True,
+                      "description": "The identifier of a feature.",
+                      "schema": {"type": "string"}},
+        "sortby": {"name": "sortby", "in": "query", "required": False, "style": "form",
+                   "explode": False, "description": "Comma-separated properties to sort "
+                   "by, each with an optional + (ascending, the default) or - (descending).",
+                   "schema": {"type": "array", "minItems": 1, "items": {
+                       "type": "string", "pattern": "^[+-]?[A-Za-z_][A-Za-z0-9_]*$"}}},
+        "filter": {"name": "filter", "in": "query", "required": False,
+                   "description": "A CQL2 filter on the queryables (see /queryables), in the "
+                   "language filter-lang names; e.g. gemarkung = 'Branitz' AND flur > 2.",
+                   "schema": {"type": "string"}},
+        "filter-lang": {"name": "filter-lang", "in": "query", "required": False,
+                        "description": "The language of filter.",
+                        "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"],
+                                   "default": "cql2-text"}},
+        "filter-crs": {"name": "filter-crs", "in": "query", "required": False,
+                       "description": "The CRS of the coordinates in filter (geometry "
+                       "literals and BBOX); default CRS84.",
+                       "schema": {"type": "string", "format": "uri",
+                                  "enum": crs_list, "default": CRS84}},
+    }
+
+
+def _ogc_schemas() -> dict[str, Any]:
+    schemas = {}
+    for name in OGC_SCHEMAS:
+        text = (OGC_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+        schemas[name] = _rewrite(yaml.safe_load(text),
+                                 lambda ref: "#/components/schemas/" + ref.removeprefix("urn:")
+                                 if ref.startswith("urn:") else ref)
+    return schemas
+
+
+def _rewrite(node: Any, change: Any) -> Any:
+    """``node`` with every ``$ref`` value replaced by ``change(ref)``."""
+    if isinstance(node, dict):
+        return {k: change(v) if k == "$ref" else _rewrite(v, change) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rewrite(v, change) for v in node]
+    return node
+
+
+def _local(ref: str) -> str:
+    if ref.startswith("#"):
+        return ref
+    try:
+        return EXTERNAL[ref]
+    except KeyError:
+        raise ConfigurationError(
+            f"the generated OpenAPI document refers to {ref}, which twin/openapi_bundle.py "
+            "does not bundle; add it to EXTERNAL (a pygeoapi upgrade?)") from None
+
+
+def bundle(doc: dict, crs_list: list[str]) -> dict:
+    """``doc`` with no external reference, its components completed and its mistakes fixed."""
+    doc = copy.deepcopy(doc)
+    for path, item in doc["paths"].items():
+        if path.startswith("/processes/") and path.endswith("/execution"):
+            # Processes run synchronously (twin/processes.py): no 201 with a job.
+            item["post"]["responses"].pop("201", None)
+            item["post"]["responses"]["400"] = {
+                "$ref": "#/components/responses/InvalidParameter"}
+    doc = _rewrite(doc, _local)
+    components = doc.setdefault("components", {})
+    components.setdefault("schemas", {}).update({**_ogc_schemas(), **_own_schemas()})
+    components.setdefault("responses", {}).update(_responses())
+    components.setdefault("parameters", {}).update(_parameters(crs_list))
+    for name in ("Tiles",):  # we serve no tiles
+        components["responses"].pop(name, None)
+    for name in ("tiles", "tilematrixsetlink"):
+        components["schemas"].pop(name, None)
+    paths = doc["paths"]
+    paths["/conformance"]["get"].update(
+        summary="Conformance declaration", description="The conformance classes this API "
+        "implements.")
+    paths["/conformance"]["get"]["responses"]["200"] = {
+        "$ref": "#/components/responses/ConformanceDeclaration"}
+    paths["/collections"]["get"].update(
+        summary="Feature collections", description="The feature collections of this API, "
+        "with their extents and links.")
+    paths["/collections"]["get"]["responses"]["200"] = {
+        "$ref": "#/components/responses/Collections"}
+    for path, item in paths.items():
+        if path.startswith("/collections/") and path.endswith("/items") and "get" in item:
+            params = item["get"].setdefault("parameters", [])
+            known = {p.get("$ref", p.get("name")) for p in params}
+            params += [{"$ref": f"#/components/parameters/{name}"}
+                       for name in ("filter", "filter-lang", "filter-crs")
+                       if f"#/components/parameters/{name}" not in known]
+    return doc
