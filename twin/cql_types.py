@@ -122,8 +122,9 @@ class _Checker:
                         f"literal); {self.describe(operand)} is not one")
             return Kind.BOOLEAN
         if isinstance(n, ast.TemporalPredicate):
+            op = n.op.value  # TCONTAINS for CQL2's T_CONTAINS, AFTER for T_AFTER
             for operand in (n.lhs, n.rhs):
-                self.temporal(operand, type(n).__name__)
+                self.temporal(operand, "T_" + (op[1:] if op.startswith("T") else op))
             return Kind.BOOLEAN
         if isinstance(n, ast.Arithmetic):
             for operand in (n.lhs, n.rhs):
