@@ -196,7 +196,7 @@ def test_single_item_by_parcel_key(server: Server, pg: psycopg.Connection) -> No
     (f"{ITEMS}?sortby=owner", 400, "sortby"),
     (f"{ITEMS}?filter=eigentuemer%3D%27x%27", 400, "unknown property 'eigentuemer'"),
     (f"{ITEMS}?filter=gemarkung%20%3D", 400, "CQL"),
-    (f"{ITEMS}?filter=flur%3D%27abc%27", 400, "invalid value"),
+    (f"{ITEMS}?filter=flur%3D%27abc%27", 400, "'flur' (a number) cannot be compared"),
     (f"{ITEMS}?eigentuemer=Schmidt", 400, "unknown query parameter 'eigentuemer'"),
     (f"{ITEMS}?limt=5", 400, "unknown query parameter 'limt'"),
     (f"{ITEMS}?limit=-1", 400, "limit"),
