@@ -3,9 +3,13 @@
 The layer fixes what pygeoapi gets wrong for our users without forking it: unknown or empty
 query parameters are refused (400) instead of ignored, CQL2 JSON works by GET as well as POST,
 GeoJSON is labelled ``application/geo+json``, server errors never leak an HTML page or a
-database detail, and every write method is refused except OGC API Features Part 4 on
-street-damage, behind API keys (twin/transactions.py); the one other POST besides CQL2 JSON
-queries runs a process synchronously (/processes/{id}/execution), which reads and never writes.
+database detail, client mistakes pygeoapi or PostgreSQL would find late (a bbox outside its
+CRS, paging past bigint, a body that is not UTF-8) are refused first in our words
+(twin/request_checks.py), werkzeug's HTML error pages become JSON, what pygeoapi offers and we
+do not (STAC, tiles, jobs) answers 404, and every write method is refused except OGC API
+Features Part 4 on street-damage, behind API keys (twin/transactions.py); the one other POST
+besides CQL2 JSON queries runs a process synchronously (/processes/{id}/execution), which
+reads and never writes.
 
 It also gives each request a budget (:class:`twin.query_context.RequestState`): one deadline
 for all its statements, and whether it is *expensive* (a page over ``expensive_limit`` items,
@@ -181,6 +185,10 @@ class TwinMiddleware:
                 filter_text = body.decode("utf-8", errors="replace")
             json_filter = is_query_post or given.get("filter-lang") == "cql2-json"
             problem = problem or _filter_problem(filter_text, json_filter, self.settings)
+            bbox = _bbox_values(given.get("bbox"))
+            bbox_crs = given.get("bbox-crs", CRS84)
+            if bbox and not problem:
+                problem = request_checks.bbox_problem(bbox, bbox_crs)
             if problem:
                 return _json_error(start_response, HTTPStatus.BAD_REQUEST,
                                    "InvalidParameterValue", problem)
@@ -189,19 +197,8 @@ class TwinMiddleware:
                 (limit.isdigit() and int(limit) > self.settings.expensive_limit)
                 or bool(filter_text and SPATIAL_FILTER.search(filter_text)))
             tokens = [FILTER_CRS.set(given.get("filter-crs"))]
-            if "bbox" in given:
-                try:
-                    values = tuple(float(v) for v in given["bbox"].split(","))
-                except ValueError:
-                    values = ()
-                if len(values) in (4, 6):  # else pygeoapi answers the malformed bbox
-                    bbox_crs = given.get("bbox-crs", CRS84)
-                    if problem := request_checks.bbox_problem(values, bbox_crs):
-                        for token in reversed(tokens):
-                            token.var.reset(token)
-                        return _json_error(start_response, HTTPStatus.BAD_REQUEST,
-                                           "InvalidParameterValue", problem)
-                    tokens.append(RAW_BBOX.set(RawBBox(values, bbox_crs)))
+            if bbox:
+                tokens.append(RAW_BBOX.set(RawBBox(bbox, bbox_crs)))
             if given.get("filter-lang") == "cql2-json" and "filter" in given:
                 moved_filter = given["filter"]
                 self._move_filter_to_body(environ, params, moved_filter)
@@ -275,20 +272,9 @@ class TwinMiddleware:
         ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
 
         if status_code >= 400 and body.startswith(WERKZEUG_PAGE):
-            # Flask's own HTML page (an unknown path, a method the route lacks): say it in JSON.
-            status = HTTPStatus(status_code)
-            allow = [(k, v) for k, v in headers if k.lower() == "allow"]
-            description = {HTTPStatus.NOT_FOUND: f"nothing is served at {environ.get('PATH_INFO')}",
-                           HTTPStatus.METHOD_NOT_ALLOWED:
-                           f"{environ.get('REQUEST_METHOD')} is not allowed here; allowed: "
-                           + (allow[0][1] if allow else "none")}.get(status, status.phrase)
-            body = json.dumps({"code": status.phrase.replace(" ", ""),
-                               "description": description}).encode()
-            start_response(f"{status.value} {status.phrase}",
-                           [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(body))), *allow])
-            return [body]
-        if path_is_landing(environ) and status_code == 200 and \
+            return _werkzeug_as_json(start_response, HTTPStatus(status_code), headers,
+                                     environ.get("REQUEST_METHOD", "GET"))
+        if environ.get("PATH_INFO", "") in ("", "/") and status_code == 200 and \
                 ctype.startswith("application/json"):
             body = _drop_unserved_links(body)
         if status_code >= 500:
@@ -386,9 +372,29 @@ def _execution_body_problem(environ: dict, settings: Settings) -> str | None:
     return None
 
 
-def path_is_landing(environ: dict) -> bool:
-    """Whether the request is for the landing page."""
-    return environ.get("PATH_INFO", "") in ("", "/")
+def _bbox_values(text: str | None) -> tuple[float, ...]:
+    """The numbers of a ``bbox`` parameter; empty when it is malformed (pygeoapi says how)."""
+    try:
+        values = tuple(float(v) for v in (text or "").split(","))
+    except ValueError:
+        return ()
+    return values if len(values) in (4, 6) else ()
+
+
+def _werkzeug_as_json(start_response: StartResponse, status: HTTPStatus, headers: list,
+                      method: str) -> list[bytes]:
+    """Flask's own HTML error page (an unknown path, a method the route lacks) as JSON."""
+    allow = [(k, v) for k, v in headers if k.lower() == "allow"]
+    description = {
+        HTTPStatus.NOT_FOUND: "nothing is served at this path; the API starts at /",
+        HTTPStatus.METHOD_NOT_ALLOWED: f"{method} is not allowed here; allowed: "
+                                       + (allow[0][1] if allow else "none"),
+    }.get(status, status.phrase)
+    body = json.dumps({"code": status.phrase.replace(" ", ""),
+                       "description": description}).encode()
+    start_response(f"{status.value} {status.phrase}", [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body))), *allow])
+    return [body]
 
 
 def _drop_unserved_links(body: bytes) -> bytes:
