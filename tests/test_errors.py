@@ -45,6 +45,7 @@ def _refused(response: requests.Response, status: int = 400, *words: str) -> dic
     text = body["description"]
     for word in DATABASE_WORDS:
         assert word.lower() not in text.lower(), text
+    assert "&gt;" not in text and "&lt;" not in text, text  # said in JSON, not HTML
     for word in words:
         assert word in text, (word, text)
     return body
@@ -83,6 +84,7 @@ def test_a_good_bbox_still_answers(server: Server, pg: psycopg.Connection) -> No
     ("flur = '1.5'", ["'flur'", "whole"]),
     ("flaeche > 'gross'", ["'flaeche'", "number"]),
     ("aktualit > 5", ["'aktualit'", "date"]),
+    ("aktualit > '2022-13-45'", ["'aktualit'", "'2022-13-45'", "DATE("]),
     ("flur BETWEEN 'a' AND 3", ["'flur'"]),
     ("gemarkung IN (1, 2)", ["'gemarkung'"]),
     ("flur = gemarkung", ["'flur'", "'gemarkung'"]),

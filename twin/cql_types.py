@@ -89,7 +89,8 @@ class _Checker:
             self.condition(n.sub_node, "NOT")
             return Kind.BOOLEAN
         if isinstance(n, ast.Comparison):
-            self.comparable(n.lhs, n.rhs, n.op.value,
+            # Named in words: pygeoapi HTML-escapes '<' and '>' in its JSON error answers.
+            self.comparable(n.lhs, n.rhs, "a comparison",
                             ordered=not isinstance(n, ast.Equal | ast.NotEqual))
             return Kind.BOOLEAN
         if isinstance(n, ast.Between):
@@ -157,10 +158,11 @@ class _Checker:
         for node, kind in ((lhs, left), (rhs, right)):
             if kind is Kind.GEOMETRY:
                 raise FilterTypeError(
-                    f"{op} does not compare geometries ({self.describe(node)}); use a spatial "
-                    "predicate such as S_INTERSECTS or S_EQUALS")
+                    f"{self.describe(node)} cannot be used in {op}; compare geometries with a "
+                    "spatial predicate such as S_INTERSECTS or S_EQUALS")
             if ordered and kind is Kind.BOOLEAN:
-                raise FilterTypeError(f"{op} orders values; {self.describe(node)} has no order")
+                raise FilterTypeError(f"{self.describe(node)} has no order, so it cannot be "
+                                      f"used in {op}")
         if Kind.UNKNOWN in (left, right) or Kind.NULL in (left, right) or left == right:
             return
         # A quoted literal may spell a number, date or boolean for a property of that type.
@@ -172,8 +174,8 @@ class _Checker:
         hint = {Kind.TEXT: " in single quotes", Kind.NUMBER: " (a whole one)"
                 if self.integer(attr) else "", Kind.TEMPORAL: " such as DATE('2024-01-31') "
                 "or TIMESTAMP('2024-01-31T12:00:00Z')"}.get(expected, "")
-        raise FilterTypeError(f"{op}: {self.describe(attr)} cannot be compared with "
-                              f"{self.describe(value)}; give {expected.value}{hint}")
+        raise FilterTypeError(f"{self.describe(attr)} cannot be compared with "
+                              f"{self.describe(value)} ({op}); give {expected.value}{hint}")
 
 
 def _fits(text: str, kind: Kind, integer: bool = False) -> bool:
