@@ -285,3 +285,29 @@ def test_openapi_describes_conformance_collections_and_filters(server: Server) -
     assert set(components["parameters"]["filter-lang"]["schema"]["enum"]) == {
         "cql2-text", "cql2-json"}
     assert "201" not in paths[EXECUTION]["post"]["responses"]  # synchronous only
+
+
+def test_start_up_fails_when_pygeoapi_would_serve_its_own_csv() -> None:
+    from pygeoapi.util import yaml_load
+
+    from twin.csv_format import check_in_use
+    from twin.errors import ConfigurationError
+    from twin.settings import PROJECT_ROOT
+
+    config = yaml_load((PROJECT_ROOT / "config" / "pygeoapi.yml").read_text(encoding="utf-8"))
+    check_in_use(config["resources"])  # the committed config: every collection has ours
+    without = {k: {**v, "formatters": []} for k, v in config["resources"].items()}
+    with pytest.raises(ConfigurationError, match="f=csv of collection"):
+        check_in_use(without)
+
+
+def test_openapi_generation_fails_on_a_reference_it_does_not_bundle() -> None:
+    from twin.errors import ConfigurationError
+    from twin.openapi_bundle import bundle
+
+    doc = {"paths": {"/conformance": {"get": {"responses": {}}},
+                     "/collections": {"get": {"responses": {}}},
+                     "/x": {"get": {"responses": {"200": {
+                         "$ref": "https://schemas.opengis.net/somewhere/new.yaml"}}}}}}
+    with pytest.raises(ConfigurationError, match="new.yaml"):
+        bundle(doc, [])

@@ -23,6 +23,7 @@ from typing import Any
 from pygeoapi.formatter.base import BaseFormatter
 from shapely.geometry import shape
 
+from twin.errors import ConfigurationError
 from twin.registry import by_table
 
 #: The formatter's name in the config: a dotted path pygeoapi imports.
@@ -65,6 +66,25 @@ class GeometryCSVFormatter(BaseFormatter):
                 row.append(shape(geometry).wkt if geometry else None)
             writer.writerow(["" if v is None else _cell(v) for v in row])
         return out.getvalue().encode("utf-8")
+
+
+def check_in_use(resources: dict) -> None:
+    """Fail at start-up unless pygeoapi answers f=csv of every collection with this formatter.
+
+    That a configured formatter named like a built-in one replaces it is how pygeoapi 0.24
+    builds its formatter table (``pygeoapi.util.get_dataset_formatters``), not a documented
+    promise; an upgrade that changes it would bring back CSV without geometry.
+    """
+    from pygeoapi.util import get_dataset_formatters
+
+    for name, resource in resources.items():
+        if resource.get("type") != "collection":
+            continue
+        csv_formatters = [f for f in get_dataset_formatters(resource).values() if f.f == "csv"]
+        if not csv_formatters or not isinstance(csv_formatters[0], GeometryCSVFormatter):
+            raise ConfigurationError(
+                f"f=csv of collection '{name}' is not served by {FORMATTER} "
+                f"(got {csv_formatters[:1]}); has pygeoapi changed how formatters are chosen?")
 
 
 def _cell(value: Any) -> str:

@@ -456,7 +456,11 @@ def create_app(settings: Settings | None = None) -> TwinMiddleware:
     itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES
     processes.CONFORMANCE_CLASSES[:] = CONFORMANCE_PROCESSES
     from pygeoapi.api import API
-    from pygeoapi.flask_app import APP
+    from pygeoapi.flask_app import APP, CONFIG
+
+    from twin.csv_format import check_in_use
+
+    check_in_use(CONFIG["resources"])  # fails loudly if pygeoapi picks its own CSV again
 
     _quiet_client_errors(API)
     logsafe.install(settings.log_value_chars)
