@@ -310,7 +310,8 @@ def make_box(bbox: tuple[float, ...], crs: str, storage_srid: int) -> Box:
         box = (float(x1), float(y1), float(x2), float(y2))
         return Box(srid, box, box)
     vx1, vy1, vx2, vy2 = _valid_bounds(srid)
-    cx1, cy1, cx2, cy2 = max(x1, vx1), max(y1, vy1), min(x2, vx2), min(y2, vy2)
+    cx1, cy1 = float(max(x1, vx1)), float(max(y1, vy1))
+    cx2, cy2 = float(min(x2, vx2)), float(min(y2, vy2))
     if not (cx1 <= cx2 and cy1 <= cy2):
         return Box(srid, None, None)
     return Box(srid, (cx1, cy1, cx2, cy2),
