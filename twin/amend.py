@@ -57,7 +57,12 @@ def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> b
 
 
 def _edit(body: bytes, change: Any) -> bytes:
-    doc = json.loads(body)
+    try:
+        doc = json.loads(body)
+    except ValueError:  # not what pygeoapi says it is: pass it on untouched
+        return body
+    if not isinstance(doc, dict):
+        return body
     change(doc)
     return json.dumps(doc).encode()
 
