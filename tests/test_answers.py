@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import psycopg
+import pyogrio.raw
 import pytest
 import requests
 
@@ -150,6 +151,21 @@ def test_ogr2ogr_where_on_a_time_property(server: Server, pg: psycopg.Connection
     assert 0 < expected
     assert len(json.loads(out.read_text(encoding="utf-8"))["features"]) == expected
     assert "datetime=2024-01-01T%2F.." in server.log.read_text(encoding="utf-8")
+
+
+def test_pyogrio_where_on_a_time_property(server: Server, pg: psycopg.Connection,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """GDAL 3.12 (pyogrio) sends the same `datetime=2024-01-01T%2F..`."""
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    _, _, geometries, _ = pyogrio.raw.read(f"OAPIF:{server.url}", layer=STREET_DAMAGE.id,
+                                           where="reported_at >= '2024-01-01'")
+    expected = count(pg, "street_damage",
+                     "reported_at >= %s::date::timestamp AT TIME ZONE 'Europe/Berlin'",
+                     ["2024-01-01"])
+    assert len(geometries) == expected > 0
 
 
 def test_datetime_in_basic_format_is_refused(server: Server) -> None:
