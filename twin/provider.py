@@ -57,10 +57,11 @@ class ServiceUnavailableError(ProviderConnectionError):
 def _pool(dsn: str) -> ConnectionPool:
     """One pool per database per process, opened on first use (after gunicorn forks).
 
-    Each connection is checked as it is taken (a round trip, ~0.1 ms on loopback): after a
-    PostgreSQL restart every pooled connection is dead, and without the check each one fails
-    one real request (a 503) before the pool notices. A connection that fails the check is
-    discarded and the pool hands out another or opens a new one.
+    After a PostgreSQL restart every pooled connection is dead. The pool's own ``check``
+    callback is not used: it backs off 1, 2, 4 s between dead connections, so a request that
+    meets several of them times out (503). Instead :class:`_Session` begins its transaction,
+    and on a dead connection has the pool drop every dead idle connection at once
+    (:meth:`ConnectionPool.check`) and begins again on a fresh one, before any work is done.
     """
     with _POOLS_LOCK:
         pool = _POOLS.get(dsn)
@@ -73,7 +74,6 @@ def _pool(dsn: str) -> ConnectionPool:
                                    " -c TimeZone=UTC",
                         "autocommit": True},
                 reconnect_timeout=5,
-                check=ConnectionPool.check_connection,
             )
             pool.open(wait=False)
             _POOLS[dsn] = pool
@@ -393,15 +393,23 @@ class _Session:
 
     def __init__(self, dsn: str, state: RequestState) -> None:
         self.state = state
-        try:
-            self._ctx = _pool(dsn).connection(timeout=5)
-            self.conn = self._ctx.__enter__()
-            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            if hasattr(self, "conn"):
-                self._ctx.__exit__(type(exc), exc, None)
-            LOGGER.error("database unavailable: %s", exc)
-            raise ServiceUnavailableError(user_msg=UNAVAILABLE) from exc
+        pool = _pool(dsn)
+        for attempt in (1, 2):
+            try:
+                self._ctx = pool.connection(timeout=5)
+                self.conn = self._ctx.__enter__()
+                self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                break
+            except (PoolTimeout, psycopg.OperationalError) as exc:
+                if hasattr(self, "conn"):
+                    self._ctx.__exit__(type(exc), exc, None)  # the pool discards it
+                    del self.conn
+                if attempt == 1 and isinstance(exc, psycopg.OperationalError):
+                    # A restart killed every idle connection, not just this one.
+                    pool.check()
+                    continue
+                LOGGER.error("database unavailable: %s", exc)
+                raise ServiceUnavailableError(user_msg=UNAVAILABLE) from exc
         try:
             if state.expensive:
                 self._take_slots()
