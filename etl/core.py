@@ -412,7 +412,7 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
             raise
         except (TwinError, psycopg.Error, OSError) as exc:
             report.outcome = "failed"
-            message = redact_message(f"{type(exc).__name__}: {exc}")
+            message = redact_message(f"{type(exc).__name__}: {exc}", keep=report.paths)
             raise
         except BaseException as exc:
             # Ctrl-C, SIGTERM or a bug: the load's transaction is rolled back on the way out,
@@ -457,11 +457,11 @@ def _mask_report(report: LoadReport) -> None:
     The one place notes pass on their way to twin.load_run and the CLI (refusals are masked
     when their errors are made, see twin.errors.SourceError).
     """
-    report.notes[:] = [redact_message(n) for n in report.notes]
+    report.notes[:] = [redact_message(n, keep=report.paths) for n in report.notes]
     for repair in report.repairs:
         if repair.get("key") is not None:
             repair["key"] = mask_value(str(repair["key"]))
-        repair["reason"] = redact_message(str(repair["reason"]))
+        repair["reason"] = redact_message(str(repair["reason"]), keep=report.paths)
 
 
 def _refusal(error: SourceError) -> dict:

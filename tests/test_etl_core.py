@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import psycopg
 
 from etl.core import LoadOptions, load
 from etl.samples import sample_files
 from etl.sources import SOURCES
 from tests.conftest import RUN
+from tests.helpers import last_run, run_twin
 from twin.settings import PROJECT_ROOT, Settings
 
 SAMPLES = PROJECT_ROOT / "data" / "samples"
@@ -65,3 +68,17 @@ def test_a_database_without_schema_is_a_clear_error(tmp_path) -> None:
                           "load", "parcels", str(sample_files("parcels", SAMPLES)[0]))
     assert result.returncode == 78
     assert "run `twin db init`" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_messages_keep_the_paths_of_the_load(empty_settings: Settings, tmp_path) -> None:
+    # A folder named like a number plate ("cb-ab1") is the operator's path, not personal data:
+    # notes in the CLI and in twin.load_run must still name the file.
+    folder = tmp_path / "cb-ab1"
+    shutil.copytree(PROJECT_ROOT / "data" / "samples" / "commercial-land", folder)
+    sheet = folder / "gewerbeflaechen_standortblaetter.xlsx"
+    result = run_twin(empty_settings, "load", "commercial-land", str(sheet),
+                      str(folder / "gewerbeflaechen_umringe.gpkg"))
+    assert result.returncode == 0, result.stderr
+    assert f"{sheet}: row 2, field 'Gleisanschluss'" in result.stderr
+    notes = last_run(empty_settings)["notes"]
+    assert any(str(sheet) in note for note in notes), notes

@@ -8,20 +8,25 @@ placeholders; identifiers come from the registry.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
 from psycopg import sql
 from pygeofilter import ast, values
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
+from twin import cql_arithmetic
+from twin.cql_arithmetic import IntDiv, Mod, Power
 from twin.cql_types import FilterTypeError, check_types
 from twin.errors import UnknownNameError
-from twin.query_context import CRS84, FILTER_CRS
+from twin.query_context import CRS84, FILTER_CRS, FILTER_JSON
 from twin.registry import Collection
 from twin.request_checks import bbox_problem
 from twin.settings import get_settings
+
+cql_arithmetic.install()  # before pygeoapi parses a filter: it loads this provider first
 
 
 class FilterError(UnknownNameError):
@@ -38,7 +43,15 @@ _SPATIAL = {
     ast.GeometryTouches: "ST_Touches", ast.GeometryCrosses: "ST_Crosses",
     ast.GeometryOverlaps: "ST_Overlaps", ast.GeometryEquals: "ST_Equals",
 }
-_ARITHMETIC = {ast.Add: "+", ast.Sub: "-", ast.Mul: "*", ast.Div: "/"}
+#: CQL2 arithmetic as SQL templates. `/` is real division (in SQL, 7 / 2 is 3); `%` and
+#: `div` work on numeric (PostgreSQL has no double precision modulo); `div` truncates.
+_ARITHMETIC = {
+    ast.Add: "({} + {})", ast.Sub: "({} - {})", ast.Mul: "({} * {})",
+    ast.Div: "(CAST({} AS double precision) / {})",
+    Mod: "mod(CAST({} AS numeric), CAST({} AS numeric))",
+    IntDiv: "div(CAST({} AS numeric), CAST({} AS numeric))",
+    Power: "power(CAST({} AS double precision), CAST({} AS double precision))",
+}
 _TEMPORAL = {ast.TimeBefore: "<", ast.TimeAfter: ">", ast.TimeEquals: "="}
 
 
@@ -84,9 +97,9 @@ class Translator:
                 self.node(n.lhs), sql.SQL("NOT " if n.not_ else ""), self.node(n.low),
                 self.node(n.high))
         if isinstance(n, ast.Like):
+            # CQL2's wildcards are SQL's, % and _; pygeofilter reports '.' as the single
+            # character one, but a '.' in a CQL2 pattern is a dot.
             pattern = n.pattern
-            if n.wildcard != "%" or n.singlechar != "_":
-                pattern = pattern.replace(n.wildcard, "%").replace(n.singlechar, "_")
             return sql.SQL("({}::text {}{} {})").format(
                 self.node(n.lhs), sql.SQL("NOT " if n.not_ else ""),
                 sql.SQL("ILIKE" if n.nocase else "LIKE"), self.value(pattern))
@@ -102,12 +115,11 @@ class Translator:
             return sql.SQL("({} IS {}NULL)").format(self.node(n.lhs),
                                                    sql.SQL("NOT " if n.not_ else ""))
         if type(n) in _SPATIAL:
-            return sql.SQL("{}({}, {})").format(sql.SQL(_SPATIAL[type(n)]), self.node(n.lhs),
-                                                self.node(n.rhs))
+            return self.spatial(_SPATIAL[type(n)], n.lhs, n.rhs)
         if isinstance(n, ast.BBox):
-            env = values.Envelope(n.minx, n.maxx, n.miny, n.maxy)
-            return sql.SQL("ST_Intersects({}, {})").format(self.node(n.lhs),
-                                                          self.envelope(env, n.crs))
+            box = make_box((n.minx, n.miny, n.maxx, n.maxy), n.crs or self.filter_crs,
+                           self.collection.srid)
+            return self.box_condition("ST_Intersects", n.lhs, box, box_first=False)
         if isinstance(n, ast.DistanceWithin | ast.DistanceBeyond):
             fn = "ST_DWithin" if isinstance(n, ast.DistanceWithin) else "NOT ST_DWithin"
             metres = _to_metres(n.distance, n.units)
@@ -124,22 +136,12 @@ class Translator:
                       for op, v in ((">=", n.rhs.start), ("<=", n.rhs.end)) if v is not None]
             return sql.SQL("({})").format(sql.SQL(" AND ").join(bounds or [sql.SQL("TRUE")]))
         if type(n) in _ARITHMETIC:
-            return sql.SQL("({} {} {})").format(self.node(n.lhs), sql.SQL(_ARITHMETIC[type(n)]),
-                                                self.node(n.rhs))
+            return sql.SQL(_ARITHMETIC[type(n)]).format(self.node(n.lhs), self.node(n.rhs))
         if isinstance(n, ast.Attribute):
             return self.attribute(n.name)
-        if isinstance(n, ast.Function) and n.name.lower() == "bbox" and \
-                len(n.arguments) in (4, 6):
-            # CQL2 text's BBOX(x1, y1, x2, y2) literal, which pygeofilter parses as a call.
-            if not all(isinstance(a, int | float) and not isinstance(a, bool)
-                       for a in n.arguments):
-                raise FilterError("BBOX(...) takes 4 or 6 numbers")
-            args = [float(a) for a in n.arguments]
-            x1, y1, x2, y2 = (args[0], args[1], args[2], args[3]) if len(args) == 4 else \
-                (args[0], args[1], args[3], args[4])
-            return self.envelope(values.Envelope(x1, x2, y1, y2), None)
-        if isinstance(n, values.Envelope):
-            return self.envelope(n, None)
+        if self.box(n) is not None:
+            raise FilterError("a BBOX can only be an argument of a spatial predicate, e.g. "
+                              "S_INTERSECTS(geometry, BBOX(...))")
         if isinstance(n, values.Geometry):
             return self.geometry(n)
         if isinstance(n, bool | int | float | str | datetime | date | time | timedelta):
@@ -173,12 +175,55 @@ class Translator:
         return sql.SQL("ST_SetSRID(ST_GeomFromGeoJSON({}), {})").format(
             self.value(json.dumps(geojson)), sql.Literal(self.collection.srid))
 
-    def envelope(self, e: values.Envelope, crs: str | None) -> sql.Composable:
-        box_crs = crs or FILTER_CRS.get() or CRS84
-        if problem := bbox_problem((e.x1, e.y1, e.x2, e.y2), box_crs, "BBOX in the filter"):
+    @property
+    def filter_crs(self) -> str:
+        return FILTER_CRS.get() or CRS84
+
+    def box(self, n: Any) -> Box | None:
+        """The box a BBOX literal draws, or None if ``n`` is none."""
+        if isinstance(n, values.Envelope):
+            if FILTER_JSON.get():
+                # CQL2 JSON {"bbox": [x1, y1, x2, y2]}: pygeofilter builds Envelope(*bbox),
+                # whose fields are named (x1, x2, y1, y2), so the values sit in JSON order.
+                coords = (n.x1, n.x2, n.y1, n.y2)
+            else:  # pygeofilter's text ENVELOPE(x1 x2 y1 y2), fields by name
+                coords = (n.x1, n.y1, n.x2, n.y2)
+        elif isinstance(n, ast.Function) and n.name.lower() == "bbox":
+            # CQL2 text's BBOX(x1, y1, x2, y2) literal, which pygeofilter parses as a call.
+            args = n.arguments
+            if len(args) not in (4, 6) or not all(
+                    isinstance(a, int | float) and not isinstance(a, bool) for a in args):
+                raise FilterError("BBOX(...) takes 4 or 6 numbers")
+            coords = (args[0], args[1], args[2], args[3]) if len(args) == 4 else \
+                (args[0], args[1], args[3], args[4])
+        else:
+            return None
+        box = tuple(float(c) for c in coords)
+        if problem := bbox_problem(box, self.filter_crs, "BBOX in the filter"):
             raise FilterError(problem)
-        condition, params = envelope_sql((e.x1, e.y1, e.x2, e.y2),
-                                         crs or FILTER_CRS.get() or CRS84, self.collection.srid)
+        return make_box(box, self.filter_crs, self.collection.srid)
+
+    def spatial(self, function: str, lhs: Any, rhs: Any) -> sql.Composable:
+        lhs_box, rhs_box = self.box(lhs), self.box(rhs)
+        if lhs_box is not None and rhs_box is not None:
+            raise FilterError("a spatial predicate compares a geometry with a box, not two "
+                              "boxes")
+        if rhs_box is not None:
+            return self.box_condition(function, lhs, rhs_box, box_first=False)
+        if lhs_box is not None:
+            return self.box_condition(function, rhs, lhs_box, box_first=True)
+        return sql.SQL("{}({}, {})").format(sql.SQL(function), self.node(lhs), self.node(rhs))
+
+    def box_condition(self, function: str, other: Any, box: Box, *,
+                      box_first: bool) -> sql.Composable:
+        # A geometry literal's placeholder must appear once: no prefilter on it (it is one
+        # row's worth of work anyway), only the exact test.
+        if box.coords is None:  # decided without the other side (and its parameters)
+            return sql.SQL("TRUE" if function == "ST_Disjoint" else "FALSE")
+        literal = not isinstance(other, ast.Attribute)
+        geom = self.node(other)
+        condition, params = box_predicate(function, geom, box, self.collection.srid,
+                                          box_first=box_first, prefilter=not literal)
         self.params += params
         return condition
 
@@ -224,13 +269,109 @@ def to_sql(node: Any, collection: Collection) -> tuple[sql.Composable, list[Any]
     return condition, translator.params
 
 
-def envelope_sql(bbox: tuple[float, float, float, float], crs: str,
-                 storage_srid: int) -> tuple[sql.Composable, list[float]]:
-    """A box drawn in ``crs`` (axis order as the CRS defines it) as a storage-CRS polygon."""
+@dataclass(frozen=True)
+class Box:
+    """A client's box in its own CRS, clipped to where that CRS is defined.
+
+    ``coords`` are x/y as PostGIS orders them (longitude first for EPSG:4326); ``prefilter``
+    is a storage-CRS envelope that covers the whole box (None: the box covers no place where
+    stored data can be, i.e. nothing of the storage CRS's area of use).
+    """
+
+    srid: int
+    coords: tuple[float, float, float, float] | None  # None: empty after clipping
+    prefilter: tuple[float, float, float, float] | None
+
+
+#: Metres added around the storage-CRS envelope of a box: its edges are curves there, and
+#: the densified envelope may miss a sliver between two sampled points (well under 1 m).
+PREFILTER_MARGIN_M = 10.0
+#: Points per edge when a box's envelope is carried into the storage CRS.
+DENSIFY_POINTS = 1000
+
+
+@lru_cache(maxsize=16)
+def _valid_bounds(srid: int) -> tuple[float, float, float, float]:
+    """Where coordinates of ``srid`` are defined: its area of use, in its own units.
+
+    A geographic CRS covers the globe; a projected one its EPSG area of use (EPSG:3857 stops
+    at ±85.06° latitude, EPSG:25833 spans 12-18° E), outside of which PROJ gives errors or
+    nonsense.
+    """
+    crs = CRS.from_epsg(srid)
+    if crs.is_geographic:
+        return -180.0, -90.0, 180.0, 90.0
+    w, s, e, n = crs.area_of_use.bounds
+    to_crs = Transformer.from_crs(4326, crs, always_xy=True)
+    return to_crs.transform_bounds(w, s, e, n, densify_pts=DENSIFY_POINTS)
+
+
+def make_box(bbox: tuple[float, ...], crs: str, storage_srid: int) -> Box:
+    """The box (x1, y1, x2, y2 in the axis order ``crs`` defines) clipped and prefiltered.
+
+    Every stored geometry lies in the storage CRS's area of use (loads refuse anything outside
+    Brandenburg), so the part of a box outside that area can match nothing and the prefilter
+    covers only the rest. The exact test is made in the box's own CRS (:func:`box_predicate`).
+    """
     srid, flip = srid_and_flip(crs)
-    x1, y1, x2, y2 = (bbox[1], bbox[0], bbox[3], bbox[2]) if flip else bbox
-    env = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(sql.Literal(srid))
-    if srid != storage_srid:
-        # Transformed as a polygon, so the client's box is meant, not a bigger box around it.
-        env = sql.SQL("ST_Transform({}, {})").format(env, sql.Literal(storage_srid))
-    return env, [float(x1), float(y1), float(x2), float(y2)]
+    x1, y1, x2, y2 = (bbox[1], bbox[0], bbox[3], bbox[2]) if flip else bbox[:4]
+    if srid == storage_srid:
+        box = (float(x1), float(y1), float(x2), float(y2))
+        return Box(srid, box, box)
+    vx1, vy1, vx2, vy2 = _valid_bounds(srid)
+    cx1, cy1 = float(max(x1, vx1)), float(max(y1, vy1))
+    cx2, cy2 = float(min(x2, vx2)), float(min(y2, vy2))
+    if not (cx1 <= cx2 and cy1 <= cy2):
+        return Box(srid, None, None)
+    return Box(srid, (cx1, cy1, cx2, cy2),
+               _storage_envelope(srid, (cx1, cy1, cx2, cy2), storage_srid))
+
+
+@lru_cache(maxsize=256)
+def _storage_envelope(srid: int, box: tuple[float, float, float, float],
+                      storage_srid: int) -> tuple[float, float, float, float] | None:
+    """A storage-CRS envelope covering ``box`` (in ``srid``) as far as it overlaps the
+    storage CRS's area of use, edges densified; None when it does not overlap."""
+    if CRS.from_epsg(srid).is_geographic:
+        lon_lat = box
+    else:
+        to_lon_lat = Transformer.from_crs(srid, 4326, always_xy=True)
+        lon_lat = to_lon_lat.transform_bounds(*box, densify_pts=DENSIFY_POINTS)
+    w, s, e, n = CRS.from_epsg(storage_srid).area_of_use.bounds
+    w, s = max(w, lon_lat[0]), max(s, lon_lat[1])
+    e, n = min(e, lon_lat[2]), min(n, lon_lat[3])
+    if not (w <= e and s <= n):
+        return None
+    to_storage = Transformer.from_crs(4326, storage_srid, always_xy=True)
+    x1, y1, x2, y2 = to_storage.transform_bounds(w, s, e, n, densify_pts=DENSIFY_POINTS)
+    m = PREFILTER_MARGIN_M
+    return x1 - m, y1 - m, x2 + m, y2 + m
+
+
+def box_predicate(function: str, geom: sql.Composable, box: Box, storage_srid: int, *,
+                  box_first: bool = False,
+                  prefilter: bool = True) -> tuple[sql.Composable, list[float]]:
+    """``function(geom, box)`` (e.g. ST_Intersects) as PostGIS answers it in the box's CRS.
+
+    ``geom`` is a storage-CRS expression. For a box in another CRS the geometry is carried
+    into the box's CRS (so its edges are straight where the client drew them), behind an
+    index-usable ``&&`` on the box's storage-CRS envelope when the predicate implies that
+    the two meet (every one but ST_Disjoint).
+    """
+    if box.coords is None:  # nothing of the box is anywhere a geometry can be
+        return (sql.SQL("TRUE") if function == "ST_Disjoint" else sql.SQL("FALSE")), []
+    envelope = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(sql.Literal(box.srid))
+    params = list(box.coords)
+    if box.srid != storage_srid:
+        geom_in_box_crs = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(box.srid))
+    else:
+        geom_in_box_crs = geom
+    args = (envelope, geom_in_box_crs) if box_first else (geom_in_box_crs, envelope)
+    exact = sql.SQL("{}({}, {})").format(sql.SQL(function), *args)
+    if box.srid == storage_srid or function == "ST_Disjoint" or not prefilter:
+        return exact, params
+    if box.prefilter is None:
+        return sql.SQL("FALSE"), []
+    pre = sql.SQL("{} && ST_MakeEnvelope(%s, %s, %s, %s, {})").format(
+        geom, sql.Literal(storage_srid))
+    return sql.SQL("({} AND {})").format(pre, exact), [*box.prefilter, *params]

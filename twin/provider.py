@@ -11,8 +11,9 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import re
 import threading
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from http import HTTPStatus
 from time import monotonic
 from typing import Any
@@ -30,7 +31,7 @@ from pygeoapi.provider.base import (
     ProviderItemNotFoundError,
 )
 
-from twin.cql import FilterError, envelope_sql, srid_and_flip, to_sql
+from twin.cql import FilterError, box_predicate, make_box, srid_and_flip, to_sql
 from twin.errors import UNAVAILABLE, UnknownNameError
 from twin.query_context import ITEM_VERSION, RAW_BBOX, REQUEST, RequestState
 from twin.registry import Collection, FieldType, by_table
@@ -56,10 +57,11 @@ class ServiceUnavailableError(ProviderConnectionError):
 def _pool(dsn: str) -> ConnectionPool:
     """One pool per database per process, opened on first use (after gunicorn forks).
 
-    Each connection is checked as it is taken (a round trip, ~0.1 ms on loopback): after a
-    PostgreSQL restart every pooled connection is dead, and without the check each one fails
-    one real request (a 503) before the pool notices. A connection that fails the check is
-    discarded and the pool hands out another or opens a new one.
+    After a PostgreSQL restart every pooled connection is dead. The pool's own ``check``
+    callback is not used: it backs off 1, 2, 4 s between dead connections, so a request that
+    meets several of them times out (503). Instead :class:`_Session` begins its transaction,
+    and on a dead connection has the pool drop every dead idle connection at once
+    (:meth:`ConnectionPool.check`) and begins again on a fresh one, before any work is done.
     """
     with _POOLS_LOCK:
         pool = _POOLS.get(dsn)
@@ -72,7 +74,6 @@ def _pool(dsn: str) -> ConnectionPool:
                                    " -c TimeZone=UTC",
                         "autocommit": True},
                 reconnect_timeout=5,
-                check=ConnectionPool.check_connection,
             )
             pool.open(wait=False)
             _POOLS[dsn] = pool
@@ -132,7 +133,9 @@ class TwinPostgreSQLProvider(BaseProvider):
                 sql.SQL("SELECT {cols} FROM {t} WHERE {w} ORDER BY {o} LIMIT %s OFFSET %s")
                 .format(cols=columns, t=table, w=where, o=order),
                 [*params, limit, offset])
-            result["features"] = [self._feature(r) for r in cur]
+            # `properties=` lists what a client wants; the key stays the feature's `id`.
+            keep_id = not select_properties or self.id_field in select_properties
+            result["features"] = [self._feature(r, keep_id=keep_id) for r in cur]
         result["numberReturned"] = len(result["features"])
         return result
 
@@ -168,8 +171,10 @@ class TwinPostgreSQLProvider(BaseProvider):
                 crs = raw.crs
             else:  # not behind our server: pygeoapi's storage-CRS box is all we have
                 box, crs = (bbox[:2] + bbox[-2:]), STORAGE_CRS_URI
-            envelope, box_params = envelope_sql(tuple(box), crs, self.collection.srid)
-            parts.append(sql.SQL("ST_Intersects({}, {})").format(geom, envelope))
+            condition, box_params = box_predicate(
+                "ST_Intersects", geom, make_box(tuple(box), crs, self.collection.srid),
+                self.collection.srid)
+            parts.append(condition)
             params += box_params
         for name, value in properties:
             f = self._field(name)
@@ -189,24 +194,28 @@ class TwinPostgreSQLProvider(BaseProvider):
         return sql.SQL(" AND ").join(parts), params
 
     def _time_condition(self, datetime_: str, params: list) -> sql.Composable:
-        """`datetime` as a half-open interval: a date means the whole local day."""
-        if not self.time_field:
-            raise ProviderInvalidQueryError(
-                user_msg=f"collection '{self.collection.id}' has no time; drop 'datetime'")
-        column = sql.Identifier(self.time_field)
+        """`datetime` as a half-open interval: a date means the whole local day.
+
+        A collection without time is not filtered by it (OGC API Features Part 1: features
+        without a time are not filtered out), but the value must still be well formed.
+        """
         if "/" in datetime_:
             start_text, end_text = datetime_.split("/", 1)
         else:
             start_text = end_text = datetime_
+        start = None if start_text in ("", "..") else _instant(start_text, end=False)
+        end = None if end_text in ("", "..") else _instant(end_text, end=True)
+        if not self.time_field:
+            return sql.SQL("TRUE")
+        column = sql.Identifier(self.time_field)
         conds = []
-        if start_text not in ("", ".."):
-            params.append(_instant(start_text, end=False))
+        if start is not None:
+            params.append(start)
             conds.append(sql.SQL("{} >= %s").format(column))
-        if end_text not in ("", ".."):
-            instant = _instant(end_text, end=True)
-            params.append(instant)
+        if end is not None:
+            params.append(end)
             # A date ends at the next local midnight (exclusive); an instant includes itself.
-            op = "<" if _is_date(end_text) else "<="
+            op = "<" if _date_part(end_text) else "<="
             conds.append(sql.SQL("{} {} %s").format(column, sql.SQL(op)))
         return sql.SQL(" AND ").join(conds) if conds else sql.SQL("TRUE")
 
@@ -283,9 +292,9 @@ class TwinPostgreSQLProvider(BaseProvider):
                 user_msg=f"No {self.collection.id} item with {self.id_field} '{identifier}'"
             ) from None
 
-    def _feature(self, row: dict) -> dict:
+    def _feature(self, row: dict, *, keep_id: bool = True) -> dict:
         geojson = row.pop("_geojson", None)
-        ident = row[self.id_field]
+        ident = row[self.id_field] if keep_id else row.pop(self.id_field)
         return {"type": "Feature", "id": ident,
                 "geometry": json.loads(geojson) if geojson else None,
                 "properties": row}
@@ -295,26 +304,45 @@ class TwinPostgreSQLProvider(BaseProvider):
         return _Cursor(self.dsn)
 
 
-def _is_date(text: str) -> bool:
-    return len(text.strip()) == 10
+#: RFC 3339 full-date, optionally followed by a bare "T" (GDAL writes a date so: "2024-01-01T").
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})T?")
+#: RFC 3339 date-time (extended format only); minutes and seconds may be left off, as GDAL
+#: does for a time of hour or minute precision ("2024-01-01T12Z"). No offset reads as UTC.
+_DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2})(?::(\d{2})(?::(\d{2}(?:\.\d+)?))?)?"
+                        r"([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def _date_part(text: str) -> str | None:
+    """The date of a `datetime` bound that is a whole day, else None."""
+    match = _DATE.fullmatch(text.strip())
+    return match[1] if match else None
 
 
 def _instant(text: str, *, end: bool) -> datetime:
-    """A `datetime` bound as an aware instant; dates are local (Europe/Berlin) days."""
+    """A `datetime` bound as an aware instant; dates are local (Europe/Berlin) days.
+
+    Only RFC 3339's extended format is read: a basic-format value such as ``20240101`` is
+    refused (400) rather than guessed at, as Python would read it as midnight UTC.
+    """
+    refusal = ProviderInvalidQueryError(
+        user_msg=f"'{text}' is not an RFC 3339 date (2024-01-31) or date-time "
+                 "(2024-01-31T12:00:00Z) or '..'")
     try:
-        if _is_date(text):
-            day = date.fromisoformat(text.strip())
+        if day_text := _date_part(text):
+            day = date.fromisoformat(day_text)
             if end:
                 day += timedelta(days=1)
             return datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ProviderInvalidQueryError(
-            user_msg=f"'{text}' is not an RFC 3339 date or date-time") from None
-    # RFC 3339 requires an offset; without one we read UTC rather than guess a local time.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
+        match = _DATE_TIME.fullmatch(text.strip())
+        if match is None:
+            raise refusal
+        day_text, hour, minute, second, offset = match.groups()
+        offset = "+00:00" if offset in (None, "Z", "z") else offset
+        value = datetime.fromisoformat(
+            f"{day_text}T{hour}:{minute or '00'}:{second or '00'}{offset}")
+    except ValueError:  # a month 13, a day 32
+        raise refusal from None
+    return value
 #: Advisory lock namespaces (first int4 key) of the expensive-request slots; two-int4 locks
 #: never collide with the single-bigint locks the loaders take.
 GLOBAL_SLOTS_NS = 0x54574E00
@@ -365,15 +393,23 @@ class _Session:
 
     def __init__(self, dsn: str, state: RequestState) -> None:
         self.state = state
-        try:
-            self._ctx = _pool(dsn).connection(timeout=5)
-            self.conn = self._ctx.__enter__()
-            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            if hasattr(self, "conn"):
-                self._ctx.__exit__(type(exc), exc, None)
-            LOGGER.error("database unavailable: %s", exc)
-            raise ServiceUnavailableError(user_msg=UNAVAILABLE) from exc
+        pool = _pool(dsn)
+        for attempt in (1, 2):
+            try:
+                self._ctx = pool.connection(timeout=5)
+                self.conn = self._ctx.__enter__()
+                self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                break
+            except (PoolTimeout, psycopg.OperationalError) as exc:
+                if hasattr(self, "conn"):
+                    self._ctx.__exit__(type(exc), exc, None)  # the pool discards it
+                    del self.conn
+                if attempt == 1 and isinstance(exc, psycopg.OperationalError):
+                    # A restart killed every idle connection, not just this one.
+                    pool.check()
+                    continue
+                LOGGER.error("database unavailable: %s", exc)
+                raise ServiceUnavailableError(user_msg=UNAVAILABLE) from exc
         try:
             if state.expensive:
                 self._take_slots()

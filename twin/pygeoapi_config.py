@@ -52,13 +52,18 @@ def data_extents(settings: Settings) -> dict[str, dict[str, Any]]:
             geom = sql.Identifier(c.geometry_column)
             time = sql.Identifier(c.time_field) if c.time_field else sql.SQL("NULL")
             row = conn.execute(sql.SQL(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), tmin, tmax FROM ("
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), tmin, tmax, "
+                "ST_XMin(s), ST_YMin(s), ST_XMax(s), ST_YMax(s) FROM ("
                 "SELECT ST_Extent(ST_Transform({g}, 4326)) AS e, min({t}) AS tmin, "
-                "max({t}) AS tmax FROM {tab}) s").format(
+                "max({t}) AS tmax, ST_Extent({g}) AS s FROM {tab}) s").format(
                     g=geom, t=time, tab=sql.Identifier(c.schema, c.table))).fetchone()
             entry: dict[str, Any] = {}
             if row[0] is not None:
                 entry["bbox"] = _round_out(row[:4])
+                # Whole metres outward, in the storage CRS: the CRS84 box carried into it
+                # covers more (its edges are curves there), as GDAL shows when it does so.
+                entry["storage_bbox"] = [math.floor(row[6]), math.floor(row[7]),
+                                         math.ceil(row[8]), math.ceil(row[9])]
             if row[4] is not None:
                 entry["temporal"] = (row[4], row[5])
             extents[c.id] = entry
@@ -74,7 +79,10 @@ def resource(c: Collection, extent: dict[str, Any]) -> dict[str, Any]:
         "keywords": list(c.keywords),
         "links": [],
         "extents": {"spatial": {"bbox": extent.get("bbox", list(c.default_bbox)),
-                                "crs": CRS84}},
+                                "crs": CRS84,
+                                # Not pygeoapi's: twin/amend.py offers it as storageCrsBbox.
+                                **({"storage_crs_bbox": extent["storage_bbox"]}
+                                   if "storage_bbox" in extent else {})}},
         "providers": [{
             "type": "feature",
             "name": PROVIDER,

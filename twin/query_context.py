@@ -24,6 +24,9 @@ class RawBBox:
 
 
 FILTER_CRS: ContextVar[str | None] = ContextVar("filter_crs", default=None)
+#: Whether the request's filter is CQL2 JSON (whose bbox literals pygeofilter builds in
+#: another field order than its text ENVELOPE).
+FILTER_JSON: ContextVar[bool] = ContextVar("filter_json", default=False)
 RAW_BBOX: ContextVar[RawBBox | None] = ContextVar("raw_bbox", default=None)
 #: Version of the single item the provider just read (its row's xmin): the WSGI layer sends
 #: it as the response's ETag, for If-Match on writes (twin/transactions.py).

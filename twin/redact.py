@@ -44,6 +44,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from twin.redact_patterns import PLACEHOLDER, mask_patterns, merge_placeholders
 from twin.vocabulary import is_word, vocabulary
@@ -164,8 +165,17 @@ def mask_row(row: str) -> str:
     return mask_value(row)
 
 
-def redact_message(message: str) -> str:
-    """``message`` with every value it echoes masked (see the module docstring)."""
+def redact_message(message: str, keep: Iterable[str] = ()) -> str:
+    """``message`` with every value it echoes masked (see the module docstring).
+
+    ``keep`` are strings the operator gave (the paths of a load): shown as they are, since a
+    message must name its file, and a path such as ``/data/wt-i7/...`` looks like a plate.
+    """
+    kept = sorted({k for k in keep if k}, key=len, reverse=True)
+    if kept:
+        pieces = re.split("(" + "|".join(map(re.escape, kept)) + ")", message)
+        return "".join(p if i % 2 else redact_message(p) for i, p in enumerate(pieces))
+
     def quoted(m: re.Match[str]) -> str:
         inner = m.group(1) if m.group(1) is not None else m.group(2)
         quote = "'" if m.group(1) is not None else '"'

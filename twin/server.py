@@ -46,9 +46,18 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from twin import logsafe, request_checks, transactions
+from twin.amend import amend
 from twin.errors import ConfigurationError
 from twin.processes import PROCESSORS
-from twin.query_context import CRS84, FILTER_CRS, RAW_BBOX, REQUEST, RawBBox, RequestState
+from twin.query_context import (
+    CRS84,
+    FILTER_CRS,
+    FILTER_JSON,
+    RAW_BBOX,
+    REQUEST,
+    RawBBox,
+    RequestState,
+)
 from twin.registry import COLLECTIONS
 from twin.settings import Settings, get_settings
 
@@ -92,6 +101,8 @@ ITEM_PARAMS = frozenset({"f", "lang", "crs"})
 #: Parameters for which an empty value is a client mistake, not "no value".
 NON_EMPTY = frozenset({"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "sortby",
                        "properties", "filter", "filter-lang", "filter-crs", "resulttype"})
+#: Parameters whose value is one of a few words (OGC API Features Part 1 and Part 3).
+CHOICES = {"skipGeometry": ("true", "false"), "resulttype": ("results", "hits")}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CQL_JSON_TYPES = ("application/query-cql-json", "application/cql2+json", "application/json")
 # Keys may hold a slash (traffic observations: "1201/2024-04-05T11:00:00Z").
@@ -196,7 +207,7 @@ class TwinMiddleware:
             expensive = match["fid"] is None and (
                 (limit.isdigit() and int(limit) > self.settings.expensive_limit)
                 or bool(filter_text and SPATIAL_FILTER.search(filter_text)))
-            tokens = [FILTER_CRS.set(given.get("filter-crs"))]
+            tokens = [FILTER_CRS.set(given.get("filter-crs")), FILTER_JSON.set(json_filter)]
             if bbox:
                 tokens.append(RAW_BBOX.set(RawBBox(bbox, bbox_crs)))
             if given.get("filter-lang") == "cql2-json" and "filter" in given:
@@ -225,6 +236,10 @@ class TwinMiddleware:
             if key in ("limit", "offset") and \
                     (problem := request_checks.whole_number_problem(key, value)):
                 return problem
+            # pygeoapi reads 'yes', 'on', 't', '1' as true and ignores an unknown resulttype.
+            if key in CHOICES and value not in CHOICES[key]:
+                return (f"query parameter '{key}' must be one of "
+                        f"{', '.join(CHOICES[key])}, not '{value}'")
         seen = [k for k, _ in params]
         dup = next((k for k in seen if seen.count(k) > 1), None)
         if dup:
@@ -291,6 +306,10 @@ class TwinMiddleware:
                        for k, v in headers]
             if moved_filter is not None:
                 body = _restore_filter_in_links(body, moved_filter)
+        if status_code == 200 and "json" in ctype:  # next past the end, queryables, extent
+            body = amend(environ.get("PATH_INFO", ""),
+                         dict(parse_qsl(environ.get("QUERY_STRING", ""))), body,
+                         self.settings.config_path)
         if ctype.startswith("text/csv") and status_code == 200:
             body = escape_csv_formulas(body)
         if ctype.startswith(("text/html", "text/csv")) and "charset" not in ctype:

@@ -1,0 +1,349 @@
+"""Right answers (issue 7, "Wrong answers (silent)"): every count equals the same query written
+directly in PostGIS, over HTTP against `twin serve` on the sample data.
+
+Boxes in a geographic or Web Mercator CRS are boxes in that CRS: a feature matches when it
+meets the box drawn there (edges along parallels and meridians), as
+``ST_Intersects(ST_Transform(geom, <box CRS>), ST_MakeEnvelope(..., <box CRS>))`` says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from typing import Any
+
+import psycopg
+import pyogrio.raw
+import pytest
+import requests
+
+from tests.conftest import Server
+from twin.registry import COMMERCIAL_LAND, PARCELS, STREET_DAMAGE, TRAFFIC_COUNTS
+
+PARCEL_ITEMS = "/collections/parcels/items"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
+
+
+def count(pg: psycopg.Connection, table: str, where: str, params: Any = ()) -> int:
+    """Rows of twin.``table`` matching ``where`` (fixed SQL texts of this module)."""
+    query = f"SELECT count(*) FROM twin.{table} WHERE {where}"  # noqa: S608 - module constants
+    return pg.execute(query, params or None).fetchone()[0]
+
+
+def matched(server: Server, cid: str, **params: Any) -> int:
+    r = server.get(f"/collections/{cid}/items", params={"limit": 1, **params})
+    assert r.status_code == 200, r.text
+    return r.json()["numberMatched"]
+
+
+# -- 1. boxes in CRS84, EPSG:4326 and EPSG:3857 --------------------------------------------
+IN_4326 = "ST_Intersects(ST_Transform(geom, 4326), ST_MakeEnvelope(%s, %s, %s, %s, 4326))"
+IN_3857 = "ST_Intersects(ST_Transform(geom, 3857), ST_MakeEnvelope(%s, %s, %s, %s, 3857))"
+BOXES = {
+    # A thin band across the city: corners carried into UTM gave two parcels too many.
+    "band-crs84": ((14.25, 51.735, 14.45, 51.745), CRS84, IN_4326, (14.25, 51.735, 14.45, 51.745)),
+    "band-4326-lat-first": ((51.735, 14.25, 51.745, 14.45), EPSG.format(4326), IN_4326,
+                            (14.25, 51.735, 14.45, 51.745)),
+    "world-crs84": ((-180, -90, 180, 90), CRS84, "TRUE", ()),
+    # ogr2ogr -spat 9 51.7 21 51.8: far wider than UTM zone 33.
+    "wide-crs84": ((9, 51.7, 21, 51.8), CRS84, IN_4326, (9, 51.7, 21, 51.8)),
+    "wide-south-crs84": ((9, 51.0, 21, 51.755), CRS84, IN_4326, (9, 51.0, 21, 51.755)),
+    "band-3857": ((1586000, 6755000, 1610000, 6756000), EPSG.format(3857), IN_3857,
+                  (1586000, 6755000, 1610000, 6756000)),
+    "world-3857": ((-2.1e7, -2.1e7, 2.1e7, 2.1e7), EPSG.format(3857), "TRUE", ()),
+}
+
+
+@pytest.mark.parametrize("name", list(BOXES))
+def test_bbox_parameter_equals_postgis_in_the_box_crs(server: Server, pg: psycopg.Connection,
+                                                      name: str) -> None:
+    box, crs, where, params = BOXES[name]
+    expected = count(pg, "parcels", where, params)
+    assert expected > 0
+    got = matched(server, "parcels", bbox=",".join(map(str, box)), **{"bbox-crs": crs})
+    assert got == expected
+
+
+@pytest.mark.parametrize("name", ["band-crs84", "world-crs84", "wide-crs84", "band-3857",
+                                  "world-3857"])
+def test_cql2_bbox_equals_postgis_in_the_filter_crs(server: Server, pg: psycopg.Connection,
+                                                    name: str) -> None:
+    box, crs, where, params = BOXES[name]
+    expected = count(pg, "parcels", where, params)
+    text = ", ".join(map(str, box))
+    for cql in (f"BBOX(geom, {text})", f"S_INTERSECTS(geometry, BBOX({text}))"):
+        assert matched(server, "parcels", filter=cql, **{"filter-crs": crs}) == expected, cql
+    # The same box as a disjointness test: the rest of the parcels.
+    total = count(pg, "parcels", "TRUE")
+    assert matched(server, "parcels", filter=f"S_DISJOINT(geometry, BBOX({text}))",
+                   **{"filter-crs": crs}) == total - expected
+
+
+def test_the_band_differs_from_its_corners_in_utm(pg: psycopg.Connection) -> None:
+    """The band's test data is a real case: its corners carried into UTM match more."""
+    corners = ("ST_Intersects(geom, ST_Transform(ST_MakeEnvelope(%s, %s, %s, %s, 4326), "
+               "25833))")
+    box = BOXES["band-crs84"][0]
+    assert count(pg, "parcels", corners, box) != count(pg, "parcels", IN_4326, box)
+
+
+# -- 2. CQL2 JSON bbox literals -------------------------------------------------------------
+def test_cql2_json_bbox_is_minx_miny_maxx_maxy(server: Server, pg: psycopg.Connection) -> None:
+    box = (14.30, 51.74, 14.34, 51.77)
+    expected = count(pg, "parcels", IN_4326, box)
+    assert 0 < expected < count(pg, "parcels", "TRUE")
+    body = {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": list(box)}]}
+    by_get = matched(server, "parcels", filter=json.dumps(body), **{"filter-lang": "cql2-json"})
+    posted = requests.post(f"{server.url}{PARCEL_ITEMS}?limit=1", data=json.dumps(body),
+                           headers={"Content-Type": "application/query-cql-json"}, timeout=60)
+    text = matched(server, "parcels", filter=f"S_INTERSECTS(geometry, BBOX({', '.join(
+        map(str, box))}))")
+    assert by_get == posted.json()["numberMatched"] == text == expected
+
+
+# -- 3. datetime ----------------------------------------------------------------------------
+def test_datetime_does_not_filter_a_collection_without_time(server: Server,
+                                                            pg: psycopg.Connection) -> None:
+    assert PARCELS.time_field is None
+    total = count(pg, "parcels", "TRUE")
+    for value in ("2024-01-01", "2024-01-01T00:00:00Z/..", "../2020-01-01"):
+        assert matched(server, "parcels", datetime=value) == total, value
+    # Still read: a malformed value is refused, not silently ignored.
+    r = server.get(PARCEL_ITEMS, params={"datetime": "yesterday"})
+    assert r.status_code == 400
+    assert "RFC 3339" in r.json()["description"]
+
+
+@pytest.mark.parametrize(("value", "where", "params"), [
+    # What GDAL sends for -where "reported_at >= '2024-01-01'" (a date, then a bare T).
+    ("2024-01-01T/..", "reported_at >= %s::date::timestamp AT TIME ZONE 'Europe/Berlin'",
+     ["2024-01-01"]),
+    ("../2024-01-01T", "reported_at < (%s::date + 1)::timestamp AT TIME ZONE 'Europe/Berlin'",
+     ["2024-01-01"]),
+    # GDAL's hour-precision form of a date-time: "T10Z".
+    ("2024-01-01T10Z/..", "reported_at >= %s::timestamptz", ["2024-01-01T10:00:00Z"]),
+])
+def test_datetime_as_gdal_writes_it(server: Server, pg: psycopg.Connection, value: str,
+                                    where: str, params: list) -> None:
+    expected = count(pg, "street_damage", where, params)
+    assert 0 < expected < count(pg, "street_damage", "TRUE")
+    assert matched(server, STREET_DAMAGE.id, datetime=value) == expected
+
+
+def test_ogr2ogr_where_on_a_time_property(server: Server, pg: psycopg.Connection,
+                                          tmp_path: Any) -> None:
+    """GDAL 3.6 turns the -where into `datetime=2024-01-01T%2F..`; it must not abort."""
+    out = tmp_path / "damage.geojson"
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    result = subprocess.run(
+        ["ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{server.url}", STREET_DAMAGE.id,
+         "-where", "reported_at >= '2024-01-01'"], env={**env, "GDAL_HTTP_TIMEOUT": "60"},
+        capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    # A date is a day of the city's calendar: from local midnight.
+    expected = count(pg, "street_damage",
+                     "reported_at >= %s::date::timestamp AT TIME ZONE 'Europe/Berlin'",
+                     ["2024-01-01"])
+    assert 0 < expected
+    assert len(json.loads(out.read_text(encoding="utf-8"))["features"]) == expected
+    assert "datetime=2024-01-01T%2F.." in server.log.read_text(encoding="utf-8")
+
+
+def test_pyogrio_where_on_a_time_property(server: Server, pg: psycopg.Connection,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """GDAL 3.12 (pyogrio) sends the same `datetime=2024-01-01T%2F..`."""
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    _, _, geometries, _ = pyogrio.raw.read(f"OAPIF:{server.url}", layer=STREET_DAMAGE.id,
+                                           where="reported_at >= '2024-01-01'")
+    expected = count(pg, "street_damage",
+                     "reported_at >= %s::date::timestamp AT TIME ZONE 'Europe/Berlin'",
+                     ["2024-01-01"])
+    assert len(geometries) == expected > 0
+
+
+def test_datetime_in_basic_format_is_refused(server: Server) -> None:
+    """RFC 3339 requires the extended format: 20240101 is refused, not read as an instant."""
+    for value in ("20240101", "20240101T000000Z", "2024-01-01/20240201"):
+        r = server.get(f"/collections/{STREET_DAMAGE.id}/items", params={"datetime": value})
+        assert r.status_code == 400, value
+        assert "RFC 3339" in r.json()["description"]
+
+
+# -- 4. CQL2 arithmetic ---------------------------------------------------------------------
+ARITHMETIC = [
+    ("hour / 2 = 1.5", "hour::float8 / 2 = 1.5",
+     {"op": "=", "args": [{"op": "/", "args": [{"property": "hour"}, 2]}, 1.5]}),
+    ("hour % 5 = 0", "hour % 5 = 0",
+     {"op": "=", "args": [{"op": "%", "args": [{"property": "hour"}, 5]}, 0]}),
+    ("hour div 5 = 2", "hour / 5 = 2",
+     {"op": "=", "args": [{"op": "div", "args": [{"property": "hour"}, 5]}, 2]}),
+    ("hour ^ 2 = 144", "hour * hour = 144",
+     {"op": "=", "args": [{"op": "^", "args": [{"property": "hour"}, 2]}, 144]}),
+    ("2 ^ 3 ^ 2 = hour * 16 + 256", "512 = hour * 16 + 256",
+     None),  # ^ is right-associative: 2^(3^2) = 512, so hour = 16
+]
+
+
+@pytest.mark.parametrize(("text", "where", "json_filter"), ARITHMETIC)
+def test_cql2_arithmetic_equals_postgis(server: Server, pg: psycopg.Connection, text: str,
+                                        where: str, json_filter: dict | None) -> None:
+    expected = count(pg, "traffic_counts", where)
+    assert 0 < expected < count(pg, "traffic_counts", "TRUE")
+    assert matched(server, TRAFFIC_COUNTS.id, filter=text) == expected
+    if json_filter is not None:
+        assert matched(server, TRAFFIC_COUNTS.id, filter=json.dumps(json_filter),
+                       **{"filter-lang": "cql2-json"}) == expected
+
+
+def test_arithmetic_is_declared(server: Server) -> None:
+    classes = server.get("/conformance?f=json").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic" in classes
+
+
+def test_division_by_zero_is_a_client_error(server: Server) -> None:
+    r = server.get(f"/collections/{TRAFFIC_COUNTS.id}/items", params={"filter": "hour / 0 = 1"})
+    assert r.status_code == 400
+
+
+def test_like_dot_is_a_dot(server: Server, pg: psycopg.Connection) -> None:
+    """CQL2's single-character wildcard is `_`; pygeofilter reports '.', which is no
+    wildcard in CQL2."""
+    expected = count(pg, "parcels", "lagebeztxt LIKE %s", ["%.%"])
+    assert matched(server, "parcels", filter="lagebeztxt LIKE '%.%'") == expected
+    assert expected < count(pg, "parcels", "lagebeztxt IS NOT NULL")
+
+
+# -- 5. properties, skipGeometry, resulttype, the last page -------------------------------
+def test_properties_lists_only_what_was_asked(server: Server) -> None:
+    doc = server.get(PARCEL_ITEMS, params={"properties": "flaeche", "limit": 2}).json()
+    for feature in doc["features"]:
+        assert set(feature["properties"]) == {"flaeche"}
+        assert feature["id"]
+    doc = server.get(PARCEL_ITEMS, params={"properties": "flstkennz,flur", "limit": 1}).json()
+    assert set(doc["features"][0]["properties"]) == {"flstkennz", "flur"}
+
+
+@pytest.mark.parametrize(("param", "value"), [
+    ("skipGeometry", "yes"), ("skipGeometry", "1"), ("skipGeometry", "on"),
+    ("resulttype", "count"), ("resulttype", "Hits"),
+])
+def test_boolean_and_choice_parameters_take_only_their_values(server: Server, param: str,
+                                                              value: str) -> None:
+    r = server.get(PARCEL_ITEMS, params={param: value})
+    assert r.status_code == 400
+    assert param in r.json()["description"]
+
+
+def test_skip_geometry_and_hits_still_work(server: Server, pg: psycopg.Connection) -> None:
+    doc = server.get(PARCEL_ITEMS, params={"skipGeometry": "true", "limit": 1}).json()
+    assert doc["features"][0]["geometry"] is None
+    doc = server.get(PARCEL_ITEMS, params={"resulttype": "hits"}).json()
+    assert doc["numberMatched"] == count(pg, "parcels", "TRUE")
+
+
+def test_a_full_last_page_links_no_empty_next_page(server: Server,
+                                                   pg: psycopg.Connection) -> None:
+    n = count(pg, "parcels", "gemarkung = %s", ["Döbbrick"])
+    assert n % 2 == 1 or n > 2
+
+    def page(limit: int, offset: int = 0) -> dict:
+        return server.get(PARCEL_ITEMS, params={"gemarkung": "Döbbrick", "limit": limit,
+                                                "offset": offset}).json()
+
+    def rels(doc: dict) -> set[str]:
+        return {link["rel"] for link in doc["links"]}
+
+    assert "next" not in rels(page(n))  # one full page holds everything
+    assert "next" in rels(page(n - 1))  # ... one fewer does not
+    last = page(n - 1)
+    assert "next" not in rels(page(1, offset=n - 1))
+    assert last["numberReturned"] == n - 1
+
+
+# -- 6. extent in the storage CRS, queryables ------------------------------------------------
+def test_collection_offers_its_extent_in_the_storage_crs(server: Server,
+                                                          pg: psycopg.Connection) -> None:
+    xmin, ymin, xmax, ymax = pg.execute(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        "(SELECT ST_Extent(geom) e FROM twin.parcels) s").fetchone()
+    doc = server.get("/collections/parcels?f=json").json()
+    assert doc["storageCrs"] == EPSG.format(25833)
+    spatial = doc["extent"]["spatial"]
+    assert spatial["crs"] == CRS84  # the CRS84 box stays first, as Part 1 wants
+    (sx1, sy1, sx2, sy2), = spatial["storageCrsBbox"]
+    assert sx1 <= xmin < sx1 + 1 and sy1 <= ymin < sy1 + 1
+    assert sx2 - 1 < xmax <= sx2 and sy2 - 1 < ymax <= sy2
+    listed = server.get("/collections?f=json").json()["collections"]
+    assert next(c for c in listed if c["id"] == "parcels")["extent"]["spatial"][
+        "storageCrsBbox"] == spatial["storageCrsBbox"]
+
+
+def test_queryables_list_only_what_a_filter_may_name(server: Server) -> None:
+    unfilterable = {f.name for f in COMMERCIAL_LAND.all_fields if not f.queryable}
+    assert "score_breakdown" in unfilterable
+    doc = server.get(f"/collections/{COMMERCIAL_LAND.id}/queryables?f=json").json()
+    listed = set(doc["properties"]) - {"geometry"}
+    assert listed == {f.name for f in COMMERCIAL_LAND.all_fields if f.queryable}
+    r = server.get(f"/collections/{COMMERCIAL_LAND.id}/items",
+                   params={"filter": "score_breakdown = 'x'"})
+    assert r.status_code == 400
+    # The schema still describes every property a feature has.
+    schema = server.get(f"/collections/{COMMERCIAL_LAND.id}/schema?f=json").json()
+    assert "score_breakdown" in schema["properties"]
+
+
+# -- 7. count and page from one snapshot ----------------------------------------------------
+def test_number_matched_and_page_come_from_one_snapshot(server: Server,
+                                                        pg: psycopg.Connection) -> None:
+    """Rows changed by a transaction that commits while the request runs are seen by neither
+    its count nor its page.
+
+    The request starts while another transaction holds the table locked with its change
+    made; it waits at its count, and runs count and page after that commit. From the snapshot
+    it took before waiting, both still see the old rows; two autocommit statements (or a
+    second snapshot for the page) would see the new ones.
+    """
+    where, value, other = "gemarkung = %s", "Branitz", "Branitz (moved)"
+    before = count(pg, "parcels", where, [value])
+    moved = [k for (k,) in pg.execute("SELECT flstkennz FROM twin.parcels WHERE gemarkung = "
+                                      "%s ORDER BY flstkennz LIMIT 10", [value])]
+    assert before > len(moved) == 10
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        answer["r"] = server.get(PARCEL_ITEMS, params={"gemarkung": value, "limit": 1000,
+                                                       "skipGeometry": "true"})
+
+    thread = threading.Thread(target=ask)
+    try:
+        with psycopg.connect(pg.info.dsn) as locker:
+            locker.execute("LOCK TABLE twin.parcels IN ACCESS EXCLUSIVE MODE")
+            locker.execute("UPDATE twin.parcels SET gemarkung = %s WHERE flstkennz = ANY(%s)",
+                           [other, moved])
+            thread.start()
+            deadline, waiting = time.monotonic() + 30, 0
+            while time.monotonic() < deadline and not waiting:
+                time.sleep(0.05)
+                waiting = pg.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                    "WHERE c.relname = 'parcels' AND NOT l.granted").fetchone()[0]
+            assert waiting, "the request never reached its count"
+            locker.commit()
+        thread.join(timeout=60)
+        assert count(pg, "parcels", where, [value]) == before - 10  # the change is there
+        doc = answer["r"].json()
+        assert answer["r"].status_code == 200, doc
+        assert doc["numberMatched"] == doc["numberReturned"] == before
+        assert {f["properties"]["gemarkung"] for f in doc["features"]} == {value}
+    finally:
+        if thread.is_alive():
+            thread.join(timeout=60)
+        pg.execute("UPDATE twin.parcels SET gemarkung = %s WHERE gemarkung = %s",
+                   [value, other])

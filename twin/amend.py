@@ -1,0 +1,105 @@
+"""Corrections to pygeoapi's JSON answers that no provider hook can make.
+
+pygeoapi links a `next` page whenever a page is full, lists every field of a collection as
+queryable, and copies only ``bbox`` and ``crs`` of a configured spatial extent. The WSGI layer
+(twin/server.py) passes each successful JSON answer of these paths through :func:`amend`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from twin.registry import COLLECTIONS
+
+#: Properties a filter may name, per collection (the rest, e.g. score_breakdown, may not).
+QUERYABLE = {c.id: frozenset(f.name for f in c.all_fields if f.queryable) for c in COLLECTIONS}
+_COLLECTION = re.compile(r"^/collections/(?P<cid>[^/]+)/?$")
+_QUERYABLES = re.compile(r"^/collections/(?P<cid>[^/]+)/queryables/?$")
+_ITEMS = re.compile(r"^/collections/(?P<cid>[^/]+)/items/?$")
+
+
+def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> bytes:
+    """``body`` (a 200 JSON answer to ``path``) with pygeoapi's mistakes corrected.
+
+    Parameters
+    ----------
+    path
+        The request path.
+    query
+        The request's query parameters (one value each; the layer refuses repeats).
+    body
+        The JSON answer as pygeoapi rendered it.
+    config_path
+        The pygeoapi configuration the server runs with (for the storage-CRS extents).
+
+    Returns
+    -------
+    bytes
+        The answer to send; ``body`` itself when nothing needed correcting.
+    """
+    if (m := _ITEMS.match(path)) and m["cid"] in QUERYABLE:
+        return _edit(body, lambda doc: _no_next_past_end(doc, query))
+    if (m := _QUERYABLES.match(path)) and m["cid"] in QUERYABLE:
+        return _edit(body, lambda doc: _only_queryable(doc, QUERYABLE[m["cid"]]))
+    if (m := _COLLECTION.match(path)) and m["cid"] in QUERYABLE:
+        return _edit(body, lambda doc: _add_storage_extent(doc, storage_extents(config_path)))
+    if path.rstrip("/") == "/collections":
+        extents = storage_extents(config_path)
+        return _edit(body, lambda doc: [_add_storage_extent(c, extents)
+                                        for c in doc.get("collections", [])])
+    return body
+
+
+def _edit(body: bytes, change: Any) -> bytes:
+    try:
+        doc = json.loads(body)
+    except ValueError:  # not what pygeoapi says it is: pass it on untouched
+        return body
+    if not isinstance(doc, dict):
+        return body
+    change(doc)
+    return json.dumps(doc).encode()
+
+
+def _no_next_past_end(doc: dict, query: dict[str, str]) -> None:
+    """Drop `next` when this page ends the matches: a full last page must not lead to an
+    empty one (pygeoapi links `next` whenever a page is full)."""
+    matched = doc.get("numberMatched")
+    if matched is None:
+        return
+    offset = int(query.get("offset") or 0)
+    if offset + doc.get("numberReturned", 0) >= matched:
+        doc["links"] = [link for link in doc.get("links", []) if link.get("rel") != "next"]
+
+
+def _only_queryable(doc: dict, names: frozenset[str]) -> None:
+    props = doc.get("properties", {})
+    doc["properties"] = {k: v for k, v in props.items() if k in names or k == "geometry"}
+
+
+def _add_storage_extent(doc: dict, extents: dict[str, list[float]]) -> None:
+    """Add ``extent.spatial.storageCrsBbox``: the data's extent in its storage CRS (as OGC
+    API Common Part 2 and Features Part 2 servers offer it), exact where the CRS84 box,
+    carried into the storage CRS, is bigger."""
+    bbox = extents.get(doc.get("id", ""))
+    spatial = doc.get("extent", {}).get("spatial")
+    if bbox is not None and isinstance(spatial, dict):
+        spatial["storageCrsBbox"] = [bbox]
+
+
+@lru_cache(maxsize=4)
+def storage_extents(config_path: Path) -> dict[str, list[float]]:
+    """Storage-CRS extents by collection id, as `twin config` wrote them."""
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    out: dict[str, list[float]] = {}
+    for cid, resource in (config.get("resources") or {}).items():
+        spatial = (resource.get("extents") or {}).get("spatial") or {}
+        if "storage_crs_bbox" in spatial:
+            out[cid] = spatial["storage_crs_bbox"]
+    return out

@@ -1,0 +1,101 @@
+"""CQL2's arithmetic operators that pygeofilter 0.4 does not parse: ``%``, ``div`` and ``^``.
+
+CQL2 (OGC 21-065, class "arithmetic") defines ``+ - * /``, ``%`` (modulo), ``div`` (integer
+division) and ``^`` (power). pygeofilter parses only the first four, in both encodings, so
+:func:`install` adds the other three: to its CQL2 JSON operator table, and to its CQL2 text
+grammar (a parser built from pygeofilter's grammar with one rule widened, put in place of its
+own). Both are module globals of pygeofilter that pygeoapi reaches through pygeofilter's
+``parse`` functions; :func:`install` fails loudly when an upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import os.path
+from dataclasses import dataclass
+from pathlib import Path
+
+from lark import Lark, v_args
+from pygeofilter import ast
+from pygeofilter import cql2 as pygeofilter_cql2
+from pygeofilter.parsers.cql2_text import parser as text_parser
+
+#: pygeofilter's CQL2 text rule for products, and what it becomes: ``^`` binds tighter than
+#: ``* / % div`` and is right-associative, as in CQL2's BNF (powerTerm).
+_PRODUCT_RULE = '''?product: atom
+        | product "*" atom                                                  -> mul
+        | product "/" atom                                                  -> div
+'''
+_NEW_PRODUCT_RULE = '''?product: power_term
+        | product "*" power_term                                            -> mul
+        | product "/" power_term                                            -> div
+        | product "%" power_term                                            -> mod
+        | product "div"i power_term                                         -> intdiv
+
+?power_term: atom
+           | atom "^" power_term                                            -> power
+'''
+
+
+class _Op:
+    """Stands in for pygeofilter's ArithmeticOp enum (which has no member for these)."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+
+@dataclass
+class Mod(ast.Arithmetic):
+    """``a % b``: the remainder of a divided by b."""
+
+    op = _Op("%")
+
+
+@dataclass
+class IntDiv(ast.Arithmetic):
+    """``a div b``: a divided by b, truncated to an integer."""
+
+    op = _Op("div")
+
+
+@dataclass
+class Power(ast.Arithmetic):
+    """``a ^ b``: a to the power of b."""
+
+    op = _Op("^")
+
+
+@v_args(inline=True)  # as pygeofilter's transformer: rule children as arguments
+class _Transformer(text_parser.CQLTransformer):
+    def mod(self, lhs, rhs):  # noqa: ANN001, ANN201 - lark callback
+        return Mod(lhs, rhs)
+
+    def intdiv(self, lhs, rhs):  # noqa: ANN001, ANN201 - lark callback
+        return IntDiv(lhs, rhs)
+
+    def power(self, lhs, rhs):  # noqa: ANN001, ANN201 - lark callback
+        return Power(lhs, rhs)
+
+
+def install() -> None:
+    """Teach pygeofilter's CQL2 text and JSON parsers ``%``, ``div`` and ``^`` (idempotent).
+
+    Raises
+    ------
+    RuntimeError
+        When pygeofilter no longer has the grammar rule or operator table relied on.
+    """
+    table = pygeofilter_cql2.BINARY_OP_PREDICATES_MAP
+    if table.get("%") is Mod:
+        return
+    grammar_path = Path(text_parser.__file__).with_name("grammar.lark")
+    grammar = grammar_path.read_text(encoding="utf-8")
+    if _PRODUCT_RULE not in grammar or not isinstance(getattr(text_parser, "parser", None),
+                                                      Lark):
+        raise RuntimeError("pygeofilter's CQL2 text grammar changed; twin/cql_arithmetic.py "
+                           "must be updated for this pygeofilter version")
+    text_parser.parser = Lark(
+        grammar.replace(_PRODUCT_RULE, _NEW_PRODUCT_RULE), parser="lalr",
+        maybe_placeholders=False, transformer=_Transformer(),
+        source_path=str(grammar_path),
+        import_paths=[os.path.dirname(os.path.dirname(text_parser.__file__))])
+    table.update({"%": Mod, "div": IntDiv, "^": Power})
