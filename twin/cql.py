@@ -281,6 +281,9 @@ class Box:
     srid: int
     coords: tuple[float, float, float, float] | None  # None: empty after clipping
     prefilter: tuple[float, float, float, float] | None
+    #: The part west of the antimeridian of a geographic box that crosses it (``coords`` is
+    #: then the part east of it); None for every other box.
+    west: tuple[float, float, float, float] | None = None
 
 
 #: Metres added around the storage-CRS envelope of a box: its edges are curves there, and
@@ -318,6 +321,28 @@ def make_box(bbox: tuple[float, ...], crs: str, storage_srid: int) -> Box:
     if srid == storage_srid:
         box = (float(x1), float(y1), float(x2), float(y2))
         return Box(srid, box, box)
+    if x1 > x2 and CRS.from_epsg(srid).is_geographic:
+        # OGC API Features Part 1, 7.15.3: a west edge east of the east edge is a box across
+        # the antimeridian, i.e. the boxes on either side of it.
+        return _across_antimeridian(_clipped(srid, (x1, y1, 180.0, y2), storage_srid),
+                                    _clipped(srid, (-180.0, y1, x2, y2), storage_srid))
+    return _clipped(srid, (x1, y1, x2, y2), storage_srid)
+
+
+def _across_antimeridian(east: Box, west: Box) -> Box:
+    """One box of the parts of a box either side of the antimeridian; a part that reaches
+    no stored data (no prefilter) is left out, as it matches nothing."""
+    parts = [b for b in (east, west) if b.coords is not None and b.prefilter is not None]
+    if len(parts) < 2:
+        return parts[0] if parts else Box(east.srid, None, None)
+    (ex1, ey1, ex2, ey2), (wx1, wy1, wx2, wy2) = east.prefilter, west.prefilter
+    cover = (min(ex1, wx1), min(ey1, wy1), max(ex2, wx2), max(ey2, wy2))
+    return Box(east.srid, east.coords, cover, west=west.coords)
+
+
+def _clipped(srid: int, bbox: tuple[float, float, float, float], storage_srid: int) -> Box:
+    """The box x1, y1, x2, y2 of ``srid`` clipped to where ``srid`` is defined."""
+    x1, y1, x2, y2 = bbox
     vx1, vy1, vx2, vy2 = _valid_bounds(srid)
     cx1, cy1 = float(max(x1, vx1)), float(max(y1, vy1))
     cx2, cy2 = float(min(x2, vx2)), float(min(y2, vy2))
@@ -362,6 +387,9 @@ def box_predicate(function: str, geom: sql.Composable, box: Box, storage_srid: i
         return (sql.SQL("TRUE") if function == "ST_Disjoint" else sql.SQL("FALSE")), []
     envelope = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(sql.Literal(box.srid))
     params = list(box.coords)
+    if box.west is not None:  # both sides of the antimeridian, as one (multi)polygon
+        envelope = sql.SQL("ST_Collect({}, {})").format(envelope, envelope)
+        params += box.west
     if box.srid != storage_srid:
         geom_in_box_crs = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(box.srid))
     else:

@@ -35,6 +35,11 @@ _NEW_PRODUCT_RULE = '''?product: power_term
            | atom "^" power_term                                            -> power
 '''
 
+#: pygeofilter's NOT takes a predicate only; CQL2's booleanFactor negates any parenthesized
+#: condition too: ``NOT (a = 1 OR b = 2)``, ``NOT ((a IS NULL) AND b = 2)``.
+_NOT_RULE = '"NOT"i "(" predicate ")"'
+_NEW_NOT_RULE = '"NOT"i "(" condition ")"'
+
 
 class _Op:
     """Stands in for pygeofilter's ArithmeticOp enum (which has no member for these)."""
@@ -89,12 +94,13 @@ def install() -> None:
         return
     grammar_path = Path(text_parser.__file__).with_name("grammar.lark")
     grammar = grammar_path.read_text(encoding="utf-8")
-    if _PRODUCT_RULE not in grammar or not isinstance(getattr(text_parser, "parser", None),
-                                                      Lark):
+    relied_on = _PRODUCT_RULE in grammar and grammar.count(_NOT_RULE) == 1
+    if not relied_on or not isinstance(getattr(text_parser, "parser", None), Lark):
         raise RuntimeError("pygeofilter's CQL2 text grammar changed; twin/cql_arithmetic.py "
                            "must be updated for this pygeofilter version")
     text_parser.parser = Lark(
-        grammar.replace(_PRODUCT_RULE, _NEW_PRODUCT_RULE), parser="lalr",
+        grammar.replace(_PRODUCT_RULE, _NEW_PRODUCT_RULE).replace(_NOT_RULE, _NEW_NOT_RULE),
+        parser="lalr",
         maybe_placeholders=False, transformer=_Transformer(),
         source_path=str(grammar_path),
         import_paths=[os.path.dirname(os.path.dirname(text_parser.__file__))])
