@@ -116,9 +116,12 @@ class Translator:
                                                    sql.SQL("NOT " if n.not_ else ""))
         if type(n) in _SPATIAL:
             return self.spatial(_SPATIAL[type(n)], n.lhs, n.rhs)
-        if isinstance(n, ast.BBox):
-            box = make_box((n.minx, n.miny, n.maxx, n.maxy), n.crs or self.filter_crs,
-                           self.collection.srid)
+        if isinstance(n, ast.BBox):  # BBOX(geometry, x1, y1, x2, y2), the CQL1 form
+            crs = n.crs or self.filter_crs
+            coords = tuple(float(c) for c in (n.minx, n.miny, n.maxx, n.maxy))
+            if problem := bbox_problem(coords, crs, "BBOX in the filter"):
+                raise FilterError(problem)
+            box = make_box(coords, crs, self.collection.srid)
             return self.box_condition("ST_Intersects", n.lhs, box, box_first=False)
         if isinstance(n, ast.DistanceWithin | ast.DistanceBeyond):
             fn = "ST_DWithin" if isinstance(n, ast.DistanceWithin) else "NOT ST_DWithin"

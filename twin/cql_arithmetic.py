@@ -6,17 +6,24 @@ division) and ``^`` (power). pygeofilter parses only the first four, in both enc
 grammar (a parser built from pygeofilter's grammar with one rule widened, put in place of its
 own). Both are module globals of pygeofilter that pygeoapi reaches through pygeofilter's
 ``parse`` functions; :func:`install` fails loudly when an upgrade moves them.
+
+Two repairs of pygeofilter's readings of CQL2 ride along, in the same places: its text grammar
+negates only a predicate (CQL2 also negates a parenthesized ``AND``/``OR``), and its JSON
+reader takes BETWEEN as ``[a, [low, high]]`` where CQL2 writes ``[a, low, high]``.
 """
 
 from __future__ import annotations
 
 import os.path
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lark import Lark, v_args
 from pygeofilter import ast
 from pygeofilter import cql2 as pygeofilter_cql2
+from pygeofilter.parsers.cql2_json import parser as json_parser
 from pygeofilter.parsers.cql2_text import parser as text_parser
 
 #: pygeofilter's CQL2 text rule for products, and what it becomes: ``^`` binds tighter than
@@ -105,3 +112,18 @@ def install() -> None:
         source_path=str(grammar_path),
         import_paths=[os.path.dirname(os.path.dirname(text_parser.__file__))])
     table.update({"%": Mod, "div": IntDiv, "^": Power})
+    json_parser.walk_cql_json = _standard_between(json_parser.walk_cql_json)
+
+
+def _standard_between(walk: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """pygeofilter's CQL2 JSON walker, reading BETWEEN's three arguments as CQL2 writes them
+    (its own recursive calls reach this wrapper through the module global)."""
+
+    def walk_cql_json(node: Any) -> Any:
+        if isinstance(node, dict) and node.get("op") == "between" and \
+                isinstance(node.get("args"), list) and len(node["args"]) == 3:
+            a, low, high = node["args"]
+            node = {**node, "args": [a, [low, high]]}
+        return walk(node)
+
+    return walk_cql_json
