@@ -117,11 +117,8 @@ class Translator:
         if type(n) in _SPATIAL:
             return self.spatial(_SPATIAL[type(n)], n.lhs, n.rhs)
         if isinstance(n, ast.BBox):  # BBOX(geometry, x1, y1, x2, y2), the CQL1 form
-            crs = n.crs or self.filter_crs
-            coords = tuple(float(c) for c in (n.minx, n.miny, n.maxx, n.maxy))
-            if problem := bbox_problem(coords, crs, "BBOX in the filter"):
-                raise FilterError(problem)
-            box = make_box(coords, crs, self.collection.srid)
+            box = self.checked_box(tuple(float(c) for c in (n.minx, n.miny, n.maxx, n.maxy)),
+                                   n.crs or self.filter_crs)
             return self.box_condition("ST_Intersects", n.lhs, box, box_first=False)
         if isinstance(n, ast.DistanceWithin | ast.DistanceBeyond):
             fn = "ST_DWithin" if isinstance(n, ast.DistanceWithin) else "NOT ST_DWithin"
@@ -201,10 +198,13 @@ class Translator:
                 (args[0], args[1], args[3], args[4])
         else:
             return None
-        box = tuple(float(c) for c in coords)
-        if problem := bbox_problem(box, self.filter_crs, "BBOX in the filter"):
+        return self.checked_box(tuple(float(c) for c in coords), self.filter_crs)
+
+    def checked_box(self, coords: tuple[float, ...], crs: str) -> Box:
+        """The box of a filter's BBOX, refused (400) when outside its CRS or not finite."""
+        if problem := bbox_problem(coords, crs, "BBOX in the filter"):
             raise FilterError(problem)
-        return make_box(box, self.filter_crs, self.collection.srid)
+        return make_box(coords, crs, self.collection.srid)
 
     def spatial(self, function: str, lhs: Any, rhs: Any) -> sql.Composable:
         lhs_box, rhs_box = self.box(lhs), self.box(rhs)
