@@ -148,6 +148,12 @@ def _ogc_schemas() -> dict[str, Any]:
         schemas[name] = _rewrite(yaml.safe_load(text),
                                  lambda ref: "#/components/schemas/" + ref.removeprefix("urn:")
                                  if ref.startswith("urn:") else ref)
+    # GeoJSON (RFC 7946, 3.2) allows a Feature without geometry, and skipGeometry=true answers
+    # exactly that; the OGC file requires a geometry object. Patched here, not in the vendored
+    # copy, so the files stay as published. (A sibling of $ref is ignored in OpenAPI 3.0,
+    # hence allOf.)
+    schemas["featureGeoJSON"]["properties"]["geometry"] = {
+        "nullable": True, "allOf": [{"$ref": "#/components/schemas/geometryGeoJSON"}]}
     return schemas
 
 
