@@ -10,7 +10,8 @@ pygeoapi upgrade that adds one is noticed at start-up, not by an offline client.
 
 It also corrects what the generated document gets wrong: ``/conformance`` and
 ``/collections`` were described as the landing page, the items' ``filter``, ``filter-lang``
-and ``filter-crs`` were not documented, and process execution promised an asynchronous 201.
+and ``filter-crs`` were not documented (nor ``datetime`` on collections without time), and
+process execution promised an asynchronous 201.
 """
 
 from __future__ import annotations
@@ -210,7 +211,10 @@ def bundle(doc: dict, crs_list: list[str]) -> dict:
         if path.startswith("/collections/") and path.endswith("/items") and "get" in item:
             params = item["get"].setdefault("parameters", [])
             known = {p.get("$ref", p.get("name")) for p in params}
+            # datetime on every collection (OGC 17-069r3 /req/core/fc-time-definition):
+            # pygeoapi declares it only where a time field is configured, yet collections
+            # without time accept it too (and ignore it).
             params += [{"$ref": f"#/components/parameters/{name}"}
-                       for name in ("filter", "filter-lang", "filter-crs")
+                       for name in ("datetime", "filter", "filter-lang", "filter-crs")
                        if f"#/components/parameters/{name}" not in known]
     return doc
