@@ -8,7 +8,7 @@ PORT ?= 5000
 # Length of the soak's steady phase (loads under traffic); restart and a 30 s stop follow.
 SOAK_SECONDS ?= 60
 
-.PHONY: setup postgis venv db demo serve test test-tools lint config samples bench soak clean
+.PHONY: setup postgis venv db demo serve test test-tools lint config samples bench soak fuzz clean
 
 setup: venv postgis db ## Virtualenv, PostGIS and the database (idempotent)
 	@scripts/setup_dictionary.sh
@@ -43,8 +43,9 @@ config: setup
 samples: venv ## Regenerate data/samples/ (deterministic)
 	$(BIN)/python data/samples/generate.py
 
-test-tools:
+test-tools: ## GDAL's CLI, and schemathesis and ogctests in virtualenvs of their own
 	@scripts/setup_test_tools.sh
+	@scripts/setup_conformance_tools.sh
 
 lint: venv
 	$(BIN)/ruff check .
@@ -62,5 +63,14 @@ soak: venv postgis ## Soak test; figures in bench/RESULTS.md (make soak SOAK_SEC
 	@trap '$(BIN)/python bench/soak.py --drop-only' EXIT; \
 	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS)
 
+# Not part of `make test` (which runs 5 cases per operation): schemathesis over every GET
+# operation with FUZZ_EXAMPLES cases each, a new seed each run (printed; FUZZ_SEED=N repeats it).
+FUZZ_EXAMPLES ?= 200
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: setup test-tools ## Long schemathesis run (make fuzz FUZZ_EXAMPLES=1000)
+	@echo "fuzz: $(FUZZ_EXAMPLES) cases per operation, seed $(FUZZ_SEED)"
+	TWIN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TWIN_FUZZ_SEED=$(FUZZ_SEED) \
+	  $(BIN)/pytest tests/test_schemathesis.py -k fuzzing -o timeout=0
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache config/openapi.yml
+	rm -rf $(VENV) .venv-schemathesis .venv-ogctests .pytest_cache .ruff_cache config/openapi.yml

@@ -10,7 +10,8 @@ pygeoapi upgrade that adds one is noticed at start-up, not by an offline client.
 
 It also corrects what the generated document gets wrong: ``/conformance`` and
 ``/collections`` were described as the landing page, the items' ``filter``, ``filter-lang``
-and ``filter-crs`` were not documented, and process execution promised an asynchronous 201.
+and ``filter-crs`` were not documented (nor ``datetime`` on collections without time), and
+process execution promised an asynchronous 201.
 """
 
 from __future__ import annotations
@@ -148,6 +149,12 @@ def _ogc_schemas() -> dict[str, Any]:
         schemas[name] = _rewrite(yaml.safe_load(text),
                                  lambda ref: "#/components/schemas/" + ref.removeprefix("urn:")
                                  if ref.startswith("urn:") else ref)
+    # GeoJSON (RFC 7946, 3.2) allows a Feature without geometry, and skipGeometry=true answers
+    # exactly that; the OGC file requires a geometry object. Patched here, not in the vendored
+    # copy, so the files stay as published. (A sibling of $ref is ignored in OpenAPI 3.0,
+    # hence allOf.)
+    schemas["featureGeoJSON"]["properties"]["geometry"] = {
+        "nullable": True, "allOf": [{"$ref": "#/components/schemas/geometryGeoJSON"}]}
     return schemas
 
 
@@ -204,7 +211,10 @@ def bundle(doc: dict, crs_list: list[str]) -> dict:
         if path.startswith("/collections/") and path.endswith("/items") and "get" in item:
             params = item["get"].setdefault("parameters", [])
             known = {p.get("$ref", p.get("name")) for p in params}
+            # datetime on every collection (OGC 17-069r3 /req/core/fc-time-definition):
+            # pygeoapi declares it only where a time field is configured, yet collections
+            # without time accept it too (and ignore it).
             params += [{"$ref": f"#/components/parameters/{name}"}
-                       for name in ("filter", "filter-lang", "filter-crs")
+                       for name in ("datetime", "filter", "filter-lang", "filter-crs")
                        if f"#/components/parameters/{name}" not in known]
     return doc
