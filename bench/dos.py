@@ -21,19 +21,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from scratch import TMP, scratch_settings  # noqa: E402
 
 from etl.samples import load_samples  # noqa: E402
 from tests.conftest import Server  # noqa: E402
 from tests.test_dos import ITEMS, _expensive, _slow_clients, _timed_get  # noqa: E402
-from twin import db  # noqa: E402
-from twin.settings import Settings  # noqa: E402
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH = "twin_bench_dos"
 CHEAP = ITEMS + "?limit=5&skipGeometry=true"
 
@@ -84,15 +80,8 @@ def expensive_load(srv: Server) -> dict:
 
 
 def main() -> None:
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(SCRATCH)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SCRATCH)))
-    tmp = ROOT / "bench" / "results" / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    settings = Settings(database_url=f"{ADMIN.rsplit('/', 1)[0]}/{SCRATCH}",
-                        config_path=tmp / "pygeoapi.yml", openapi_path=tmp / "openapi.yml")
-    db.init_schema(settings)
+    settings = scratch_settings(SCRATCH)
+    tmp = TMP
     load_samples(settings)
     os.environ["TWIN_TRUSTED_PROXIES"] = "127.0.0.1"
     srv = Server(settings, tmp / "server-dos.log")

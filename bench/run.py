@@ -19,20 +19,17 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import requests
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scratch import TMP, drop_scratch, scratch_settings  # noqa: E402
+
 from etl.core import LoadOptions, load_file  # noqa: E402
 from etl.sources.parcels import ParcelsSource  # noqa: E402
 from tests.conftest import Server  # noqa: E402
-from twin import db  # noqa: E402
-from twin.settings import Settings  # noqa: E402
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH = "twin_bench"
 SAMPLE = ROOT / "data" / "samples" / "parcels" / "flurstuecke_cottbus_mitte.gpkg"
 REQUESTS = {
@@ -48,15 +45,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20, help="requests per endpoint")
     args = parser.parse_args()
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(SCRATCH)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SCRATCH)))
-    tmp = ROOT / "bench" / "results" / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    settings = Settings(database_url=f"{ADMIN.rsplit('/', 1)[0]}/{SCRATCH}",
-                        config_path=tmp / "pygeoapi.yml", openapi_path=tmp / "openapi.yml")
-    db.init_schema(settings)
+    settings = scratch_settings(SCRATCH)
+    tmp = TMP
     results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
                      "machine": platform.platform(), "python": platform.python_version()}
     try:
@@ -78,9 +68,7 @@ def main() -> None:
         finally:
             server.stop()
     finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(SCRATCH)))
+        drop_scratch(SCRATCH)
     text = json.dumps(results, indent=2)
     out = ROOT / "bench" / "results"
     (out / "latest.json").write_text(text + "\n")
