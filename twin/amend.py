@@ -2,7 +2,7 @@
 
 pygeoapi links a `next` page whenever a page is full, lists every field of a collection as
 queryable, and copies only ``bbox`` and ``crs`` of a configured spatial extent. The WSGI layer
-(twin/server.py) passes each successful JSON answer of these paths through :func:`amend`.
+(twin/pygeoapi/wsgi.py) passes each successful JSON answer of these paths through :func:`amend`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from twin import cql_arithmetic
 from twin.cql_arithmetic import IntDiv, Mod, Power
 from twin.cql_types import FilterTypeError, check_types
 from twin.errors import UnknownNameError
-from twin.query_context import CRS84, FILTER_CRS, FILTER_JSON
+from twin.pygeoapi.context import CRS84, FILTER_CRS, FILTER_JSON
 from twin.registry import Collection
 from twin.request_checks import bbox_problem
 from twin.settings import get_settings

@@ -4,9 +4,10 @@ A client's connection costs a coroutine here, never a thread, until its request 
 headers must arrive within ``read_timeout_s`` of the first byte (or of the connection), the
 body within ``read_timeout_s`` after that and no larger than ``max_body_bytes`` (a larger
 Content-Length is refused before a byte of the body is read). Only then is the request handed
-to a thread that runs the WSGI application (pygeoapi behind :class:`twin.server.TwinMiddleware`)
-through a2wsgi. On the way out every response gets the security and CORS headers and loses
-the ones naming our software; a CORS preflight is answered here.
+to a thread that runs the WSGI application (pygeoapi behind
+:class:`twin.pygeoapi.wsgi.TwinMiddleware`) through a2wsgi. On the way out every response gets
+the security and CORS headers and loses the ones naming our software; a CORS preflight is
+answered here.
 """
 
 from __future__ import annotations

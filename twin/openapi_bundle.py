@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from twin.errors import ConfigurationError
-from twin.query_context import CRS84
+from twin.pygeoapi.context import CRS84
 
 OGC_DIR = Path(__file__).resolve().parent / "openapi_ogc"
 FEATURES_1 = "https://schemas.opengis.net/ogcapi/features/part1/1.0/openapi/ogcapi-features-1.yaml"

@@ -33,7 +33,7 @@ from pygeoapi.provider.base import (
 
 from twin.cql import FilterError, box_predicate, make_box, srid_and_flip, to_sql
 from twin.errors import UNAVAILABLE, UnknownNameError
-from twin.query_context import ITEM_VERSION, RAW_BBOX, REQUEST, RequestState
+from twin.pygeoapi.context import ITEM_VERSION, RAW_BBOX, REQUEST, RequestState
 from twin.registry import Collection, FieldType, by_table
 from twin.settings import STORAGE_CRS_URI, get_settings
 
@@ -459,7 +459,7 @@ class _Session:
 class _Cursor:
     """A cursor in the request's transaction that turns database trouble into API errors.
 
-    Behind :class:`twin.server.TwinMiddleware` the transaction lives as long as the request
+    Behind :class:`twin.pygeoapi.wsgi.TwinMiddleware` the transaction lives as long as the request
     (the middleware ends it after the answer is rendered, so an expensive request keeps its
     slot while pygeoapi formats it); without one, as long as this cursor.
     """

@@ -18,7 +18,7 @@ from twin.csv_format import FORMATTER as CSV_FORMATTER
 from twin.errors import ConfigurationError, DatabaseUnavailableError
 from twin.processes import MANAGER as PROCESS_MANAGER
 from twin.processes import PROCESSORS
-from twin.query_context import CRS84
+from twin.pygeoapi.context import CRS84
 from twin.registry import COLLECTIONS, Collection
 from twin.settings import STORAGE_CRS_URI, Settings, get_settings
 
@@ -128,7 +128,7 @@ def build_config(settings: Settings | None = None,
                        "max_items": settings.max_items, "on_exceed": "throttle"},
             # Offline first: no online basemap; the maps draw the features alone.
             "map": {"url": "", "attribution": ""},
-            "templates": {"path": "${TWIN_TEMPLATES_DIR:-twin/templates}",
+            "templates": {"path": "${TWIN_TEMPLATES_DIR:-twin/pygeoapi/templates}",
                           "static": "${TWIN_STATIC_DIR:-twin/static}"},
             # Processes run synchronously and keep no jobs (the schema wants both keys).
             "manager": {"name": PROCESS_MANAGER, "connection": "", "output_dir": ""},

@@ -1,8 +1,8 @@
 """Checks of client input that must happen before pygeoapi or SQL see it, in our words.
 
 Each function returns why a value is refused (a sentence naming the parameter and what is
-expected), or None when it is usable. The WSGI layer (twin/server.py) answers a refusal with
-400; the CQL2 translator (twin/cql.py) raises it as a filter error.
+expected), or None when it is usable. The WSGI layer (twin/pygeoapi/wsgi.py) answers a refusal
+with 400; the CQL2 translator (twin/cql.py) raises it as a filter error.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """OGC API Features Part 4 (create, replace, update, delete) on ``street-damage``, and nowhere else.
 
-Field crews mark damage repaired from a tablet or QGIS. The WSGI layer (twin/server.py) hands
+Field crews mark damage repaired from a tablet or QGIS. The WSGI layer (twin/pygeoapi/wsgi.py) hands
 this module every write request on ``/collections/street-damage/items[/{id}]`` (and their
 OPTIONS, which tell QGIS what it may do); every other collection stays read-only (405).
 
@@ -17,7 +17,7 @@ of a PUT, PATCH or DELETE is the URL's; a created record gets ``field-<uuid>`` a
 refused outside Brandenburg.
 
 The ETag of an item is its row version (PostgreSQL ``xmin``): the provider reads it with the
-row on GET (twin/query_context.py ITEM_VERSION), writes compare it under a row lock.
+row on GET (twin/pygeoapi/context.py ITEM_VERSION), writes compare it under a row lock.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from etl.geometry import BRANDENBURG_25833
 from twin.auth import ApiKey, store_for, token_of
 from twin.db import connect, packaged_sql
 from twin.errors import UNAVAILABLE, TwinError
-from twin.query_context import ITEM_VERSION
+from twin.pygeoapi.context import ITEM_VERSION
 from twin.registry import STREET_DAMAGE
 from twin.settings import STORAGE_SRID, Settings
 from twin.write_body import (
@@ -78,7 +78,7 @@ _ROW = sql.SQL(
          g=sql.Identifier(COLLECTION.geometry_column), table=_TABLE, id=_ID)
 
 
-# -- the hooks twin/server.py calls -------------------------------------------------------------
+# -- the hooks twin/pygeoapi/wsgi.py calls ---------------------------------------------------------
 def is_write(environ: dict, method: str, match: Any) -> bool:
     """Whether this module answers the request (``match``: the server's ITEMS_PATH match).
 
@@ -127,7 +127,7 @@ def handle_write(environ: dict, start_response: StartResponse,
                  settings: Settings) -> list[bytes]:
     """Answer a write request (see the module docstring)."""
     method = environ.get("REQUEST_METHOD", "GET").upper()
-    from twin.server import ITEMS_PATH  # the one definition of the item paths
+    from twin.pygeoapi.wsgi import ITEMS_PATH  # the one definition of the item paths
 
     match = ITEMS_PATH.match(environ.get("PATH_INFO", ""))
     fid = match["fid"] if match else None

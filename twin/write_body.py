@@ -35,8 +35,8 @@ from etl.sources.street_damage import (
     street_of,
 )
 from twin.cql import srid_and_flip
+from twin.pygeoapi.context import CRS84
 from twin.pygeoapi_config import OFFERED_CRS
-from twin.query_context import CRS84
 from twin.redact import redact
 from twin.registry import STREET_DAMAGE, FieldType
 from twin.vocabulary import vocabulary

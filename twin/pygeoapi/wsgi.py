@@ -11,7 +11,7 @@ Features Part 4 on street-damage, behind API keys (twin/transactions.py); the on
 besides CQL2 JSON queries runs a process synchronously (/processes/{id}/execution), which
 reads and never writes.
 
-It also gives each request a budget (:class:`twin.query_context.RequestState`): one deadline
+It also gives each request a budget (:class:`twin.pygeoapi.context.RequestState`): one deadline
 for all its statements, and whether it is *expensive* (a page over ``expensive_limit`` items,
 or a filter with a spatial predicate or geometry); the provider makes an expensive request take
 a slot, per client and for everyone, and the answer to a refused one states the limit. Filters
@@ -49,7 +49,7 @@ from twin import logsafe, request_checks, transactions
 from twin.amend import amend
 from twin.errors import ConfigurationError
 from twin.processes import PROCESSORS
-from twin.query_context import (
+from twin.pygeoapi.context import (
     CRS84,
     FILTER_CRS,
     FILTER_JSON,
@@ -442,7 +442,7 @@ def prepare_environment(settings: Settings) -> None:
         "TWIN_DATABASE_URL": settings.dsn,
         "TWIN_PUBLIC_URL": settings.url,
         "TWIN_TEMPLATES_DIR": str(PACKAGE_DIR / "templates"),
-        "TWIN_STATIC_DIR": str(PACKAGE_DIR / "static"),
+        "TWIN_STATIC_DIR": str(PACKAGE_DIR.parent / "static"),
     })
 
 
