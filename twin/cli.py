@@ -227,7 +227,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
 ) -> None:
     """Serve the OGC API with gunicorn (a production server, not a debug server)."""
-    from twin.pygeoapi.wsgi import run
+    from twin.front import run
 
     settings = get_settings()
     updates = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items()

@@ -8,6 +8,16 @@ to a thread that runs the WSGI application (pygeoapi behind
 :class:`twin.pygeoapi.wsgi.TwinMiddleware`) through a2wsgi. On the way out every response gets
 the security and CORS headers and loses the ones naming our software; a CORS preflight is
 answered here.
+
+How it is served, and why so. gunicorn's sync workers read a request in the worker itself, so
+two clients trickling header lines held both workers until gunicorn killed them at 120 s. Now
+gunicorn only supervises processes (``--workers``, :func:`run`); each runs uvicorn's event loop
+(:class:`TwinWorker`), where a connection costs a coroutine until its headers and body are
+complete, within ``read_timeout_s`` each and the body within ``max_body_bytes``. Only a
+complete request takes one of ``threads`` threads, which run the WSGI app through a2wsgi. We
+chose this over gevent (it would need monkey-patching under psycopg's pool and still read
+requests inside the application's worker) and over waitress (it buffers requests too, but in
+one process, with no supervisor to use both cores).
 """
 
 from __future__ import annotations
@@ -254,3 +264,50 @@ class TwinWorker(UvicornWorker):
         # Request line and headers together; a longer GET filter belongs in a POST body.
         "h11_max_incomplete_event_size": 64 * 1024,
     }
+
+
+def run(settings: Settings | None = None) -> None:
+    """Serve in the foreground until interrupted: gunicorn supervising ``workers`` processes
+    of :class:`TwinWorker` (see the module docstring).
+
+    Raises
+    ------
+    ConfigurationError
+        Before binding, when the config is missing or pygeoapi no longer has what
+        :mod:`twin.pygeoapi` relies on.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    from twin.processes import PROCESSORS
+    from twin.pygeoapi.app import create_app, write_openapi
+    from twin.registry import COLLECTIONS
+
+    settings = settings or get_settings()
+    write_openapi(settings)
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{settings.host}:{settings.port}")
+            self.cfg.set("workers", settings.workers)
+            self.cfg.set("worker_class", "twin.front.TwinWorker")
+            # The event loop's heartbeat; requests have their own deadlines.
+            self.cfg.set("timeout", 60)
+            self.cfg.set("keepalive", 5)
+            # Load pygeoapi before binding: no client waits on a worker still importing it.
+            # Database pools open lazily, in each worker after the fork.
+            self.cfg.set("preload_app", True)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("errorlog", "-")
+            self.cfg.set("loglevel", "warning")
+            self.cfg.set("proc_name", "twin-api")
+
+        def load(self) -> TwinFront:
+            return TwinFront(create_app(settings), settings)
+
+    url = settings.url
+    print(f"Serving the Cottbus twin at {url}/\n"
+          f"  collections: {url}/collections\n"
+          + "".join(f"  {c.id}: {url}/collections/{c.id}/items\n" for c in COLLECTIONS)
+          + "".join(f"  process {pid}: {url}/processes/{pid}\n" for pid in PROCESSORS)
+          + f"  OpenAPI: {url}/openapi\n", flush=True)
+    _Gunicorn().run()

@@ -1,25 +1,19 @@
-"""OGC API Processes plugins over twin/analysis: pygeoapi processors and their manager.
+"""OGC API Processes plugins over twin/analysis: the pygeoapi processors.
 
 ``assess-commercial-land`` ranks the published commercial sites by the potential score with
 weights the caller chooses ("what if access by rail counts double?"), from the criteria
 values stored in PostGIS. It reads, never writes (a read-only transaction), and runs
-synchronously: the answer is the ranking itself.
-
-:class:`SynchronousManager` replaces pygeoapi's dummy manager so that a process's own errors
-keep their status (400 for bad inputs, 503 when the database is away) instead of all becoming
-400 "Error executing process", keeps no jobs, and calls no callback URLs.
+synchronously: the answer is the ranking itself, through the manager in
+:mod:`twin.pygeoapi.manager`.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from http import HTTPStatus
 from typing import Any
 
-from pygeoapi.process.base import BaseProcessor, JobNotFoundError, ProcessorExecuteError
-from pygeoapi.process.manager.dummy import DummyManager
-from pygeoapi.util import JobStatus, RequestedProcessExecutionMode, RequestedResponse
+from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from twin.analysis import commercial_land as cl
 from twin.db import connect
@@ -30,9 +24,7 @@ LOGGER = logging.getLogger(__name__)
 
 #: The process id, as in /processes/{id}; the only path a client may POST to.
 ASSESS_COMMERCIAL_LAND = "assess-commercial-land"
-MANAGER = "twin.processes.SynchronousManager"
 PROCESSORS = {ASSESS_COMMERCIAL_LAND: "twin.processes.AssessCommercialLandProcessor"}
-
 
 
 class InvalidInputError(ProcessorExecuteError):
@@ -137,39 +129,3 @@ class AssessCommercialLandProcessor(BaseProcessor):
 
     def __repr__(self) -> str:
         return f"<AssessCommercialLandProcessor> {self.name}"
-
-
-class SynchronousManager(DummyManager):
-    """Runs each process at once and answers with its result; keeps no jobs.
-
-    pygeoapi's config schema requires ``connection`` and ``output_dir`` for a manager; this
-    one uses neither.
-    """
-
-    def __init__(self, manager_def: dict) -> None:
-        super().__init__({**manager_def, "connection": None, "output_dir": None})
-
-    def execute_process(self, process_id: str, data_dict: dict,
-                        execution_mode: RequestedProcessExecutionMode | None = None,
-                        requested_outputs: dict | None = None, subscriber: Any = None,
-                        requested_response: str | None = RequestedResponse.raw.value,
-                        ) -> tuple[str, str, Any, JobStatus, dict[str, str] | None]:
-        if subscriber is not None:
-            raise InvalidInputError(user_msg="callbacks (subscriber) are not supported; the "
-                                             "result is the response")
-        processor = self.get_processor(process_id)
-        mime_type, outputs = processor.execute(data_dict, outputs=requested_outputs)
-        if requested_response == RequestedResponse.document.value:
-            # OGC API Processes 1.0 results document: output id -> value.
-            outputs = {next(iter(processor.metadata["outputs"])): outputs}
-        headers = None
-        if execution_mode is not None:
-            # Asked for async or not, the answer is synchronous: say so.
-            headers = {"Preference-Applied": RequestedProcessExecutionMode.wait.value}
-        return str(uuid.uuid4()), mime_type, outputs, JobStatus.successful, headers
-
-    def get_job(self, job_id: str) -> dict:
-        raise JobNotFoundError(f"no job '{job_id}': processes run synchronously, no job is kept")
-
-    def __repr__(self) -> str:
-        return f"<SynchronousManager> {self.name}"

@@ -16,9 +16,9 @@ from psycopg import sql
 from twin import db
 from twin.csv_format import FORMATTER as CSV_FORMATTER
 from twin.errors import ConfigurationError, DatabaseUnavailableError
-from twin.processes import MANAGER as PROCESS_MANAGER
 from twin.processes import PROCESSORS
 from twin.pygeoapi.context import CRS84
+from twin.pygeoapi.manager import MANAGER as PROCESS_MANAGER
 from twin.registry import COLLECTIONS, Collection
 from twin.settings import STORAGE_CRS_URI, Settings, get_settings
 

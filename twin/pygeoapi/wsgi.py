@@ -1,4 +1,4 @@
-"""The served application: pygeoapi's Flask app behind a thin WSGI layer, run by gunicorn.
+"""The WSGI layer in front of pygeoapi's Flask app (built by :mod:`twin.pygeoapi.app`).
 
 The layer fixes what pygeoapi gets wrong for our users without forking it: unknown or empty
 query parameters are refused (400) instead of ignored, CQL2 JSON works by GET as well as POST,
@@ -18,15 +18,7 @@ a slot, per client and for everyone, and the answer to a refused one states the 
 are bounded in length and nesting before they are parsed; CSV cells that a spreadsheet would
 run as a formula are escaped.
 
-How it is served, and why so. gunicorn's sync workers read a request in the worker itself, so
-two clients trickling header lines held both workers until gunicorn killed them at 120 s. Now
-gunicorn only supervises processes (``--workers``); each runs uvicorn's event loop
-(:class:`twin.front.TwinWorker`), where a connection costs a coroutine until its headers and
-body are complete, within ``read_timeout_s`` each and the body within ``max_body_bytes``
-(:mod:`twin.front`). Only a complete request takes one of ``threads`` threads, which run this
-WSGI app through a2wsgi. We chose this over gevent (it would need monkey-patching under
-psycopg's pool and still read requests inside the application's worker) and over waitress
-(it buffers requests too, but in one process, with no supervisor to use both cores).
+How the layer is served (gunicorn, uvicorn workers, threads) is told in :mod:`twin.front`.
 """
 
 from __future__ import annotations
@@ -35,19 +27,16 @@ import csv
 import io
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from io import BytesIO
-from pathlib import Path
 from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from twin import logsafe, request_checks, transactions
+from twin import request_checks, transactions
 from twin.amend import amend
-from twin.errors import ConfigurationError
 from twin.processes import PROCESSORS
 from twin.pygeoapi.context import (
     CRS84,
@@ -62,35 +51,6 @@ from twin.registry import COLLECTIONS
 from twin.settings import Settings, get_settings
 
 LOGGER = logging.getLogger(__name__)
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-#: Conformance classes this service really implements (checked by tests), replacing
-#: pygeoapi's list, which claims its own writes (Part 4) and omits the filter classes.
-CONFORMANCE_FEATURES = [
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
-    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
-    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
-    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
-    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
-    "http://www.opengis.net/spec/ogcapi-common-3/1.0/conf/schemas",
-    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
-    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
-    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
-    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
-    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
-    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
-    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
-    "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
-    "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
-    # Part 4, on street-damage only (twin/transactions.py; the other collections answer 405).
-    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
-    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
-    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
-]
 
 #: Query parameters of /collections/{id}/items besides the collection's own properties.
 ITEMS_PARAMS = frozenset({
@@ -110,14 +70,6 @@ ITEMS_PATH = re.compile(r"^/collections/(?P<cid>[^/]+)/items(?:/(?P<fid>.+?))?/?
 PROPERTIES = {c.id: frozenset(f.name for f in c.all_fields if f.queryable) for c in COLLECTIONS}
 #: Processes a client may execute by POST (synchronously; they read, never write).
 EXECUTION_PATHS = frozenset(f"/processes/{pid}/execution" for pid in PROCESSORS)
-#: OGC API Processes classes we implement; pygeoapi also claims callbacks, which we refuse.
-CONFORMANCE_PROCESSES = [
-    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/ogc-process-description",
-    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
-    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
-]
-
 #: A filter that needs a slot: a spatial predicate, a BBOX or a geometry literal.
 SPATIAL_FILTER = re.compile(r"\b(s_[a-z]+|bbox|envelope|point|linestring|polygon|multi[a-z]+"
                             r"|geometrycollection)\b", re.IGNORECASE)
@@ -430,115 +382,3 @@ def _restore_filter_in_links(body: bytes, filter_text: str) -> bytes:
         if link.get("rel") in ("self", "alternate", "next", "prev") and "/items" in link["href"]:
             link["href"] += "&filter=" + quote(filter_text, safe="")
     return json.dumps(doc).encode()
-
-
-def prepare_environment(settings: Settings) -> None:
-    """Environment that pygeoapi and the config's placeholders read."""
-    if not settings.config_path.exists():
-        raise ConfigurationError(f"{settings.config_path} does not exist; run `twin config`")
-    os.environ.update({
-        "PYGEOAPI_CONFIG": str(settings.config_path),
-        "PYGEOAPI_OPENAPI": str(settings.openapi_path),
-        "TWIN_DATABASE_URL": settings.dsn,
-        "TWIN_PUBLIC_URL": settings.url,
-        "TWIN_TEMPLATES_DIR": str(PACKAGE_DIR / "templates"),
-        "TWIN_STATIC_DIR": str(PACKAGE_DIR.parent / "static"),
-    })
-
-
-def write_openapi(settings: Settings) -> Path:
-    """Generate the OpenAPI document pygeoapi serves, from the current config."""
-    import yaml
-    from pygeoapi.openapi import generate_openapi_document
-
-    from twin.openapi_bundle import bundle
-    from twin.openapi_writes import add_write_operations
-    from twin.pygeoapi_config import OFFERED_CRS
-
-    prepare_environment(settings)
-    doc = yaml.safe_load(generate_openapi_document(settings.config_path, "yaml"))
-    doc = add_write_operations(doc)  # street-damage's writes (twin/transactions.py)
-    doc = bundle(doc, OFFERED_CRS)  # no reference leaves the document (twin/openapi_ogc/)
-    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-    settings.openapi_path.parent.mkdir(parents=True, exist_ok=True)
-    settings.openapi_path.write_text(text, encoding="utf-8")
-    return settings.openapi_path
-
-
-def create_app(settings: Settings | None = None) -> TwinMiddleware:
-    """The WSGI application: pygeoapi's Flask app wrapped in :class:`TwinMiddleware`."""
-    settings = settings or get_settings()
-    prepare_environment(settings)
-    import pygeoapi.api.itemtypes as itemtypes
-    import pygeoapi.api.processes as processes
-
-    itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES
-    processes.CONFORMANCE_CLASSES[:] = CONFORMANCE_PROCESSES
-    from pygeoapi.api import API
-    from pygeoapi.flask_app import APP, CONFIG
-
-    from twin.csv_format import check_in_use
-
-    check_in_use(CONFIG["resources"])  # fails loudly if pygeoapi picks its own CSV again
-
-    _quiet_client_errors(API)
-    logsafe.install(settings.log_value_chars)
-    return TwinMiddleware(APP, settings)
-
-
-def _quiet_client_errors(api: type) -> None:
-    """pygeoapi logs every error answer with its traceback; keep those for faults only."""
-    original = api.get_exception
-    if getattr(original, "_twin", False):
-        return
-
-    def get_exception(self: Any, status: int, *args: Any, **kwargs: Any) -> Any:
-        state = REQUEST.get()
-        # A refused expensive request (503) is a limit at work, not a fault to debug either.
-        quiet = int(status) < 500 or (state is not None and state.refusal is not None)
-        token = logsafe.CLIENT_ERROR.set(quiet)
-        try:
-            return original(self, status, *args, **kwargs)
-        finally:
-            logsafe.CLIENT_ERROR.reset(token)
-
-    get_exception._twin = True  # type: ignore[attr-defined]
-    api.get_exception = get_exception
-
-
-def run(settings: Settings | None = None) -> None:
-    """Serve in the foreground until interrupted: gunicorn supervising ``workers`` processes
-    of :class:`twin.front.TwinWorker` (see the module docstring)."""
-    from gunicorn.app.base import BaseApplication
-
-    from twin.front import TwinFront
-
-    settings = settings or get_settings()
-    write_openapi(settings)
-
-    class _Gunicorn(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            self.cfg.set("workers", settings.workers)
-            self.cfg.set("worker_class", "twin.front.TwinWorker")
-            # The event loop's heartbeat; requests have their own deadlines (twin.front).
-            self.cfg.set("timeout", 60)
-            self.cfg.set("keepalive", 5)
-            # Load pygeoapi before binding: no client waits on a worker still importing it.
-            # Database pools open lazily, in each worker after the fork.
-            self.cfg.set("preload_app", True)
-            self.cfg.set("accesslog", "-")
-            self.cfg.set("errorlog", "-")
-            self.cfg.set("loglevel", "warning")
-            self.cfg.set("proc_name", "twin-api")
-
-        def load(self) -> TwinFront:
-            return TwinFront(create_app(settings), settings)
-
-    url = settings.url
-    print(f"Serving the Cottbus twin at {url}/\n"
-          f"  collections: {url}/collections\n"
-          + "".join(f"  {c.id}: {url}/collections/{c.id}/items\n" for c in COLLECTIONS)
-          + "".join(f"  process {pid}: {url}/processes/{pid}\n" for pid in PROCESSORS)
-          + f"  OpenAPI: {url}/openapi\n", flush=True)
-    _Gunicorn().run()

@@ -1,0 +1,107 @@
+"""pygeoapi's Flask app, built for us: environment, our overrides, the start-up check.
+
+pygeoapi reads its configuration and OpenAPI document when :mod:`pygeoapi.flask_app` is first
+imported, from the paths in ``PYGEOAPI_CONFIG`` and ``PYGEOAPI_OPENAPI``; so the environment
+is prepared and :func:`twin.pygeoapi.compat.check` has passed before that import. The app is
+then wrapped in :class:`twin.pygeoapi.wsgi.TwinMiddleware`; :func:`twin.front.run` serves it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from twin import logsafe
+from twin.errors import ConfigurationError
+from twin.pygeoapi import conformance
+from twin.pygeoapi.context import REQUEST
+from twin.pygeoapi.wsgi import TwinMiddleware
+from twin.settings import Settings, get_settings
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: The templates we change; pygeoapi falls back to its own for every other one.
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+#: Flask's static folder: our CSS and images, and the vendored assets of the pages.
+STATIC_DIR = PACKAGE_DIR.parent / "static"
+
+
+def prepare_environment(settings: Settings) -> None:
+    """Environment that pygeoapi and the config's placeholders read."""
+    if not settings.config_path.exists():
+        raise ConfigurationError(f"{settings.config_path} does not exist; run `twin config`")
+    os.environ.update({
+        "PYGEOAPI_CONFIG": str(settings.config_path),
+        "PYGEOAPI_OPENAPI": str(settings.openapi_path),
+        "TWIN_DATABASE_URL": settings.dsn,
+        "TWIN_PUBLIC_URL": settings.url,
+        "TWIN_TEMPLATES_DIR": str(TEMPLATES_DIR),
+        "TWIN_STATIC_DIR": str(STATIC_DIR),
+    })
+
+
+def write_openapi(settings: Settings) -> Path:
+    """Generate the OpenAPI document pygeoapi serves, from the current config."""
+    import yaml
+    from pygeoapi.openapi import generate_openapi_document
+
+    from twin.openapi_bundle import bundle
+    from twin.openapi_writes import add_write_operations
+    from twin.pygeoapi_config import OFFERED_CRS
+
+    prepare_environment(settings)
+    doc = yaml.safe_load(generate_openapi_document(settings.config_path, "yaml"))
+    doc = add_write_operations(doc)  # street-damage's writes (twin/transactions.py)
+    doc = bundle(doc, OFFERED_CRS)  # no reference leaves the document (twin/openapi_ogc/)
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    settings.openapi_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.openapi_path.write_text(text, encoding="utf-8")
+    return settings.openapi_path
+
+
+def create_app(settings: Settings | None = None) -> TwinMiddleware:
+    """The WSGI application: pygeoapi's Flask app wrapped in :class:`TwinMiddleware`.
+
+    Raises
+    ------
+    ConfigurationError
+        When the config is missing, or pygeoapi no longer has what this package relies on
+        (:func:`twin.pygeoapi.compat.check`).
+    """
+    settings = settings or get_settings()
+    prepare_environment(settings)
+    conformance.install()
+    from pygeoapi.api import API
+    from pygeoapi.flask_app import APP, CONFIG
+
+    from twin.csv_format import check_in_use
+
+    check_in_use(CONFIG["resources"])  # fails loudly if pygeoapi picks its own CSV again
+
+    _quiet_client_errors(API)
+    logsafe.install(settings.log_value_chars)
+    return TwinMiddleware(APP, settings)
+
+
+def _quiet_client_errors(api: type) -> None:
+    """pygeoapi logs every error answer with its traceback; keep those for faults only.
+
+    ``API.get_exception(self, status, ...)`` is an internal method every error answer passes;
+    :func:`twin.pygeoapi.compat.check` verifies its signature.
+    """
+    original = api.get_exception
+    if getattr(original, "_twin", False):
+        return
+
+    def get_exception(self: Any, status: int, *args: Any, **kwargs: Any) -> Any:
+        state = REQUEST.get()
+        # A refused expensive request (503) is a limit at work, not a fault to debug either.
+        quiet = int(status) < 500 or (state is not None and state.refusal is not None)
+        token = logsafe.CLIENT_ERROR.set(quiet)
+        try:
+            return original(self, status, *args, **kwargs)
+        finally:
+            logsafe.CLIENT_ERROR.reset(token)
+
+    get_exception._twin = True  # type: ignore[attr-defined]
+    api.get_exception = get_exception

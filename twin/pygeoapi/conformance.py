@@ -1,0 +1,55 @@
+"""The conformance classes we declare, in place of pygeoapi's own lists.
+
+pygeoapi builds ``/conformance`` from lists that are module attributes of its API modules
+(``pygeoapi.api.itemtypes.CONFORMANCE_CLASSES_FEATURES``, ``pygeoapi.api.processes.
+CONFORMANCE_CLASSES``); there is no setting for them. Its features list claims its own writes
+(Part 4) and omits the filter classes; its processes list claims callbacks, which we refuse.
+:func:`install` replaces the contents of both lists in place, and
+:func:`twin.pygeoapi.compat.check` fails at start-up when pygeoapi stops reading them.
+"""
+
+from __future__ import annotations
+
+#: Conformance classes this service really implements (checked by tests).
+CONFORMANCE_FEATURES = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-common-3/1.0/conf/schemas",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
+    "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
+    # Part 4, on street-damage only (twin/transactions.py; the other collections answer 405).
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+]
+
+#: OGC API Processes classes we implement.
+CONFORMANCE_PROCESSES = [
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/ogc-process-description",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
+]
+
+
+def install() -> None:
+    """Put our lists in place of pygeoapi's (in place: pygeoapi reads them per request)."""
+    import pygeoapi.api.itemtypes as itemtypes
+    import pygeoapi.api.processes as processes
+
+    itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES
+    processes.CONFORMANCE_CLASSES[:] = CONFORMANCE_PROCESSES
