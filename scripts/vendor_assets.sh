@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild twin/static/vendor/ from the npm registry.
 #
-# The pygeoapi HTML templates in twin/templates/ load every third-party
+# Our pygeoapi HTML templates (twin/pygeoapi/templates/) load every third-party
 # script, stylesheet and font from {{ config['server']['url'] }}/static/vendor/
 # instead of public CDNs, so the HTML pages work without internet access.
 # This script fetches the pinned package versions with `npm pack`, copies only
@@ -10,7 +10,7 @@
 #
 # Usage: scripts/vendor_assets.sh        (needs node/npm and tar)
 #
-# When changing a version here, also update the paths in twin/templates/ and
+# When changing a version here, also update the paths in twin/pygeoapi/templates/ and
 # twin/static/vendor/VENDOR.md.
 set -euo pipefail
 
@@ -30,10 +30,8 @@ C3=0.7.20
 D3=5.16.0
 COVUTILS=0.6.1
 COVJSON_READER=0.16.3
-VECTORGRID=1.3.0
 SWAGGER_UI=5.35.0
 REDOC=2.5.4
-ASYNCAPI_REACT=3.2.1
 FONTSOURCE=5.3.0
 
 command -v npm >/dev/null || { echo "npm is required" >&2; exit 1; }
@@ -86,13 +84,7 @@ put "$p" "leaflet-draw-$LEAFLET_DRAW" dist/leaflet.draw.js dist/leaflet.draw.css
 put "$p" "leaflet-draw-$LEAFLET_DRAW/images" dist/images/spritesheet.png \
   dist/images/spritesheet-2x.png dist/images/spritesheet.svg
 
-# --- Leaflet.VectorGrid (vector tiles page) --------------------------------
-p=$(fetch leaflet.vectorgrid "$VECTORGRID")
-put "$p" "leaflet.vectorgrid-$VECTORGRID" dist/Leaflet.VectorGrid.bundled.min.js
-# the package ships no LICENSE file: keep the licence section of its README
-sed -n '/^## Legalese/,$p' "$p/README.md" > "$DEST/leaflet.vectorgrid-$VECTORGRID/LICENSE.txt"
-
-# --- coverage / EDR pages: leaflet-coverage, c3, d3, covutils, covjson-reader
+# --- coverage page: leaflet-coverage, c3, d3, covutils, covjson-reader -----
 p=$(fetch leaflet-coverage "$LEAFLET_COVERAGE")
 put "$p" "leaflet-coverage-$LEAFLET_COVERAGE" leaflet-coverage.min.js leaflet-coverage.css LICENSE
 p=$(fetch c3 "$C3")
@@ -112,11 +104,6 @@ put "$p" "swagger-ui-dist-$SWAGGER_UI" swagger-ui.css swagger-ui-bundle.js \
   LICENSE NOTICE
 p=$(fetch redoc "$REDOC")
 put "$p" "redoc-$REDOC" bundles/redoc.standalone.js bundles/redoc.standalone.js.LICENSE.txt LICENSE
-
-# --- AsyncAPI UI -----------------------------------------------------------
-p=$(fetch @asyncapi/react-component "$ASYNCAPI_REACT")
-put "$p" "asyncapi-react-component-$ASYNCAPI_REACT" browser/standalone/index.js \
-  browser/standalone/index.js.LICENSE.txt styles/default.min.css LICENSE
 
 # --- Fonts for ReDoc (replaces the Google Fonts stylesheet) ----------------
 # Montserrat and Roboto 300/400/700, latin + latin-ext subsets (German and
@@ -153,7 +140,7 @@ find "$DEST" -type f \( -name '*.js' -o -name '*.css' \) -print0 |
     -e '/^\/\/[#@] sourceMappingURL=[^ ]*$/d' \
     -e '/^\/\*[#@] sourceMappingURL=[^*]*\*\/$/d'
 
-# nothing vendored or templated may name a CDN or online tile host (the list lives in the test)
+# nothing vendored or templated may name an online host (list: twin/pygeoapi/compat.py)
 "$(dirname "$0")/../.venv/bin/pytest" -q "$(dirname "$0")/../tests/test_offline_assets.py"
 
 echo "vendored into $DEST:"

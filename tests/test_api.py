@@ -252,8 +252,12 @@ class _Assets(HTMLParser):
             self.urls.append(a["href"])
 
 
-@pytest.mark.parametrize("path", ["/", "/collections", "/collections/parcels",
-                                  f"{ITEMS}?limit=5", "/openapi", "/conformance"])
+@pytest.mark.parametrize("path", [
+    "/", "/collections", "/collections/parcels", f"{ITEMS}?limit=5", "/openapi",
+    "/openapi?ui=redoc",
+    # Rendered from pygeoapi's own templates, which extend our _base.html.
+    "/conformance", "/collections/parcels/queryables", "/collections/parcels/schema",
+    "/processes", "/processes/assess-commercial-land"])
 def test_html_pages_load_nothing_from_elsewhere(server: Server, path: str) -> None:
     sep = "&" if "?" in path else "?"
     r = server.get(f"{path}{sep}f=html")

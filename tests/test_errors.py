@@ -25,8 +25,11 @@ from shapely import wkt
 from shapely.geometry import shape
 
 from tests.conftest import Server
+from twin.pygeoapi.compat import TEMPLATE_PAGES
+from twin.registry import COLLECTIONS
 
 ITEMS = "/collections/parcels/items"
+REGISTRY_IDS = [c.id for c in COLLECTIONS]
 EXECUTION = "/processes/assess-commercial-land/execution"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
 #: Words of PostgreSQL's own messages that must never reach a client.
@@ -172,10 +175,28 @@ def test_a_body_nested_100000_deep_gets_a_json_refusal(server: Server, path: str
     ("/stac-api/search", ["STAC"]), ("/stac", ["STAC"]), ("/jobs", ["jobs"]),
     ("/jobs/no-such-job", ["jobs"]), ("/TileMatrixSets", ["tiles"]),
     ("/TileMatrixSets/WebMercatorQuad", ["tiles"]), ("/no/such/page", ["nothing is served"]),
+    # pygeoapi answered these 501 (AsyncAPI) and 400 "invalid provider type" (HTML pages).
+    ("/asyncapi", ["AsyncAPI"]), ("/admin/config", ["admin"]),
+    ("/collections/parcels/tiles?f=html", ["tiles"]),
+    ("/collections/parcels/tiles/WebMercatorQuad/metadata", ["tiles"]),
+    ("/collections/parcels/map?f=html", ["maps"]),
+    ("/collections/parcels/styles/default/map", ["maps"]),
+    ("/collections/parcels/position?coords=POINT(14.33 51.76)&f=html", ["EDR"]),
+    ("/collections/heritage/instances", ["EDR"]),
 ])
 def test_what_we_do_not_serve_is_a_json_404(server: Server, path: str,
                                             words: list[str]) -> None:
     _refused(server.get(path), 404, *words)
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATE_PAGES))
+def test_pages_whose_templates_we_do_not_keep_are_never_rendered(server: Server,
+                                                                 template: str) -> None:
+    # We keep no offline copy of these templates (pygeoapi's name CDNs), so their page
+    # must never be rendered: the WSGI layer answers 404 first.
+    for cid in REGISTRY_IDS:
+        r = server.get(TEMPLATE_PAGES[template].format(id=cid), params={"f": "html"})
+        _refused(r, 404)
 
 
 def test_get_on_a_process_execution_is_a_json_405(server: Server) -> None:

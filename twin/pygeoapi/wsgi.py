@@ -6,10 +6,10 @@ GeoJSON is labelled ``application/geo+json``, server errors never leak an HTML p
 database detail, client mistakes pygeoapi or PostgreSQL would find late (a bbox outside its
 CRS, paging past bigint, a body that is not UTF-8) are refused first in our words
 (twin/request_checks.py), werkzeug's HTML error pages become JSON, what pygeoapi offers and we
-do not (STAC, tiles, jobs) answers 404, and every write method is refused except OGC API
-Features Part 4 on street-damage, behind API keys (twin/transactions.py); the one other POST
-besides CQL2 JSON queries runs a process synchronously (/processes/{id}/execution), which
-reads and never writes.
+do not (STAC, tiles, maps, EDR, jobs, AsyncAPI, admin) answers 404, and every write method is
+refused except OGC API Features Part 4 on street-damage, behind API keys
+(twin/transactions.py); the one other POST besides CQL2 JSON queries runs a process
+synchronously (/processes/{id}/execution), which reads and never writes.
 
 It also gives each request a budget (:class:`twin.pygeoapi.context.RequestState`): one deadline
 for all its statements, and whether it is *expensive* (a page over ``expensive_limit`` items,
@@ -86,7 +86,20 @@ NOT_SERVED = {
     "/TileMatrixSets": "this service serves no tiles, so it has no tile matrix sets",
     "/jobs": "this service keeps no jobs: processes run synchronously and answer with "
              "their result",
+    "/asyncapi": "this service publishes no events, so it has no AsyncAPI document",
+    "/admin": "this service has no admin API",
 }
+_NO_EDR = "this service offers no OGC API - EDR queries; features are at .../items"
+#: Parts of a collection pygeoapi would route but none of ours has (it would answer 400
+#: "invalid provider type"): no tiles, no maps, no EDR. Each answers 404 in JSON.
+NOT_SERVED_PARTS = {
+    "tiles": "this service serves no tiles; features are at .../items",
+    "map": "this service renders no maps; features are at .../items",
+    "styles": "this service renders no maps; features are at .../items",
+    **{part: _NO_EDR for part in ("position", "area", "cube", "radius", "trajectory",
+                                  "corridor", "locations", "instances")},
+}
+COLLECTION_PART = re.compile(r"^/collections/[^/]+/(?P<part>[^/]+)")
 #: Landing page links to what :data:`NOT_SERVED` refuses.
 UNSERVED_RELS = frozenset({"http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
                            "http://www.opengis.net/def/rel/ogc/1.0/job-list"})
@@ -127,10 +140,8 @@ class TwinMiddleware:
         if method not in SAFE_METHODS and not is_query_post and not is_execution:
             return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
                                "This service is read-only.")
-        root = "/" + path.strip("/").split("/", 1)[0]
-        if root in NOT_SERVED:
-            return _json_error(start_response, HTTPStatus.NOT_FOUND, "NotFound",
-                               NOT_SERVED[root])
+        if reason := not_served(path):
+            return _json_error(start_response, HTTPStatus.NOT_FOUND, "NotFound", reason)
         if is_execution and (problem := _execution_body_problem(environ, self.settings)):
             return _json_error(start_response, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
                                problem)
@@ -271,6 +282,16 @@ class TwinMiddleware:
         headers.append(("Content-Length", str(len(body))))
         start_response(captured["status"], headers)
         return [body]
+
+
+def not_served(path: str) -> str | None:
+    """Why ``path`` is something pygeoapi offers and we do not (answered 404), or None."""
+    root = "/" + path.strip("/").split("/", 1)[0]
+    if root in NOT_SERVED:
+        return NOT_SERVED[root]
+    if (part := COLLECTION_PART.match(path)) and part["part"] in NOT_SERVED_PARTS:
+        return NOT_SERVED_PARTS[part["part"]]
+    return None
 
 
 def _query_body(environ: dict) -> bytes:
