@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 from pygeoapi.util import TEMPLATESDIR
 
+from twin.pygeoapi import TEMPLATES_DIR
 from twin.pygeoapi.compat import (
     ONLINE_HOSTS,
     OVERRIDDEN_TEMPLATES,
     effective_templates,
     page_of,
-    templates_dir,
 )
 from twin.settings import PROJECT_ROOT
 
@@ -38,12 +38,12 @@ def test_template_of_a_served_page_names_no_online_host(name: str) -> None:
 
 
 def test_we_keep_only_templates_we_change() -> None:
-    ours = sorted(p.relative_to(templates_dir()).as_posix()
-                  for p in templates_dir().rglob("*.html"))
+    ours = sorted(p.relative_to(TEMPLATES_DIR).as_posix()
+                  for p in TEMPLATES_DIR.rglob("*.html"))
     assert ours == sorted(OVERRIDDEN_TEMPLATES)
     for name in ours:
-        assert (templates_dir() / name).read_bytes() != (TEMPLATESDIR / name).read_bytes(), (
+        assert (TEMPLATES_DIR / name).read_bytes() != (TEMPLATESDIR / name).read_bytes(), (
             f"{name} is pygeoapi's own unchanged: delete it, pygeoapi falls back to its own")
-    readme = (templates_dir() / "README.md").read_text(encoding="utf-8")
+    readme = (TEMPLATES_DIR / "README.md").read_text(encoding="utf-8")
     for name in ours:
         assert f"`{name}`" in readme, f"the templates' README does not say why {name} differs"

@@ -279,10 +279,13 @@ def run(settings: Settings | None = None) -> None:
     from gunicorn.app.base import BaseApplication
 
     from twin.processes import PROCESSORS
-    from twin.pygeoapi.app import create_app, write_openapi
+    from twin.pygeoapi import compat
+    from twin.pygeoapi.app import create_app, prepare_environment, write_openapi
     from twin.registry import COLLECTIONS
 
     settings = settings or get_settings()
+    prepare_environment(settings)
+    compat.check(settings)  # an upgraded pygeoapi fails here, before anything listens
     write_openapi(settings)
 
     class _Gunicorn(BaseApplication):

@@ -8,22 +8,17 @@ then wrapped in :class:`twin.pygeoapi.wsgi.TwinMiddleware`; :func:`twin.front.ru
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
 
 from twin import logsafe
 from twin.errors import ConfigurationError
-from twin.pygeoapi import conformance
+from twin.pygeoapi import STATIC_DIR, TEMPLATES_DIR, compat, conformance
 from twin.pygeoapi.context import REQUEST
 from twin.pygeoapi.wsgi import TwinMiddleware
 from twin.settings import Settings, get_settings
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-#: The templates we change; pygeoapi falls back to its own for every other one.
-TEMPLATES_DIR = PACKAGE_DIR / "templates"
-#: Flask's static folder: our CSS and images, and the vendored assets of the pages.
-STATIC_DIR = PACKAGE_DIR.parent / "static"
 
 
 def prepare_environment(settings: Settings) -> None:
@@ -70,13 +65,10 @@ def create_app(settings: Settings | None = None) -> TwinMiddleware:
     """
     settings = settings or get_settings()
     prepare_environment(settings)
+    compat.check(settings)  # before pygeoapi reads anything
     conformance.install()
     from pygeoapi.api import API
-    from pygeoapi.flask_app import APP, CONFIG
-
-    from twin.csv_format import check_in_use
-
-    check_in_use(CONFIG["resources"])  # fails loudly if pygeoapi picks its own CSV again
+    from pygeoapi.flask_app import APP
 
     _quiet_client_errors(API)
     logsafe.install(settings.log_value_chars)
@@ -93,6 +85,7 @@ def _quiet_client_errors(api: type) -> None:
     if getattr(original, "_twin", False):
         return
 
+    @functools.wraps(original)  # so the check still sees pygeoapi's signature
     def get_exception(self: Any, status: int, *args: Any, **kwargs: Any) -> Any:
         state = REQUEST.get()
         # A refused expensive request (503) is a limit at work, not a fault to debug either.

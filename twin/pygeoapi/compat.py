@@ -1,16 +1,53 @@
-"""What :mod:`twin.pygeoapi` relies on in pygeoapi, in one list.
+"""What :mod:`twin.pygeoapi` relies on in pygeoapi, checked at start-up by :func:`check`.
+
+:func:`check` runs when the app is built (:func:`twin.pygeoapi.app.create_app`) and in
+``twin serve`` before it listens. It verifies, against the installed pygeoapi:
+
+- the version is in the tested range (:data:`TESTED`, as pinned in pyproject.toml);
+- the module attributes :mod:`twin.pygeoapi.conformance` overwrites exist and are read;
+- the signatures we override or wrap (``DummyManager.execute_process`` and its 5-tuple result,
+  ``API.get_exception``), and that pygeoapi still calls them with arguments we take;
+- every keyword pygeoapi passes to a provider's ``query()`` and ``get()`` is one
+  ``twin/provider.py`` reads (a renamed one would vanish into ``**kwargs``);
+- a CQL2 JSON filter is still read from the request body (the WSGI layer moves a GET
+  filter there), and a configured CSV formatter still replaces pygeoapi's own;
+- the templates: see below; and that ``twin/static`` holds pygeoapi's static files, current.
 
 Templates: pygeoapi renders a page from the first directory that has the template, ours
 (``server.templates.path`` in the config) before its own (``pygeoapi.util.TEMPLATESDIR``), so
 we keep only the templates we change (see the README beside them). Each was made from a
-version of pygeoapi's own, recorded in :data:`OVERRIDDEN_TEMPLATES`. pygeoapi's own templates
-may name CDNs only where the page is one we never serve (:data:`TEMPLATE_PAGES`).
+version of pygeoapi's own, recorded in :data:`OVERRIDDEN_TEMPLATES`. A template a served page
+renders may name no online host; pygeoapi's own may only where the page is one we never serve
+(:data:`TEMPLATE_PAGES`).
+
+Every problem found is named in one :class:`~twin.errors.ConfigurationError`, with the
+pygeoapi version.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import hashlib
+import importlib
+import inspect
 import re
+import textwrap
+import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+
+from packaging.specifiers import SpecifierSet
+
+from twin.errors import ConfigurationError
+from twin.pygeoapi import STATIC_DIR, TEMPLATES_DIR
+from twin.settings import Settings, get_settings
+
+#: pygeoapi versions this package is tested with: the range pyproject.toml pins.
+TESTED = SpecifierSet(">=0.24,<0.25")
+#: Keywords pygeoapi passes to a provider's ``query()``/``get()`` that ours has no use for.
+IGNORED_PROVIDER_KEYWORDS = frozenset({"language"})
 
 #: Hosts no page may load anything from (offline first); also checked over every served file.
 ONLINE_HOSTS = re.compile(
@@ -50,11 +87,6 @@ TEMPLATE_PAGES = {
 }
 
 
-def templates_dir() -> Path:
-    """Our templates directory (``server.templates.path``)."""
-    return Path(__file__).resolve().parent / "templates"
-
-
 def _template_names(directory: Path) -> set[str]:
     return {p.relative_to(directory).as_posix() for p in directory.rglob("*")
             if p.is_file() and p.suffix in (".html", ".jsonld")}
@@ -67,7 +99,7 @@ def effective_templates(upstream: Path | None = None) -> dict[str, Path]:
         from pygeoapi.util import TEMPLATESDIR
 
         upstream = Path(TEMPLATESDIR)
-    ours = templates_dir()
+    ours = TEMPLATES_DIR
     names = _template_names(ours) | _template_names(upstream)
     return {n: ours / n if (ours / n).is_file() else upstream / n for n in sorted(names)}
 
@@ -78,3 +110,230 @@ def page_of(template: str) -> str | None:
         if template == prefix or (prefix.endswith("/") and template.startswith(prefix)):
             return page
     return None
+
+
+# -- the check ---------------------------------------------------------------------------------
+def check(settings: Settings | None = None) -> None:
+    """Fail loudly unless the installed pygeoapi has everything this package relies on.
+
+    Parameters
+    ----------
+    settings
+        For the configuration (its CSV formatters); the environment its placeholders read
+        should be prepared (:func:`twin.pygeoapi.app.prepare_environment`).
+
+    Raises
+    ------
+    ConfigurationError
+        Naming every attribute, signature, call or template that moved, and the version.
+    """
+    settings = settings or get_settings()
+    problems: list[str] = []
+    for probe in CHECKS:
+        try:
+            problems.extend(probe(settings))
+        except ConfigurationError as exc:
+            problems.append(exc.message)
+        except Exception as exc:  # noqa: BLE001 - what moved is reported, with the rest
+            problems.append(f"{probe.__doc__} failed: {type(exc).__name__}: {exc}")
+    if problems:
+        raise ConfigurationError(
+            f"pygeoapi {_version()} lacks what twin/pygeoapi relies on (tested with pygeoapi"
+            f"{TESTED}); a pygeoapi upgrade?\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _version() -> str:
+    try:
+        import pygeoapi
+    except ImportError:
+        return "(not importable)"
+    return str(getattr(pygeoapi, "__version__", "(unknown version)"))
+
+
+def _check_version(settings: Settings) -> Iterator[str]:
+    """the version"""
+    version = _version()
+    if not TESTED.contains(version, prereleases=True):
+        yield f"pygeoapi {version} is outside the tested range {TESTED} (pyproject.toml)"
+
+
+def _check_conformance(settings: Settings) -> Iterator[str]:
+    """the conformance lists"""
+    import pygeoapi.api as api
+
+    read = _attributes(api.conformance)
+    for module, name in (("pygeoapi.api.itemtypes", "CONFORMANCE_CLASSES_FEATURES"),
+                         ("pygeoapi.api.processes", "CONFORMANCE_CLASSES")):
+        value = getattr(importlib.import_module(module), name, None)
+        if not isinstance(value, list):
+            yield (f"{module}.{name}, the list twin/pygeoapi/conformance.py replaces, is "
+                   f"{'gone' if value is None else type(value).__name__}")
+        if name not in read:
+            yield (f"pygeoapi.api.conformance() no longer reads {name}: our conformance "
+                   "classes would not be declared")
+
+
+def _check_manager(settings: Settings) -> Iterator[str]:
+    """the process manager"""
+    import pygeoapi.api.processes as processes
+    from pygeoapi.process.manager.base import BaseManager
+    from pygeoapi.process.manager.dummy import DummyManager
+
+    from twin.pygeoapi.manager import SynchronousManager
+
+    theirs = _parameters(DummyManager.execute_process)
+    ours = _parameters(SynchronousManager.execute_process)
+    if theirs != ours:
+        yield (f"pygeoapi.process.manager.dummy.DummyManager.execute_process({', '.join(theirs)})"
+               f" is not the signature twin/pygeoapi/manager.py overrides ({', '.join(ours)})")
+    result = inspect.signature(DummyManager.execute_process).return_annotation
+    if len(typing.get_args(result)) != 5:
+        yield (f"DummyManager.execute_process now returns {result}, not the 5-tuple (job id, "
+               "media type, outputs, status, headers) twin/pygeoapi/manager.py returns")
+    yield from _passed_keywords(processes.execute_process, "execute_process", None, set(ours),
+                                "pygeoapi.api.processes.execute_process()",
+                                "twin/pygeoapi/manager.py")
+    for method, expected in (("__init__", ["self", "manager_def"]),
+                             ("get_processor", ["self", "process_id"]),
+                             ("get_job", ["self", "job_id"])):
+        found = _parameters(getattr(BaseManager, method))
+        if found != expected:
+            yield (f"pygeoapi.process.manager.base.BaseManager.{method}({', '.join(found)}) is "
+                   f"not ({', '.join(expected)}) as twin/pygeoapi/manager.py uses it")
+
+
+def _check_get_exception(settings: Settings) -> Iterator[str]:
+    """the error hook"""
+    from pygeoapi.api import API
+
+    found = _parameters(API.get_exception)  # through our wrapper to pygeoapi's own
+    if found[:2] != ["self", "status"]:
+        yield (f"pygeoapi.api.API.get_exception({', '.join(found)}) no longer takes the status "
+               "first; twin/pygeoapi/app.py wraps it to keep client errors out of the log")
+
+
+def _check_provider(settings: Settings) -> Iterator[str]:
+    """the provider calls"""
+    import pygeoapi.api.itemtypes as itemtypes
+
+    from twin.provider import TwinPostgreSQLProvider
+
+    for method in ("query", "get"):
+        params = inspect.signature(getattr(TwinPostgreSQLProvider, method)).parameters
+        named = {n for n, p in params.items()
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        yield from _passed_keywords(itemtypes, method, "p", named | IGNORED_PROVIDER_KEYWORDS,
+                                    "pygeoapi.api.itemtypes",
+                                    f"{method}() of twin/provider.py (it would be ignored)")
+
+
+def _check_filter_body(settings: Settings) -> Iterator[str]:
+    """the CQL2 JSON body"""
+    import pygeoapi.api.itemtypes as itemtypes
+
+    read = itemtypes.get_collection_items
+    if "data" not in _attributes(read) or "parse_cql2_json" not in _names(read):
+        yield ("pygeoapi.api.itemtypes.get_collection_items() no longer parses CQL2 JSON from "
+               "the request body (request.data), where twin/pygeoapi/wsgi.py puts a GET filter")
+
+
+def _check_csv(settings: Settings) -> Iterator[str]:
+    """the CSV formatter"""
+    from pygeoapi.util import yaml_load
+
+    from twin.csv_format import check_in_use
+
+    with settings.config_path.open(encoding="utf-8") as fh:
+        check_in_use(yaml_load(fh)["resources"])  # raises ConfigurationError, collected
+    return iter(())
+
+
+def _check_templates(settings: Settings) -> Iterator[str]:
+    """the templates"""
+    from pygeoapi.util import TEMPLATESDIR, render_j2_template
+
+    from twin.pygeoapi.wsgi import not_served
+    from twin.registry import COLLECTIONS
+
+    upstream = Path(TEMPLATESDIR)
+    if not {"TEMPLATESDIR", "FileSystemLoader"} <= _names(render_j2_template):
+        yield ("pygeoapi.util.render_j2_template() no longer loads templates from our "
+               "directory, then from its own TEMPLATESDIR: it would not fall back to its own")
+    ours = _template_names(TEMPLATES_DIR)
+    for name in sorted(ours - set(OVERRIDDEN_TEMPLATES)):
+        yield (f"twin/pygeoapi/templates/{name} has no entry in OVERRIDDEN_TEMPLATES (the "
+               "sha256 of the pygeoapi template it was made from)")
+    for name, digest in OVERRIDDEN_TEMPLATES.items():
+        theirs = upstream / name
+        if name not in ours:
+            yield f"OVERRIDDEN_TEMPLATES names {name}, which twin/pygeoapi/templates/ lacks"
+        elif not theirs.is_file():
+            yield f"pygeoapi has no template {name} any more: ours overrides nothing"
+        elif hashlib.sha256(theirs.read_bytes()).hexdigest() != digest:
+            yield (f"the pygeoapi template {name} changed since ours was made from it: apply our "
+                   "changes (twin/pygeoapi/templates/README.md) to its new version and record "
+                   "its sha256 in OVERRIDDEN_TEMPLATES")
+    for name, path in effective_templates(upstream).items():
+        page = page_of(name)
+        if page is not None and not_served(page.format(id=COLLECTIONS[0].id)):
+            continue  # never rendered
+        if host := ONLINE_HOSTS.search(path.read_bytes()):
+            whose = "our" if path.is_relative_to(TEMPLATES_DIR) else "the pygeoapi"
+            yield (f"{whose} template {name} names an online host ({host.group().decode()}) "
+                   "and renders a page we serve; keep an offline copy in "
+                   "twin/pygeoapi/templates/ (offline first)")
+
+
+def _check_static(settings: Settings) -> Iterator[str]:
+    """the static files"""
+    import pygeoapi
+
+    upstream = Path(pygeoapi.__file__).parent / "static"
+    for theirs in sorted(p for p in upstream.rglob("*") if p.is_file()):
+        name = theirs.relative_to(upstream).as_posix()
+        ours = STATIC_DIR / name
+        if not ours.is_file() or ours.read_bytes() != theirs.read_bytes():
+            yield (f"the pygeoapi file static/{name} differs from twin/static/{name}: copy it "
+                   "(Flask serves only our static folder, with no fallback to the pygeoapi one)")
+
+
+#: Every probe :func:`check` runs; each yields what it found missing or changed.
+CHECKS: tuple[Callable[[Settings], Iterator[str]], ...] = (
+    _check_version, _check_conformance, _check_manager, _check_get_exception, _check_provider,
+    _check_filter_body, _check_csv, _check_templates, _check_static)
+
+
+# -- reading pygeoapi's source ----------------------------------------------------------------
+@functools.cache  # the same modules are read by several probes
+def _tree(obj: Callable | ModuleType) -> ast.AST:
+    return ast.parse(textwrap.dedent(inspect.getsource(obj)))
+
+
+def _attributes(obj: Callable | ModuleType) -> set[str]:
+    """Names read as attributes (``x.NAME``) in ``obj``'s source."""
+    return {n.attr for n in ast.walk(_tree(obj)) if isinstance(n, ast.Attribute)}
+
+
+def _names(obj: Callable | ModuleType) -> set[str]:
+    """Plain names used in ``obj``'s source."""
+    return {n.id for n in ast.walk(_tree(obj)) if isinstance(n, ast.Name)}
+
+
+def _parameters(func: Callable) -> list[str]:
+    return list(inspect.signature(func).parameters)
+
+
+def _passed_keywords(obj: Callable | ModuleType, method: str, receiver: str | None,
+                     accepted: set[str], where: str, whose: str) -> Iterator[str]:
+    """What ``obj`` passes by keyword to ``<receiver>.<method>(...)`` that is not accepted."""
+    calls = [n for n in ast.walk(_tree(obj)) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Attribute) and n.func.attr == method
+             and (receiver is None or (isinstance(n.func.value, ast.Name)
+                                       and n.func.value.id == receiver))]
+    if not calls:
+        yield f"{where} no longer calls {receiver or '...'}.{method}(...)"
+    for call in calls:
+        unknown = sorted({k.arg for k in call.keywords if k.arg} - accepted)
+        if unknown:
+            yield (f"{where} passes {', '.join(unknown)} to {method}(), which {whose} does "
+                   "not take")
