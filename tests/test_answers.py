@@ -13,7 +13,9 @@ import os
 import subprocess
 import threading
 import time
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pyogrio.raw
@@ -21,7 +23,14 @@ import pytest
 import requests
 
 from tests.conftest import Server
-from twin.registry import COMMERCIAL_LAND, PARCELS, STREET_DAMAGE, TRAFFIC_COUNTS
+from twin.registry import (
+    COMMERCIAL_LAND,
+    HERITAGE,
+    PARCELS,
+    STREET_DAMAGE,
+    TRAFFIC_COUNTS,
+    Collection,
+)
 
 PARCEL_ITEMS = "/collections/parcels/items"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -265,6 +274,72 @@ def test_a_full_last_page_links_no_empty_next_page(server: Server,
     last = page(n - 1)
     assert "next" not in rels(page(1, offset=n - 1))
     assert last["numberReturned"] == n - 1
+
+
+class _PageLinks(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag in ("link", "a") and a.get("href"):
+            self.links.append((f"link rel={a.get('rel')}" if tag == "link" else "a",
+                               a["href"] or ""))
+
+
+def page_links(html: str) -> list[tuple[str, str]]:
+    """(kind, href) of every <link> and <a> of an HTML page; kind is 'a' or 'link rel=...'."""
+    parser = _PageLinks()
+    parser.feed(html)
+    return parser.links
+
+
+#: Collections paged in HTML, with a condition keeping a page of all matches small.
+PAGED = [(PARCELS, {"gemarkung": "Döbbrick"}, "gemarkung = 'Döbbrick'"),
+         (HERITAGE, {}, "TRUE"), (STREET_DAMAGE, {}, "TRUE"),
+         (TRAFFIC_COUNTS, {"hour": "12"}, "hour = 12"), (COMMERCIAL_LAND, {}, "TRUE")]
+
+
+def paging_cases(n: int) -> list[tuple[int, int]]:
+    """(limit, offset) pages of ``n`` matches: last pages that are full (the total a multiple
+    of the limit), one page holding all, a partial last page, and pages before the last."""
+    d = max(k for k in range(1, min(n - 1, 40) + 1) if n % k == 0)
+    odd = next(k for k in range(3, n) if n % k)
+    cases = [(d, n - d), (n, 0), (odd, n // odd * odd), (d, 0), (odd, 0)]
+    if n >= 2 * d:
+        cases.append((d, n - 2 * d))
+    return cases
+
+
+@pytest.mark.parametrize(("collection", "params", "where"), PAGED, ids=[c.id for c, *_ in PAGED])
+def test_html_pages_link_next_exactly_when_json_does(server: Server, pg: psycopg.Connection,
+                                                     collection: Collection, params: dict,
+                                                     where: str) -> None:
+    """No `next` in the HTML page (a <link> in its head, a button in its body) when the page
+    ends the matches, as in JSON; one, to the following page, when it does not."""
+    n = count(pg, collection.table, where)
+    assert n > 2
+    items = f"/collections/{collection.id}/items"
+    exact = 0
+    for limit, offset in paging_cases(n):
+        more = offset + limit < n
+        exact += not more and (n - offset) == limit
+        query = {**params, "limit": limit, "offset": offset}
+        doc = server.get(items, params=query).json()
+        assert ("next" in {link["rel"] for link in doc["links"]}) == more, (limit, offset)
+        r = server.get(items, params={**query, "f": "html"})
+        assert r.status_code == 200
+        assert "next" not in r.links or more, (limit, offset, r.headers.get("Link"))
+        forward = [(kind, int(parse_qs(urlsplit(href).query)["offset"][0]))
+                   for kind, href in page_links(r.text)
+                   if urlsplit(href).path.endswith(items)
+                   and int(parse_qs(urlsplit(href).query).get("offset", ["0"])[0]) > offset]
+        if more:
+            assert ("link rel=next", offset + limit) in forward, (limit, offset, forward)
+            assert ("a", offset + limit) in forward, (limit, offset, forward)
+        assert forward if more else not forward, (limit, offset, forward)
+    assert exact >= 2  # a full last page and a page holding all, at least
 
 
 # -- 6. extent in the storage CRS, queryables ------------------------------------------------
