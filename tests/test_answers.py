@@ -13,6 +13,7 @@ import os
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -183,6 +184,105 @@ def test_datetime_in_basic_format_is_refused(server: Server) -> None:
         r = server.get(f"/collections/{STREET_DAMAGE.id}/items", params={"datetime": value})
         assert r.status_code == 400, value
         assert "RFC 3339" in r.json()["description"]
+
+
+# pygeoapi refused (400 "datetime parameter out of range") any `datetime` that misses the
+# collection's temporal extent; it is a valid interval that matches nothing (200, 0).
+TIMED = (STREET_DAMAGE, TRAFFIC_COUNTS)
+
+
+def _z(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def time_extent(pg: psycopg.Connection, c: Collection) -> tuple[datetime, datetime]:
+    query = f"SELECT min({c.time_field}), max({c.time_field}) FROM twin.{c.table}"  # noqa: S608
+    return pg.execute(query).fetchone()
+
+
+def datetime_cases(lo: datetime, hi: datetime) -> dict[str, tuple[str, str, list]]:
+    """`datetime` values around an extent [lo, hi], with the condition each stands for."""
+    mid = lo + (hi - lo) / 2
+    day_after = (hi + timedelta(days=2)).astimezone(UTC).date().isoformat()
+    return {
+        "instant before": (_z(lo - timedelta(days=400)), "{c} = %s", [lo - timedelta(days=400)]),
+        "instant after": (_z(hi + timedelta(days=1)), "{c} = %s", [hi + timedelta(days=1)]),
+        "day after": (day_after, "{c} >= %s::date::timestamp AT TIME ZONE 'Europe/Berlin' AND "
+                                 "{c} < (%s::date + 1)::timestamp AT TIME ZONE 'Europe/Berlin'",
+                      [day_after, day_after]),
+        "interval before": (f"{_z(lo - timedelta(days=10))}/{_z(lo - timedelta(days=1))}",
+                            "{c} BETWEEN %s AND %s",
+                            [lo - timedelta(days=10), lo - timedelta(days=1)]),
+        "interval after": (f"{_z(hi + timedelta(days=1))}/{_z(hi + timedelta(days=10))}",
+                           "{c} BETWEEN %s AND %s",
+                           [hi + timedelta(days=1), hi + timedelta(days=10)]),
+        "open after": (f"{_z(hi + timedelta(seconds=1))}/..", "{c} >= %s",
+                       [hi + timedelta(seconds=1)]),
+        "open before": (f"../{_z(lo - timedelta(seconds=1))}", "{c} <= %s",
+                        [lo - timedelta(seconds=1)]),
+        "overlapping the start": (f"{_z(lo - timedelta(days=30))}/{_z(mid)}",
+                                  "{c} BETWEEN %s AND %s", [lo - timedelta(days=30), mid]),
+        "overlapping the end": (f"{_z(mid)}/{_z(hi + timedelta(days=30))}",
+                                "{c} BETWEEN %s AND %s", [mid, hi + timedelta(days=30)]),
+        "open to the middle": (f"../{_z(mid)}", "{c} <= %s", [mid]),
+        "open from the middle": (f"{_z(mid)}/", "{c} >= %s", [mid]),
+        "the first instant": (_z(lo), "{c} = %s", [lo.replace(microsecond=0)]),
+        "the last instant": (_z(hi), "{c} = %s", [hi.replace(microsecond=0)]),
+        "around everything": ("2000-01-01/2100-01-01T00:00:00Z",
+                              "{c} >= '2000-01-01'::timestamp AT TIME ZONE 'Europe/Berlin' "
+                              "AND {c} <= %s", [datetime(2100, 1, 1, tzinfo=UTC)]),
+    }
+
+
+@pytest.mark.parametrize("case", list(datetime_cases(datetime(2024, 1, 1, tzinfo=UTC),
+                                                     datetime(2024, 6, 1, tzinfo=UTC))))
+@pytest.mark.parametrize("collection", TIMED, ids=lambda c: c.id)
+def test_datetime_outside_or_across_the_extent_equals_postgis(
+        server: Server, pg: psycopg.Connection, collection: Collection, case: str) -> None:
+    value, where, params = datetime_cases(*time_extent(pg, collection))[case]
+    expected = count(pg, collection.table, where.replace("{c}", collection.time_field), params)
+    if case in ("the first instant", "the last instant", "around everything") or \
+            case.startswith(("overlapping", "open to", "open from")):
+        assert expected > 0
+    r = server.get(f"/collections/{collection.id}/items",
+                   params={"datetime": value, "limit": 1})
+    assert r.status_code == 200, (value, r.text)
+    assert r.json()["numberMatched"] == expected, value
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("yesterday", ["'yesterday'", "RFC 3339"]),
+    ("2024-13-01", ["'2024-13-01'", "RFC 3339"]),
+    ("2024-01-01T25:00:00Z", ["RFC 3339"]),
+    ("2024-02-01/2024-01-01", ["starts after it ends"]),
+    ("2024-02-01T00:00:00Z/2024-01-31T23:59:59Z", ["starts after it ends"]),
+    ("2024-01-01/2024-01-01/2024-01-02", ["RFC 3339"]),
+])
+@pytest.mark.parametrize("cid", [STREET_DAMAGE.id, PARCELS.id])
+def test_an_invalid_datetime_is_refused_in_our_words(server: Server, cid: str, value: str,
+                                                     words: list[str]) -> None:
+    """With a time field or without one; pygeoapi's parser said "Unknown string format"."""
+    r = server.get(f"/collections/{cid}/items", params={"datetime": value})
+    assert r.status_code == 400, (value, r.text)
+    description = r.json()["description"]
+    assert "datetime" in description
+    for word in words:
+        assert word in description, (word, description)
+
+
+def test_the_temporal_extent_is_the_data_s(server: Server, pg: psycopg.Connection) -> None:
+    """The collections still offer their time span, in JSON and JSON-LD."""
+    for c in TIMED:
+        lo, hi = time_extent(pg, c)
+        doc = server.get(f"/collections/{c.id}?f=json").json()
+        (begin, end), = doc["extent"]["temporal"]["interval"]
+        assert (datetime.fromisoformat(begin), datetime.fromisoformat(end)) == (lo, hi)
+        listed = server.get("/collections?f=json").json()["collections"]
+        assert next(x for x in listed if x["id"] == c.id)["extent"]["temporal"] == \
+            doc["extent"]["temporal"]
+        ld = server.get(f"/collections/{c.id}?f=jsonld").json()
+        begin, end = ld["dataset"]["temporalCoverage"].split("/")
+        assert (datetime.fromisoformat(begin), datetime.fromisoformat(end)) == (lo, hi)
 
 
 # -- 4. CQL2 arithmetic ---------------------------------------------------------------------

@@ -8,8 +8,12 @@ expected), or None when it is usable. The WSGI layer (twin/server.py) answers a 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from pyproj.exceptions import CRSError
 
@@ -19,6 +23,14 @@ PG_BIGINT_MAX = 2**63 - 1
 #: No coordinate of a place on Earth in a metre-based projected CRS is farther from the CRS's
 #: origin than the Earth's circumference; beyond it PostGIS's transformations fail.
 PROJECTED_LIMIT_M = 40_075_000.0
+#: Dates in `datetime` are days of the city's own calendar.
+LOCAL_TZ = ZoneInfo("Europe/Berlin")
+#: RFC 3339 full-date, optionally followed by a bare "T" (GDAL writes a date so: "2024-01-01T").
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})T?")
+#: RFC 3339 date-time (extended format only); minutes and seconds may be left off, as GDAL
+#: does for a time of hour or minute precision ("2024-01-01T12Z"). No offset reads as UTC.
+_DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2})(?::(\d{2})(?::(\d{2}(?:\.\d+)?))?)?"
+                        r"([Zz]|[+-]\d{2}:\d{2})?")
 
 
 def whole_number_problem(name: str, value: str) -> str | None:
@@ -78,3 +90,69 @@ def utf8_problem(body: bytes, what: str) -> str | None:
     except UnicodeDecodeError as exc:
         return f"{what} is not UTF-8 (byte {exc.start} is invalid); send it encoded as UTF-8"
     return None
+
+
+@dataclass(frozen=True)
+class TimeInterval:
+    """A `datetime` value as aware instants; None is an open end ('..').
+
+    An end written as a date is exclusive (the next local midnight); an end instant includes
+    itself. An instant is the interval from itself to itself, a date the whole local day.
+    """
+
+    start: datetime | None
+    end: datetime | None
+    end_exclusive: bool = False
+
+
+def datetime_interval(value: str) -> TimeInterval:
+    """The `datetime` parameter read as OGC API Features Part 1 defines it (RFC 3339).
+
+    Whether it lies inside a collection's temporal extent does not matter: outside it, it
+    matches nothing. Raises ValueError with the sentence the client is told: a value that is
+    not an instant, a date or an interval of them (``20240101``, the basic format, included:
+    Python would read it as midnight UTC), or an interval that starts after it ends.
+    """
+    if "/" in value:  # an interval; an empty or '..' side is open
+        start_text, _, end_text = value.partition("/")
+        start = None if start_text in ("", "..") else _instant(start_text, end=False)
+        end = None if end_text in ("", "..") else _instant(end_text, end=True)
+    else:  # an instant, or a date: its whole local day
+        start_text = end_text = value
+        start, end = _instant(value, end=False), _instant(value, end=True)
+    exclusive = end is not None and _DATE.fullmatch(end_text.strip()) is not None
+    if start is not None and end is not None and (start >= end if exclusive else start > end):
+        raise ValueError(f"query parameter 'datetime': the interval '{value}' starts after "
+                         "it ends")
+    return TimeInterval(start, end, exclusive)
+
+
+def datetime_problem(value: str) -> str | None:
+    """Why a `datetime` value is refused (see :func:`datetime_interval`), or None."""
+    try:
+        datetime_interval(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _instant(text: str, *, end: bool) -> datetime:
+    """One bound of a `datetime` value; a date is its local day's start (or, as an ``end``,
+    the next day's)."""
+    refusal = ValueError(f"query parameter 'datetime': '{text}' is not an RFC 3339 date "
+                         "(2024-01-31) or date-time (2024-01-31T12:00:00Z) or '..'")
+    try:
+        if day_match := _DATE.fullmatch(text.strip()):
+            day = date.fromisoformat(day_match[1])
+            if end:
+                day += timedelta(days=1)
+            return datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
+        match = _DATE_TIME.fullmatch(text.strip())
+        if match is None:
+            raise refusal
+        day_text, hour, minute, second, offset = match.groups()
+        offset = "+00:00" if offset in (None, "Z", "z") else offset
+        return datetime.fromisoformat(
+            f"{day_text}T{hour}:{minute or '00'}:{second or '00'}{offset}")
+    except ValueError:  # a month 13, a day 32, an hour 25
+        raise refusal from None

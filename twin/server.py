@@ -200,6 +200,8 @@ class TwinMiddleware:
             bbox_crs = given.get("bbox-crs", CRS84)
             if bbox and not problem:
                 problem = request_checks.bbox_problem(bbox, bbox_crs)
+            if given.get("datetime") and not problem:  # pygeoapi's parser says it in its words
+                problem = request_checks.datetime_problem(given["datetime"])
             if problem:
                 return _json_error(start_response, HTTPStatus.BAD_REQUEST,
                                    "InvalidParameterValue", problem)
