@@ -101,6 +101,54 @@ def test_the_band_differs_from_its_corners_in_utm(pg: psycopg.Connection) -> Non
     assert count(pg, "parcels", corners, box) != count(pg, "parcels", IN_4326, box)
 
 
+# Across the antimeridian (OGC API Features Part 1, 7.15.3): a west edge east of the east edge
+# is the box from the west edge eastward round the globe to the east edge, i.e. the two boxes
+# on either side of the antimeridian. West, south, east, north in degrees.
+ACROSS = {
+    "pacific": (170.0, -10.0, -170.0, 10.0),  # matches nothing here, and says so (200)
+    "east-of-14": (14.0, 51.0, -170.0, 52.0),  # almost the whole world east of 14°: Cottbus
+    "all-but-a-band": (14.34, 51.0, 14.33, 52.0),  # both pieces over the city
+    "west-of-14.3": (180.0, 51.7, 14.3, 51.8),  # an empty east piece, the west one over it
+}
+ACROSS_4326 = f"({IN_4326} OR {IN_4326})"
+
+
+@pytest.mark.parametrize("name", list(ACROSS))
+@pytest.mark.parametrize("crs", [CRS84, EPSG.format(4326)])
+def test_a_box_across_the_antimeridian_equals_postgis(server: Server, pg: psycopg.Connection,
+                                                      name: str, crs: str) -> None:
+    """As `bbox` (with `bbox-crs`) and as CQL2 text and JSON BBOX (with `filter-crs`), in
+    CRS84 and in EPSG:4326, which is written latitude first."""
+    west, south, east, north = ACROSS[name]
+    expected = count(pg, "parcels", ACROSS_4326, (west, south, 180.0, north,
+                                                  -180.0, south, east, north))
+    assert (expected == 0) == (name == "pacific")
+    box = (west, south, east, north) if crs == CRS84 else (south, west, north, east)
+    text = ", ".join(map(str, box))
+    assert matched(server, "parcels", bbox=",".join(map(str, box)),
+                   **{"bbox-crs": crs}) == expected
+    assert matched(server, "parcels", filter=f"S_INTERSECTS(geometry, BBOX({text}))",
+                   **{"filter-crs": crs}) == expected
+    body = {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": list(box)}]}
+    assert matched(server, "parcels", filter=json.dumps(body), **{
+        "filter-lang": "cql2-json", "filter-crs": crs}) == expected
+
+
+def test_a_box_across_the_antimeridian_keeps_itself_in_the_links(server: Server) -> None:
+    """pygeoapi is shown a stand-in for an EPSG:4326 box across the antimeridian (it refuses
+    one); the answer's links carry the box as the client wrote it, in JSON and HTML."""
+    bbox = "51.0,14.0,52.0,-170.0"
+    params = {"bbox": bbox, "bbox-crs": EPSG.format(4326), "limit": 2}
+    doc = server.get(PARCEL_ITEMS, params=params).json()
+    nxt = next(link["href"] for link in doc["links"] if link["rel"] == "next")
+    assert parse_qs(urlsplit(nxt).query)["bbox"] == [bbox]
+    html = server.get(PARCEL_ITEMS, params={**params, "f": "html"}).text
+    # Every link to this page in another format or to the next one (not the bare canonical).
+    hrefs = [href for _, href in page_links(html) if "/items?" in href and "limit=" in href]
+    assert len(hrefs) >= 4
+    assert all(parse_qs(urlsplit(h).query)["bbox"] == [bbox] for h in hrefs), hrefs
+
+
 # -- 2. CQL2 JSON bbox literals -------------------------------------------------------------
 def test_cql2_json_bbox_is_minx_miny_maxx_maxy(server: Server, pg: psycopg.Connection) -> None:
     box = (14.30, 51.74, 14.34, 51.77)

@@ -149,9 +149,10 @@ def boxes(draw: st.DrawFn) -> tuple[str, tuple[float, float, float, float]]:
         if draw(st.booleans()):  # a box around the whole city, up to world-sized
             x1, x2 = min(x1, LON[0]), max(x2, LON[1])
             y1, y2 = min(y1, LAT[0]), max(y2, LAT[1])
-        # West edge east of the east edge: a box across the antimeridian (kept as drawn).
-        # Not in EPSG:4326: pygeoapi refuses its `bbox` ("miny should be less than maxy").
-        if name == "CRS84" and draw(st.booleans()):
+        # West edge east of the east edge: a box across the antimeridian (kept as drawn), in
+        # CRS84 and in EPSG:4326 (whose `bbox` pygeoapi refused: "miny should be less than
+        # maxy", reading its longitudes as latitudes).
+        if draw(st.booleans()):
             west, east = min(x1, x2), max(x1, x2)
             if draw(st.booleans()):  # all but the band between the two edges
                 x1, x2 = east, west
@@ -188,10 +189,16 @@ BOX_COLLECTIONS = (PARCELS, STREET_DAMAGE, HERITAGE)
 @example(box=("CRS84", (10.0, 50.0, -170.0, 60.0)), which=0)
 # Across it, leaving out 14.33-14.34°E only: two pieces, both over the city.
 @example(box=("CRS84", (14.34, 51.0, 14.33, 52.0)), which=0)
+# The same two in EPSG:4326, latitude first, and the world east of 14°E (issue 7).
+@example(box=("4326", (50.0, 10.0, 60.0, -170.0)), which=0)
+@example(box=("4326", (51.0, 14.34, 52.0, 14.33)), which=1)
+@example(box=("CRS84", (14.0, 51.0, -170.0, 52.0)), which=2)
 def test_bbox_equals_postgis(server: Server, pg: psycopg.Connection,
                              box: tuple[str, tuple], which: int) -> None:
     """`bbox` with `bbox-crs`, and the same box as CQL2 text and JSON BBOX with `filter-crs`."""
     name, coords = box
+    west, east = (coords[1], coords[3]) if name == "4326" else (coords[0], coords[2])
+    event(f"box in {name}" + (" across the antimeridian" if west > east else ""))
     expected = expect_box(name, coords)
     c = BOX_COLLECTIONS[which]
     crs = BOX_CRS[name]

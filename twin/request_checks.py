@@ -48,8 +48,11 @@ def bbox_problem(values: Sequence[float], crs: str, what: str = "bbox") -> str |
 
     Every value must be finite; in a geographic CRS longitudes lie in [-180, 180] and
     latitudes in [-90, 90]; in a projected one no coordinate may be farther from the origin
-    than :data:`PROJECTED_LIMIT_M`. A CRS that is not known here is left to pygeoapi, which
-    refuses the ones a collection does not offer.
+    than :data:`PROJECTED_LIMIT_M`. The south edge may not lie north of the north edge, nor
+    the lowest height above the highest; the west edge may lie east of the east edge only in
+    a geographic CRS, where the box then crosses the antimeridian (OGC API Features Part 1,
+    7.15.3). A CRS that is not known here is left to pygeoapi, which refuses the ones a
+    collection does not offer.
     """
     from twin.cql import srid_and_flip  # cql imports this module
 
@@ -57,22 +60,32 @@ def bbox_problem(values: Sequence[float], crs: str, what: str = "bbox") -> str |
         return f"{what} takes 4 or 6 numbers, not {len(values)}"
     if not all(math.isfinite(v) for v in values):
         return f"{what} values must be finite numbers (no nan, inf or values beyond ±1.8e308)"
+    if len(values) == 6 and values[2] > values[5]:
+        return f"{what} has its lowest height ({values[2]:g}) above its highest ({values[5]:g})"
     corners = (values[0], values[1], values[3], values[4]) if len(values) == 6 else values
     try:
         srid, flip = srid_and_flip(crs)
         geographic = _is_geographic(crs)
     except CRSError:
         return None
+    name = "CRS84" if crs.rstrip("/").endswith("CRS84") else f"EPSG:{srid}"
+    # West, south, east, north, whatever the CRS's axis order.
+    x1, y1, x2, y2 = (corners[1], corners[0], corners[3], corners[2]) if flip else corners
     if geographic:
-        lon = (corners[1], corners[3]) if flip else (corners[0], corners[2])
-        lat = (corners[0], corners[2]) if flip else (corners[1], corners[3])
-        if not all(-180 <= v <= 180 for v in lon) or not all(-90 <= v <= 90 for v in lat):
-            return (f"{what} is outside EPSG:{srid}: longitudes must lie in [-180, 180] and "
+        if not all(-180 <= v <= 180 for v in (x1, x2)) or not all(-90 <= v <= 90
+                                                                  for v in (y1, y2)):
+            return (f"{what} is outside {name}: longitudes must lie in [-180, 180] and "
                     f"latitudes in [-90, 90] (axis order as the CRS defines it)")
-        return None
-    if not all(abs(v) <= PROJECTED_LIMIT_M for v in corners):
-        return (f"{what} is outside EPSG:{srid}: its coordinates must lie within "
+    elif not all(abs(v) <= PROJECTED_LIMIT_M for v in corners):
+        return (f"{what} is outside {name}: its coordinates must lie within "
                 f"±{PROJECTED_LIMIT_M:,.0f} m of the CRS's origin")
+    if y1 > y2:
+        return (f"{what} in {name} has its south edge ({y1:g}) north of its north edge "
+                f"({y2:g}) (axis order as the CRS defines it)")
+    if x1 > x2 and not geographic:
+        return (f"{what} in {name} has its west edge ({x1:g}) east of its east edge "
+                f"({x2:g}); only a box in longitude and latitude (CRS84, EPSG:4326) may "
+                "cross the antimeridian")
     return None
 
 
