@@ -157,6 +157,8 @@ def _instant(text: str, *, end: bool) -> datetime:
     try:
         if day_match := _DATE.fullmatch(text.strip()):
             day = date.fromisoformat(day_match[1])
+            if end and day == date.max:  # no next day to end at: a microsecond before it
+                return datetime.combine(day, time.max, tzinfo=LOCAL_TZ)
             if end:
                 day += timedelta(days=1)
             return datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
