@@ -13,7 +13,10 @@ import os
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pyogrio.raw
@@ -21,7 +24,14 @@ import pytest
 import requests
 
 from tests.conftest import Server
-from twin.registry import COMMERCIAL_LAND, PARCELS, STREET_DAMAGE, TRAFFIC_COUNTS
+from twin.registry import (
+    COMMERCIAL_LAND,
+    HERITAGE,
+    PARCELS,
+    STREET_DAMAGE,
+    TRAFFIC_COUNTS,
+    Collection,
+)
 
 PARCEL_ITEMS = "/collections/parcels/items"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -91,6 +101,54 @@ def test_the_band_differs_from_its_corners_in_utm(pg: psycopg.Connection) -> Non
     assert count(pg, "parcels", corners, box) != count(pg, "parcels", IN_4326, box)
 
 
+# Across the antimeridian (OGC API Features Part 1, 7.15.3): a west edge east of the east edge
+# is the box from the west edge eastward round the globe to the east edge, i.e. the two boxes
+# on either side of the antimeridian. West, south, east, north in degrees.
+ACROSS = {
+    "pacific": (170.0, -10.0, -170.0, 10.0),  # matches nothing here, and says so (200)
+    "east-of-14": (14.0, 51.0, -170.0, 52.0),  # almost the whole world east of 14°: Cottbus
+    "all-but-a-band": (14.34, 51.0, 14.33, 52.0),  # both pieces over the city
+    "west-of-14.3": (180.0, 51.7, 14.3, 51.8),  # an empty east piece, the west one over it
+}
+ACROSS_4326 = f"({IN_4326} OR {IN_4326})"
+
+
+@pytest.mark.parametrize("name", list(ACROSS))
+@pytest.mark.parametrize("crs", [CRS84, EPSG.format(4326)])
+def test_a_box_across_the_antimeridian_equals_postgis(server: Server, pg: psycopg.Connection,
+                                                      name: str, crs: str) -> None:
+    """As `bbox` (with `bbox-crs`) and as CQL2 text and JSON BBOX (with `filter-crs`), in
+    CRS84 and in EPSG:4326, which is written latitude first."""
+    west, south, east, north = ACROSS[name]
+    expected = count(pg, "parcels", ACROSS_4326, (west, south, 180.0, north,
+                                                  -180.0, south, east, north))
+    assert (expected == 0) == (name == "pacific")
+    box = (west, south, east, north) if crs == CRS84 else (south, west, north, east)
+    text = ", ".join(map(str, box))
+    assert matched(server, "parcels", bbox=",".join(map(str, box)),
+                   **{"bbox-crs": crs}) == expected
+    assert matched(server, "parcels", filter=f"S_INTERSECTS(geometry, BBOX({text}))",
+                   **{"filter-crs": crs}) == expected
+    body = {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": list(box)}]}
+    assert matched(server, "parcels", filter=json.dumps(body), **{
+        "filter-lang": "cql2-json", "filter-crs": crs}) == expected
+
+
+def test_a_box_across_the_antimeridian_keeps_itself_in_the_links(server: Server) -> None:
+    """pygeoapi is shown a stand-in for an EPSG:4326 box across the antimeridian (it refuses
+    one); the answer's links carry the box as the client wrote it, in JSON and HTML."""
+    bbox = "51.0,14.0,52.0,-170.0"
+    params = {"bbox": bbox, "bbox-crs": EPSG.format(4326), "limit": 2}
+    doc = server.get(PARCEL_ITEMS, params=params).json()
+    nxt = next(link["href"] for link in doc["links"] if link["rel"] == "next")
+    assert parse_qs(urlsplit(nxt).query)["bbox"] == [bbox]
+    html = server.get(PARCEL_ITEMS, params={**params, "f": "html"}).text
+    # Every link to this page in another format or to the next one (not the bare canonical).
+    hrefs = [href for _, href in page_links(html) if "/items?" in href and "limit=" in href]
+    assert len(hrefs) >= 4
+    assert all(parse_qs(urlsplit(h).query)["bbox"] == [bbox] for h in hrefs), hrefs
+
+
 # -- 2. CQL2 JSON bbox literals -------------------------------------------------------------
 def test_cql2_json_bbox_is_minx_miny_maxx_maxy(server: Server, pg: psycopg.Connection) -> None:
     box = (14.30, 51.74, 14.34, 51.77)
@@ -110,7 +168,7 @@ def test_datetime_does_not_filter_a_collection_without_time(server: Server,
                                                             pg: psycopg.Connection) -> None:
     assert PARCELS.time_field is None
     total = count(pg, "parcels", "TRUE")
-    for value in ("2024-01-01", "2024-01-01T00:00:00Z/..", "../2020-01-01"):
+    for value in ("2024-01-01", "2024-01-01T00:00:00Z/..", "../2020-01-01", "9999-12-31"):
         assert matched(server, "parcels", datetime=value) == total, value
     # Still read: a malformed value is refused, not silently ignored.
     r = server.get(PARCEL_ITEMS, params={"datetime": "yesterday"})
@@ -174,6 +232,110 @@ def test_datetime_in_basic_format_is_refused(server: Server) -> None:
         r = server.get(f"/collections/{STREET_DAMAGE.id}/items", params={"datetime": value})
         assert r.status_code == 400, value
         assert "RFC 3339" in r.json()["description"]
+
+
+# pygeoapi refused (400 "datetime parameter out of range") any `datetime` that misses the
+# collection's temporal extent; it is a valid interval that matches nothing (200, 0).
+TIMED = (STREET_DAMAGE, TRAFFIC_COUNTS)
+
+
+def _z(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def time_extent(pg: psycopg.Connection, c: Collection) -> tuple[datetime, datetime]:
+    query = f"SELECT min({c.time_field}), max({c.time_field}) FROM twin.{c.table}"  # noqa: S608
+    return pg.execute(query).fetchone()
+
+
+def datetime_cases(lo: datetime, hi: datetime) -> dict[str, tuple[str, str, list]]:
+    """`datetime` values around an extent [lo, hi], with the condition each stands for."""
+    mid = lo + (hi - lo) / 2
+    day_after = (hi + timedelta(days=2)).astimezone(UTC).date().isoformat()
+    return {
+        "instant before": (_z(lo - timedelta(days=400)), "{c} = %s", [lo - timedelta(days=400)]),
+        "instant after": (_z(hi + timedelta(days=1)), "{c} = %s", [hi + timedelta(days=1)]),
+        "day after": (day_after, "{c} >= %s::date::timestamp AT TIME ZONE 'Europe/Berlin' AND "
+                                 "{c} < (%s::date + 1)::timestamp AT TIME ZONE 'Europe/Berlin'",
+                      [day_after, day_after]),
+        "interval before": (f"{_z(lo - timedelta(days=10))}/{_z(lo - timedelta(days=1))}",
+                            "{c} BETWEEN %s AND %s",
+                            [lo - timedelta(days=10), lo - timedelta(days=1)]),
+        "interval after": (f"{_z(hi + timedelta(days=1))}/{_z(hi + timedelta(days=10))}",
+                           "{c} BETWEEN %s AND %s",
+                           [hi + timedelta(days=1), hi + timedelta(days=10)]),
+        "open after": (f"{_z(hi + timedelta(seconds=1))}/..", "{c} >= %s",
+                       [hi + timedelta(seconds=1)]),
+        "open before": (f"../{_z(lo - timedelta(seconds=1))}", "{c} <= %s",
+                        [lo - timedelta(seconds=1)]),
+        "overlapping the start": (f"{_z(lo - timedelta(days=30))}/{_z(mid)}",
+                                  "{c} BETWEEN %s AND %s", [lo - timedelta(days=30), mid]),
+        "overlapping the end": (f"{_z(mid)}/{_z(hi + timedelta(days=30))}",
+                                "{c} BETWEEN %s AND %s", [mid, hi + timedelta(days=30)]),
+        "open to the middle": (f"../{_z(mid)}", "{c} <= %s", [mid]),
+        "open from the middle": (f"{_z(mid)}/", "{c} >= %s", [mid]),
+        "the first instant": (_z(lo), "{c} = %s", [lo.replace(microsecond=0)]),
+        "the last instant": (_z(hi), "{c} = %s", [hi.replace(microsecond=0)]),
+        # The last date there is: its day has no next one to end at (answered 500).
+        "up to the last date": ("../9999-12-31", "{c} < '10000-01-01'::timestamptz", []),
+        "the last date": ("9999-12-31", "{c} >= '9999-12-31'::date::timestamp AT TIME ZONE "
+                                        "'Europe/Berlin'", []),
+        "around everything": ("2000-01-01/2100-01-01T00:00:00Z",
+                              "{c} >= '2000-01-01'::timestamp AT TIME ZONE 'Europe/Berlin' "
+                              "AND {c} <= %s", [datetime(2100, 1, 1, tzinfo=UTC)]),
+    }
+
+
+@pytest.mark.parametrize("case", list(datetime_cases(datetime(2024, 1, 1, tzinfo=UTC),
+                                                     datetime(2024, 6, 1, tzinfo=UTC))))
+@pytest.mark.parametrize("collection", TIMED, ids=lambda c: c.id)
+def test_datetime_outside_or_across_the_extent_equals_postgis(
+        server: Server, pg: psycopg.Connection, collection: Collection, case: str) -> None:
+    value, where, params = datetime_cases(*time_extent(pg, collection))[case]
+    expected = count(pg, collection.table, where.replace("{c}", collection.time_field), params)
+    if case in ("the first instant", "the last instant", "around everything",
+                "up to the last date") or \
+            case.startswith(("overlapping", "open to", "open from")):
+        assert expected > 0
+    r = server.get(f"/collections/{collection.id}/items",
+                   params={"datetime": value, "limit": 1})
+    assert r.status_code == 200, (value, r.text)
+    assert r.json()["numberMatched"] == expected, value
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("yesterday", ["'yesterday'", "RFC 3339"]),
+    ("2024-13-01", ["'2024-13-01'", "RFC 3339"]),
+    ("2024-01-01T25:00:00Z", ["RFC 3339"]),
+    ("2024-02-01/2024-01-01", ["starts after it ends"]),
+    ("2024-02-01T00:00:00Z/2024-01-31T23:59:59Z", ["starts after it ends"]),
+    ("2024-01-01/2024-01-01/2024-01-02", ["RFC 3339"]),
+])
+@pytest.mark.parametrize("cid", [STREET_DAMAGE.id, PARCELS.id])
+def test_an_invalid_datetime_is_refused_in_our_words(server: Server, cid: str, value: str,
+                                                     words: list[str]) -> None:
+    """With a time field or without one; pygeoapi's parser said "Unknown string format"."""
+    r = server.get(f"/collections/{cid}/items", params={"datetime": value})
+    assert r.status_code == 400, (value, r.text)
+    description = r.json()["description"]
+    assert "datetime" in description
+    for word in words:
+        assert word in description, (word, description)
+
+
+def test_the_temporal_extent_is_the_data_s(server: Server, pg: psycopg.Connection) -> None:
+    """The collections still offer their time span, in JSON and JSON-LD."""
+    for c in TIMED:
+        lo, hi = time_extent(pg, c)
+        doc = server.get(f"/collections/{c.id}?f=json").json()
+        (begin, end), = doc["extent"]["temporal"]["interval"]
+        assert (datetime.fromisoformat(begin), datetime.fromisoformat(end)) == (lo, hi)
+        listed = server.get("/collections?f=json").json()["collections"]
+        assert next(x for x in listed if x["id"] == c.id)["extent"]["temporal"] == \
+            doc["extent"]["temporal"]
+        ld = server.get(f"/collections/{c.id}?f=jsonld").json()
+        begin, end = ld["dataset"]["temporalCoverage"].split("/")
+        assert (datetime.fromisoformat(begin), datetime.fromisoformat(end)) == (lo, hi)
 
 
 # -- 4. CQL2 arithmetic ---------------------------------------------------------------------
@@ -265,6 +427,72 @@ def test_a_full_last_page_links_no_empty_next_page(server: Server,
     last = page(n - 1)
     assert "next" not in rels(page(1, offset=n - 1))
     assert last["numberReturned"] == n - 1
+
+
+class _PageLinks(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag in ("link", "a") and a.get("href"):
+            self.links.append((f"link rel={a.get('rel')}" if tag == "link" else "a",
+                               a["href"] or ""))
+
+
+def page_links(html: str) -> list[tuple[str, str]]:
+    """(kind, href) of every <link> and <a> of an HTML page; kind is 'a' or 'link rel=...'."""
+    parser = _PageLinks()
+    parser.feed(html)
+    return parser.links
+
+
+#: Collections paged in HTML, with a condition keeping a page of all matches small.
+PAGED = [(PARCELS, {"gemarkung": "Döbbrick"}, "gemarkung = 'Döbbrick'"),
+         (HERITAGE, {}, "TRUE"), (STREET_DAMAGE, {}, "TRUE"),
+         (TRAFFIC_COUNTS, {"hour": "12"}, "hour = 12"), (COMMERCIAL_LAND, {}, "TRUE")]
+
+
+def paging_cases(n: int) -> list[tuple[int, int]]:
+    """(limit, offset) pages of ``n`` matches: last pages that are full (the total a multiple
+    of the limit), one page holding all, a partial last page, and pages before the last."""
+    d = max(k for k in range(1, min(n - 1, 40) + 1) if n % k == 0)
+    odd = next(k for k in range(3, n) if n % k)
+    cases = [(d, n - d), (n, 0), (odd, n // odd * odd), (d, 0), (odd, 0)]
+    if n >= 2 * d:
+        cases.append((d, n - 2 * d))
+    return cases
+
+
+@pytest.mark.parametrize(("collection", "params", "where"), PAGED, ids=[c.id for c, *_ in PAGED])
+def test_html_pages_link_next_exactly_when_json_does(server: Server, pg: psycopg.Connection,
+                                                     collection: Collection, params: dict,
+                                                     where: str) -> None:
+    """No `next` in the HTML page (a <link> in its head, a button in its body) when the page
+    ends the matches, as in JSON; one, to the following page, when it does not."""
+    n = count(pg, collection.table, where)
+    assert n > 2
+    items = f"/collections/{collection.id}/items"
+    exact = 0
+    for limit, offset in paging_cases(n):
+        more = offset + limit < n
+        exact += not more and (n - offset) == limit
+        query = {**params, "limit": limit, "offset": offset}
+        doc = server.get(items, params=query).json()
+        assert ("next" in {link["rel"] for link in doc["links"]}) == more, (limit, offset)
+        r = server.get(items, params={**query, "f": "html"})
+        assert r.status_code == 200
+        assert "next" not in r.links or more, (limit, offset, r.headers.get("Link"))
+        forward = [(kind, int(parse_qs(urlsplit(href).query)["offset"][0]))
+                   for kind, href in page_links(r.text)
+                   if urlsplit(href).path.endswith(items)
+                   and int(parse_qs(urlsplit(href).query).get("offset", ["0"])[0]) > offset]
+        if more:
+            assert ("link rel=next", offset + limit) in forward, (limit, offset, forward)
+            assert ("a", offset + limit) in forward, (limit, offset, forward)
+        assert forward if more else not forward, (limit, offset, forward)
+    assert exact >= 2  # a full last page and a page holding all, at least
 
 
 # -- 6. extent in the storage CRS, queryables ------------------------------------------------

@@ -71,6 +71,28 @@ def test_cql2_bbox_outside_its_crs_or_not_finite_is_refused(server: Server, box:
     _refused(server.get(ITEMS, params={"filter": f"BBOX(geometry, {box})"}), 400)
 
 
+# West of east is a box across the antimeridian only where longitudes wrap (CRS84,
+# EPSG:4326); in a projected CRS it is a mistake, as is a south edge north of the north edge.
+@pytest.mark.parametrize(("box", "crs", "words"), [
+    ("455000,5730000,452000,5740000", EPSG.format(25833), ["EPSG:25833", "west", "east"]),
+    ("1600000,6750000,1590000,6760000", EPSG.format(3857), ["EPSG:3857", "west", "east"]),
+    ("452000,5740000,455000,5730000", EPSG.format(25833), ["EPSG:25833", "south", "north"]),
+    ("14.3,51.8,14.4,51.7", "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+     ["south", "north"]),
+    ("51.8,14.3,51.7,14.4", EPSG.format(4326), ["EPSG:4326", "south", "north"]),
+    ("14.3,51.7,10,14.4,51.8,0", "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+     ["height"]),
+])
+def test_a_box_with_edges_the_wrong_way_round_is_refused_in_our_words(
+        server: Server, box: str, crs: str, words: list[str]) -> None:
+    body = _refused(server.get(ITEMS, params={"bbox": box, "bbox-crs": crs}), 400, "bbox",
+                    *words)
+    assert "should be less than" not in body["description"]  # pygeoapi's words
+    if len(box.split(",")) == 4:
+        _refused(server.get(ITEMS, params={"filter": f"S_INTERSECTS(geometry, BBOX({box}))",
+                                           "filter-crs": crs}), 400, "BBOX", *words)
+
+
 def test_a_good_bbox_still_answers(server: Server, pg: psycopg.Connection) -> None:
     r = server.get(ITEMS, params={"bbox": "14.3,51.7,14.4,51.8", "limit": 1})
     assert r.status_code == 200 and r.json()["numberMatched"] > 0

@@ -1,8 +1,10 @@
 """Corrections to pygeoapi's JSON answers that no provider hook can make.
 
 pygeoapi links a `next` page whenever a page is full, lists every field of a collection as
-queryable, and copies only ``bbox`` and ``crs`` of a configured spatial extent. The WSGI layer
-(twin/pygeoapi/wsgi.py) passes each successful JSON answer of these paths through :func:`amend`.
+queryable, and copies only ``bbox`` and ``crs`` of a configured spatial extent; and it is shown
+an open temporal extent (twin/pygeoapi_config.py), so the data's time span is added here. The
+WSGI layer (twin/pygeoapi/wsgi.py) passes each successful JSON answer of these paths through
+:func:`amend`.
 """
 
 from __future__ import annotations
@@ -50,11 +52,12 @@ def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> b
     if (m := _QUERYABLES.match(path)) and m["cid"] in QUERYABLE:
         return _edit(body, lambda doc: _only_queryable(doc, QUERYABLE[m["cid"]]))
     if (m := _COLLECTION.match(path)) and m["cid"] in QUERYABLE:
-        return _edit(body, lambda doc: _add_storage_extent(doc, storage_extents(config_path)))
+        return _edit(body, lambda doc: _add_extents(doc, configured_extents(config_path)))
     if path.rstrip("/") == "/collections":
-        extents = storage_extents(config_path)
-        return _edit(body, lambda doc: [_add_storage_extent(c, extents)
-                                        for c in doc.get("collections", [])])
+        extents = configured_extents(config_path)
+        # JSON lists the collections; JSON-LD is one catalogue of datasets.
+        return _edit(body, lambda doc: [_add_extents(c, extents)
+                                        for c in doc.get("collections", [doc])])
     return body
 
 
@@ -104,23 +107,41 @@ def _only_queryable(doc: dict, names: frozenset[str]) -> None:
     doc["properties"] = {k: v for k, v in props.items() if k in names or k == "geometry"}
 
 
-def _add_storage_extent(doc: dict, extents: dict[str, list[float]]) -> None:
-    """Add ``extent.spatial.storageCrsBbox``: the data's extent in its storage CRS (as OGC
-    API Common Part 2 and Features Part 2 servers offer it), exact where the CRS84 box,
-    carried into the storage CRS, is bigger."""
-    bbox = extents.get(doc.get("id", ""))
-    spatial = doc.get("extent", {}).get("spatial")
-    if bbox is not None and isinstance(spatial, dict):
-        spatial["storageCrsBbox"] = [bbox]
+def _add_extents(doc: dict, extents: dict[str, dict[str, Any]]) -> None:
+    """Add what `twin config` wrote beside pygeoapi's extents to a collection (JSON) or to
+    the datasets of a JSON-LD catalogue.
+
+    ``extent.spatial.storageCrsBbox`` is the data's extent in its storage CRS (as OGC API
+    Common Part 2 and Features Part 2 servers offer it), exact where the CRS84 box, carried
+    into the storage CRS, is bigger; ``extent.temporal.interval`` (JSON-LD:
+    ``temporalCoverage``) the data's time span, which pygeoapi is not shown.
+    """
+    if "dataset" in doc:  # JSON-LD: a catalogue of one dataset or of all
+        datasets = doc["dataset"] if isinstance(doc["dataset"], list) else [doc["dataset"]]
+        for dataset in (d for d in datasets if isinstance(d, dict)):
+            cid = str(dataset.get("@id", "")).rsplit("/collections/", 1)[-1]
+            if "interval" in extents.get(cid, {}):
+                dataset["temporalCoverage"] = "/".join(extents[cid]["interval"])
+        return
+    extent, found = doc.get("extent", {}), extents.get(doc.get("id", ""), {})
+    if isinstance(extent.get("spatial"), dict) and "storage" in found:
+        extent["spatial"]["storageCrsBbox"] = [found["storage"]]
+    if isinstance(extent.get("temporal"), dict) and "interval" in found:
+        extent["temporal"]["interval"] = [found["interval"]]
 
 
 @lru_cache(maxsize=4)
-def storage_extents(config_path: Path) -> dict[str, list[float]]:
-    """Storage-CRS extents by collection id, as `twin config` wrote them."""
+def configured_extents(config_path: Path) -> dict[str, dict[str, Any]]:
+    """By collection id, as `twin config` wrote them: ``storage``, the storage-CRS extent, and
+    ``interval``, the time span as two RFC 3339 strings (pygeoapi writes its dates so)."""
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    out: dict[str, list[float]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for cid, resource in (config.get("resources") or {}).items():
-        spatial = (resource.get("extents") or {}).get("spatial") or {}
-        if "storage_crs_bbox" in spatial:
-            out[cid] = spatial["storage_crs_bbox"]
+        extents = resource.get("extents") or {}
+        found = out[cid] = {}
+        if "storage_crs_bbox" in (spatial := extents.get("spatial") or {}):
+            found["storage"] = spatial["storage_crs_bbox"]
+        if "data_interval" in (temporal := extents.get("temporal") or {}):
+            found["interval"] = [v if isinstance(v, str) else v.isoformat()
+                                 for v in temporal["data_interval"]]
     return out

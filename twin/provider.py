@@ -11,13 +11,11 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import re
 import threading
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from http import HTTPStatus
 from time import monotonic
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
@@ -35,13 +33,11 @@ from twin.cql import FilterError, box_predicate, make_box, srid_and_flip, to_sql
 from twin.errors import UNAVAILABLE, UnknownNameError
 from twin.pygeoapi.context import ITEM_VERSION, RAW_BBOX, REQUEST, RequestState
 from twin.registry import Collection, FieldType, by_table
+from twin.request_checks import datetime_interval
 from twin.settings import STORAGE_CRS_URI, get_settings
 
 LOGGER = logging.getLogger(__name__)
 
-
-#: Dates in `datetime` are days of the city's own calendar.
-LOCAL_TZ = ZoneInfo("Europe/Berlin")
 
 _POOLS: dict[str, ConnectionPool] = {}
 _POOLS_LOCK = threading.Lock()
@@ -194,28 +190,27 @@ class TwinPostgreSQLProvider(BaseProvider):
         return sql.SQL(" AND ").join(parts), params
 
     def _time_condition(self, datetime_: str, params: list) -> sql.Composable:
-        """`datetime` as a half-open interval: a date means the whole local day.
+        """`datetime` as an interval (twin/request_checks.py reads it): a date means the whole
+        local day.
 
         A collection without time is not filtered by it (OGC API Features Part 1: features
         without a time are not filtered out), but the value must still be well formed.
         """
-        if "/" in datetime_:
-            start_text, end_text = datetime_.split("/", 1)
-        else:
-            start_text = end_text = datetime_
-        start = None if start_text in ("", "..") else _instant(start_text, end=False)
-        end = None if end_text in ("", "..") else _instant(end_text, end=True)
+        try:
+            interval = datetime_interval(datetime_)
+        except ValueError as exc:  # the server refuses it first; pygeoapi alone does not
+            raise ProviderInvalidQueryError(user_msg=str(exc)) from None
         if not self.time_field:
             return sql.SQL("TRUE")
         column = sql.Identifier(self.time_field)
         conds = []
-        if start is not None:
-            params.append(start)
+        if interval.start is not None:
+            params.append(interval.start)
             conds.append(sql.SQL("{} >= %s").format(column))
-        if end is not None:
-            params.append(end)
+        if interval.end is not None:
+            params.append(interval.end)
             # A date ends at the next local midnight (exclusive); an instant includes itself.
-            op = "<" if _date_part(end_text) else "<="
+            op = "<" if interval.end_exclusive else "<="
             conds.append(sql.SQL("{} {} %s").format(column, sql.SQL(op)))
         return sql.SQL(" AND ").join(conds) if conds else sql.SQL("TRUE")
 
@@ -304,45 +299,6 @@ class TwinPostgreSQLProvider(BaseProvider):
         return _Cursor(self.dsn)
 
 
-#: RFC 3339 full-date, optionally followed by a bare "T" (GDAL writes a date so: "2024-01-01T").
-_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})T?")
-#: RFC 3339 date-time (extended format only); minutes and seconds may be left off, as GDAL
-#: does for a time of hour or minute precision ("2024-01-01T12Z"). No offset reads as UTC.
-_DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2})(?::(\d{2})(?::(\d{2}(?:\.\d+)?))?)?"
-                        r"([Zz]|[+-]\d{2}:\d{2})?")
-
-
-def _date_part(text: str) -> str | None:
-    """The date of a `datetime` bound that is a whole day, else None."""
-    match = _DATE.fullmatch(text.strip())
-    return match[1] if match else None
-
-
-def _instant(text: str, *, end: bool) -> datetime:
-    """A `datetime` bound as an aware instant; dates are local (Europe/Berlin) days.
-
-    Only RFC 3339's extended format is read: a basic-format value such as ``20240101`` is
-    refused (400) rather than guessed at, as Python would read it as midnight UTC.
-    """
-    refusal = ProviderInvalidQueryError(
-        user_msg=f"'{text}' is not an RFC 3339 date (2024-01-31) or date-time "
-                 "(2024-01-31T12:00:00Z) or '..'")
-    try:
-        if day_text := _date_part(text):
-            day = date.fromisoformat(day_text)
-            if end:
-                day += timedelta(days=1)
-            return datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
-        match = _DATE_TIME.fullmatch(text.strip())
-        if match is None:
-            raise refusal
-        day_text, hour, minute, second, offset = match.groups()
-        offset = "+00:00" if offset in (None, "Z", "z") else offset
-        value = datetime.fromisoformat(
-            f"{day_text}T{hour}:{minute or '00'}:{second or '00'}{offset}")
-    except ValueError:  # a month 13, a day 32
-        raise refusal from None
-    return value
 #: Advisory lock namespaces (first int4 key) of the expensive-request slots; two-int4 locks
 #: never collide with the single-bigint locks the loaders take.
 GLOBAL_SLOTS_NS = 0x54574E00

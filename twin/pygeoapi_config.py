@@ -99,7 +99,10 @@ def resource(c: Collection, extent: dict[str, Any]) -> dict[str, Any]:
     }
     if "temporal" in extent:
         begin, end = extent["temporal"]
-        res["extents"]["temporal"] = {"begin": begin, "end": end,
+        # pygeoapi refuses (400) a `datetime` outside begin/end, where OGC API Features asks
+        # for an answer with no features, so it is shown an open extent; the data's own span
+        # is offered by twin/amend.py, as the collection's extent.temporal.interval.
+        res["extents"]["temporal"] = {"begin": None, "end": None, "data_interval": [begin, end],
                                       "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
     return res
 

@@ -146,6 +146,7 @@ class TwinMiddleware:
             return _json_error(start_response, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
                                problem)
         moved_filter = None
+        bbox_shown: tuple[str, str] | None = None  # the client's bbox, pygeoapi's stand-in
         tokens: list = []
         expensive = False
         if match and match["cid"] in PROPERTIES:
@@ -163,6 +164,8 @@ class TwinMiddleware:
             bbox_crs = given.get("bbox-crs", CRS84)
             if bbox and not problem:
                 problem = request_checks.bbox_problem(bbox, bbox_crs)
+            if given.get("datetime") and not problem:  # pygeoapi's parser says it in its words
+                problem = request_checks.datetime_problem(given["datetime"])
             if problem:
                 return _json_error(start_response, HTTPStatus.BAD_REQUEST,
                                    "InvalidParameterValue", problem)
@@ -176,12 +179,18 @@ class TwinMiddleware:
             if given.get("filter-lang") == "cql2-json" and "filter" in given:
                 moved_filter = given["filter"]
                 self._move_filter_to_body(environ, params, moved_filter)
+            if bbox and (stand_in := _bbox_stand_in(given["bbox"])):
+                bbox_shown = (given["bbox"], stand_in)
+                environ["QUERY_STRING"] = urlencode([
+                    (k, stand_in if k == "bbox" else v)
+                    for k, v in parse_qsl(environ["QUERY_STRING"], keep_blank_values=True)])
         timeout = self.settings.request_timeout_s
         state = RequestState(deadline=monotonic() + timeout, timeout_s=timeout,
                              client=environ.get("REMOTE_ADDR", "unknown"), expensive=expensive)
         tokens.append(REQUEST.set(state))
         try:
-            return self._forward(environ, start_response, match, moved_filter, state)
+            return self._forward(environ, start_response, match, moved_filter, state,
+                                 bbox_shown)
         finally:
             state.finish()  # after the body is rendered: the slot covers the formatting too
             for token in reversed(tokens):
@@ -219,7 +228,8 @@ class TwinMiddleware:
         environ["CONTENT_TYPE"] = "application/query-cql-json"
 
     def _forward(self, environ: dict, start_response: StartResponse, match: re.Match | None,
-                 moved_filter: str | None, state: RequestState) -> Iterable[bytes]:
+                 moved_filter: str | None, state: RequestState,
+                 bbox_shown: tuple[str, str] | None = None) -> Iterable[bytes]:
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
@@ -269,6 +279,8 @@ class TwinMiddleware:
                        for k, v in headers]
             if moved_filter is not None:
                 body = _restore_filter_in_links(body, moved_filter)
+        if bbox_shown is not None and status_code == 200:  # links in JSON and HTML
+            body = _restore_bbox_in_links(body, *bbox_shown)
         if status_code == 200 and "json" in ctype:  # next past the end, queryables, extent
             body = amend(environ.get("PATH_INFO", ""),
                          dict(parse_qsl(environ.get("QUERY_STRING", ""))), body,
@@ -371,6 +383,30 @@ def _bbox_values(text: str | None) -> tuple[float, ...]:
     except ValueError:
         return ()
     return values if len(values) in (4, 6) else ()
+
+
+def _bbox_stand_in(text: str) -> str | None:
+    """What pygeoapi is shown of a valid ``bbox`` it would refuse, or None if it would not.
+
+    pygeoapi reads the 2nd and 4th numbers (of six: 2nd and 5th) as south and north and
+    refuses a box where the first is larger ("miny should be less than maxy"); in EPSG:4326,
+    latitude first, those are the longitudes, and such a box crosses the antimeridian. The
+    stand-in has them swapped: the provider reads the client's box (RAW_BBOX), and the links
+    of the answer get it back (:func:`_restore_bbox_in_links`).
+    """
+    parts = text.split(",")
+    west, east = (1, 3) if len(parts) == 4 else (1, 4)
+    if float(parts[west]) <= float(parts[east]):
+        return None
+    parts[west], parts[east] = parts[east], parts[west]
+    return ",".join(parts)
+
+
+def _restore_bbox_in_links(body: bytes, original: str, stand_in: str) -> bytes:
+    """The answer with the client's ``bbox`` in its links (JSON or HTML) in place of the
+    stand-in pygeoapi was shown; pygeoapi writes parameters into links quoted so."""
+    return body.replace(f"bbox={quote(stand_in, safe=',')}".encode(),
+                        f"bbox={quote(original, safe=',')}".encode())
 
 
 def _werkzeug_as_json(start_response: StartResponse, status: HTTPStatus, headers: list,
