@@ -237,6 +237,23 @@ def _check_filter_body(settings: Settings) -> Iterator[str]:
                "the request body (request.data), where twin/pygeoapi/wsgi.py puts a GET filter")
 
 
+def _check_validators(settings: Settings) -> Iterator[str]:
+    """pygeoapi's bbox and datetime validators"""
+    from pygeoapi.api import validate_bbox, validate_datetime
+
+    # twin/pygeoapi/wsgi.py shows pygeoapi a stand-in for an EPSG:4326 box across the
+    # antimeridian, sorted as pygeoapi wants it; the provider reads the client's own box.
+    if validate_bbox("51.0,-170,52.0,14.0") != [51.0, -170.0, 52.0, 14.0]:
+        yield ("pygeoapi.api.validate_bbox() no longer accepts a box with its 2nd number below "
+               "its 4th, the stand-in twin/pygeoapi/wsgi.py shows it")
+    # twin/pygeoapi_config.py shows pygeoapi an open temporal extent so that a datetime
+    # outside the data's span is an empty answer, not pygeoapi's 400.
+    open_extent = {"extents": {"temporal": {"begin": None, "end": None}}}
+    if validate_datetime(open_extent, "1000-01-01/1000-01-02") != "1000-01-01/1000-01-02":
+        yield ("pygeoapi.api.validate_datetime() refuses a datetime under an open temporal "
+               "extent, which twin/pygeoapi_config.py relies on")
+
+
 def _check_csv(settings: Settings) -> Iterator[str]:
     """the CSV formatter"""
     from pygeoapi.util import yaml_load
@@ -300,7 +317,7 @@ def _check_static(settings: Settings) -> Iterator[str]:
 #: Every probe :func:`check` runs; each yields what it found missing or changed.
 CHECKS: tuple[Callable[[Settings], Iterator[str]], ...] = (
     _check_version, _check_conformance, _check_manager, _check_get_exception, _check_provider,
-    _check_filter_body, _check_csv, _check_templates, _check_static)
+    _check_filter_body, _check_validators, _check_csv, _check_templates, _check_static)
 
 
 # -- reading pygeoapi's source ----------------------------------------------------------------
