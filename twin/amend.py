@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from twin import coverage
 from twin.registry import COLLECTIONS
 
 #: Properties a filter may name, per collection (the rest, e.g. score_breakdown, may not).
@@ -51,9 +52,11 @@ def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> b
         return _edit(body, lambda doc: _only_queryable(doc, QUERYABLE[m["cid"]]))
     if (m := _COLLECTION.match(path)) and m["cid"] in QUERYABLE:
         return _edit(body, lambda doc: _add_storage_extent(doc, storage_extents(config_path)))
+    if (m := _COLLECTION.match(path)) and m["cid"] in coverage.COVERAGE_IDS:
+        return _edit(body, coverage.describe)
     if path.rstrip("/") == "/collections":
         extents = storage_extents(config_path)
-        return _edit(body, lambda doc: [_add_storage_extent(c, extents)
+        return _edit(body, lambda doc: [(_add_storage_extent(c, extents), coverage.describe(c))
                                         for c in doc.get("collections", [])])
     return body
 

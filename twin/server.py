@@ -45,7 +45,7 @@ from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from twin import logsafe, request_checks, transactions
+from twin import coverage, logsafe, request_checks, transactions
 from twin.amend import amend
 from twin.errors import ConfigurationError
 from twin.processes import PROCESSORS
@@ -185,6 +185,14 @@ class TwinMiddleware:
         moved_filter = None
         tokens: list = []
         expensive = False
+        # -- coverages (the terrain): their parameters, checked in twin/coverage.py --------
+        problem, scaling = coverage.check_request(path, environ.get("QUERY_STRING", ""))
+        if problem:
+            return _json_error(start_response, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
+                               problem)
+        if scaling is not None:
+            tokens.append(scaling)
+        # ------------------------------------------------------------------------------------
         if match and match["cid"] in PROPERTIES:
             params = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             problem = self._check_params(params, match["cid"], single=match["fid"] is not None)
@@ -443,6 +451,7 @@ def prepare_environment(settings: Settings) -> None:
         "TWIN_PUBLIC_URL": settings.url,
         "TWIN_TEMPLATES_DIR": str(PACKAGE_DIR / "templates"),
         "TWIN_STATIC_DIR": str(PACKAGE_DIR / "static"),
+        "TWIN_DATA_DIR": str(settings.data_dir),  # the coverages' files (twin/coverage.py)
     })
 
 
@@ -469,11 +478,13 @@ def create_app(settings: Settings | None = None) -> TwinMiddleware:
     """The WSGI application: pygeoapi's Flask app wrapped in :class:`TwinMiddleware`."""
     settings = settings or get_settings()
     prepare_environment(settings)
+    import pygeoapi.api.coverages as coverages
     import pygeoapi.api.itemtypes as itemtypes
     import pygeoapi.api.processes as processes
 
     itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES
     processes.CONFORMANCE_CLASSES[:] = CONFORMANCE_PROCESSES
+    coverages.CONFORMANCE_CLASSES[:] = coverage.CONFORMANCE
     from pygeoapi.api import API
     from pygeoapi.flask_app import APP, CONFIG
 
