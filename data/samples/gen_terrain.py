@@ -7,9 +7,9 @@ are the heights at the cell centres (as the LGB has delivered since 2023), float
 metres above sea level (DHHN2016) to the centimetre, nodata -9999.
 
 The surface is **invented**, only shaped like the real place: the ground falls gently to the
-north, the old town around the Altmarkt and the Oberkirche sits on a low sand ridge
-(about 73-75 m), and the Spree runs through a shallow valley at about 64-65 m, on the course
-the parcels sample draws. It is smooth, so the tiles compress to a few hundred kilobytes.
+north and east, the old town around the Altmarkt and the Oberkirche sits on a low sand ridge
+(about 73 m), and the Spree runs through a shallow valley at about 64-65 m, on the course the
+parcels sample draws. It is smooth, so the tiles compress to a few hundred kilobytes.
 """
 
 from __future__ import annotations
