@@ -88,8 +88,8 @@ class Scaling:
         def axis(name: str, n: int) -> int:
             if name in self.sizes:
                 return self.sizes[name]
-            if name in self.factors:
-                return max(1, round(n / self.factors[name]))
+            if name in self.factors:  # a tiny factor asks for more cells than exist: clamped
+                return max(1, round(min(n / self.factors[name], 1e15)))
             return n
 
         return axis("E", width), axis("N", height)
@@ -410,10 +410,10 @@ def _cells(low: float, high: float, count: int) -> tuple[int, int]:
 
 
 def describe(doc: dict) -> None:
-    """Complete a coverage's collection description (pygeoapi gives no CRS for coverages)."""
+    """Complete a coverage's collection description: pygeoapi gives no CRS for coverages. (No
+    ``crs`` list: answers are always in the storage CRS; there is no ``crs`` parameter.)"""
     if doc.get("id") in COVERAGE_IDS:
         doc["storageCrs"] = STORAGE_CRS_URI
-        doc["crs"] = [STORAGE_CRS_URI]
 
 
 def _to_storage(bbox: tuple[float, ...], crs: str) -> tuple[float, float, float, float]:
@@ -478,7 +478,7 @@ def openapi(doc: dict) -> None:
         "scale-factor": _query_param(
             "scale-factor", "Divide the number of cells along both axes by this number "
             "(2: half as many each way; averaged from overviews).",
-            {"type": "number", "exclusiveMinimum": 0}),
+            {"type": "number", "minimum": 0, "exclusiveMinimum": True}),  # OpenAPI 3.0
         "scale-axes": _query_param(
             "scale-axes", f"Per-axis factors, e.g. E(2),N(4); axes {axes}.",
             {"type": "string", "pattern": r"^[EN]\([^()]+\)(,[EN]\([^()]+\))?$"}),
