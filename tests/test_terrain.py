@@ -529,3 +529,15 @@ def test_a_terrain_replaced_under_the_server_is_served_at_once(
         np.testing.assert_allclose(after, before + 1.0, atol=0.0005)
     finally:
         srv.stop()
+
+
+def test_before_any_terrain_is_loaded_the_coverage_says_so(empty_settings: Settings,
+                                                           tmp_path: Path) -> None:
+    srv = Server(own_settings(empty_settings, tmp_path), tmp_path / "server.log")
+    try:
+        assert srv.get("/collections/terrain?f=json").status_code == 200
+        assert "terrain" in {c["id"] for c in srv.get("/collections?f=json").json()["collections"]}
+        r = srv.get(COVERAGE)
+        assert r.status_code == 404 and "has not been loaded" in r.json()["description"]
+    finally:
+        srv.stop()
