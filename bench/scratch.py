@@ -22,7 +22,8 @@ def scratch_settings(name: str) -> Settings:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     TMP.mkdir(parents=True, exist_ok=True)
     settings = Settings(database_url=f"{ADMIN.rsplit('/', 1)[0]}/{name}",
-                        config_path=TMP / "pygeoapi.yml", openapi_path=TMP / "openapi.yml")
+                        config_path=TMP / "pygeoapi.yml", openapi_path=TMP / "openapi.yml",
+                        data_dir=TMP / "data")
     db.init_schema(settings)
     return settings
 

@@ -284,7 +284,8 @@ def loader(env: dict, files: list[Path], until: float, record: list[dict],
 def run(args: argparse.Namespace, cluster: Cluster, work: Path) -> dict:
     env = {**os.environ, "TWIN_DATABASE_URL": cluster.dsn,
            "TWIN_CONFIG_PATH": str(work / "pygeoapi.yml"),
-           "TWIN_OPENAPI_PATH": str(work / "openapi.yml"), "PYTHONPATH": str(ROOT)}
+           "TWIN_OPENAPI_PATH": str(work / "openapi.yml"), "TWIN_DATA_DIR": str(work / "data"),
+           "PYTHONPATH": str(ROOT)}
     for step in (["db", "init"], ["load-samples"], ["config", "--output", str(work /
                                                                             "pygeoapi.yml")]):
         subprocess.run([TWIN, *step], env=env, check=True, capture_output=True, timeout=600)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from etl import geometry
 from etl.fields import ConversionError, convert
 from etl.geometry import where as _where
-from etl.sources.base import LoadMode, LoadOptions, Part, Source
+from etl.sources.base import CoverageSource, LoadMode, LoadOptions, Part, Source
 from twin import derive
 from twin.db import connect, database_error, hold_run, mark_abandoned_runs
 from twin.errors import LoadRefusedError, RecordError, SourceError, TwinError
@@ -103,9 +105,10 @@ def file_checksum(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def load(source: Source, paths: list[Path], options: LoadOptions | None = None,
-         settings: Settings | None = None) -> LoadReport:
-    """Load ``paths`` of ``source`` into its published collections, in one transaction.
+def load(source: Source | CoverageSource, paths: list[Path],
+         options: LoadOptions | None = None, settings: Settings | None = None) -> LoadReport:
+    """Load ``paths`` of ``source`` into its published collections, in one transaction
+    (a coverage source: into its file, swapped in whole; see :func:`_load_coverage`).
 
     Raises
     ------
@@ -122,6 +125,8 @@ def load(source: Source, paths: list[Path], options: LoadOptions | None = None,
             raise SourceError("file does not exist", path=str(path))
     report = LoadReport(0, source.name, [str(p) for p in paths], file_checksum(paths))
     mode = options.mode or source.default_mode
+    if isinstance(source, CoverageSource):
+        return _load_coverage(source, paths, options, mode, settings, report)
     source.batch_size = settings.batch_size
     try:
         with _run_record(report, mode, settings):
@@ -132,6 +137,71 @@ def load(source: Source, paths: list[Path], options: LoadOptions | None = None,
     except psycopg.Error as exc:
         raise database_error(exc) from exc
     return report
+
+
+def _load_coverage(source: CoverageSource, paths: list[Path], options: LoadOptions,
+                   mode: LoadMode, settings: Settings, report: LoadReport) -> LoadReport:
+    """Build the coverage beside the published file and swap it in with one rename.
+
+    Readers (API workers open the file per request) see the old file or the new one, never a
+    half-written one; a refused or failed load leaves the old file as it was. A build that
+    comes out byte for byte like the published file is discarded: the load is `unchanged`.
+    """
+    if mode not in source.modes:
+        raise SourceError(f"mode {mode.value} does not apply to {source.coverage.id}; valid: "
+                          f"{', '.join(m.value for m in source.modes)}",
+                          path=", ".join(report.paths))
+    target = settings.data_dir / source.coverage.file
+    counts = report.counts[source.coverage.id] = Counts()
+    try:
+        with _run_record(report, mode, settings):
+            with connect(settings) as conn:
+                hold_run(conn, report.run_id)
+                # One load at a time, as for the tables: two terrain loads would race to swap.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('twin.load'))")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".tif",
+                                            dir=target.parent)
+                os.close(fd)
+                scratch = Path(name)
+                try:
+                    base = target if mode is LoadMode.UPSERT and target.exists() else None
+                    with _progress(options.progress) as progress:
+                        counts.read = source.build(paths, options, scratch, base, progress)
+                    report.notes.extend(source.notes)
+                    if target.exists() and _same_bytes(scratch, target):
+                        counts.unchanged, report.outcome = 1, "unchanged"
+                    else:
+                        counts.updated = int(target.exists())
+                        counts.inserted = 1 - counts.updated
+                        os.chmod(scratch, 0o644)  # mkstemp's 0600 would shut the API out
+                        os.replace(scratch, target)
+                        _sync_directory(target.parent)
+                        report.outcome = "succeeded"
+                finally:
+                    scratch.unlink(missing_ok=True)
+    except psycopg.Error as exc:
+        raise database_error(exc) from exc
+    return report
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with a.open("rb") as fa, b.open("rb") as fb:
+        while chunk := fa.read(1 << 20):
+            if chunk != fb.read(1 << 20):
+                return False
+    return True
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a rename in ``path`` durable (POSIX: fsync the directory)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_file(source: Source, path: Path, options: LoadOptions | None = None,

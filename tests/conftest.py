@@ -73,12 +73,14 @@ def _database(name: str, template: str | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def _module_copy(template: str, tmp_path_factory) -> Iterator[Settings]:
-    """Settings of a module's own copy of ``template``, with its own config files."""
+def _module_copy(template: str, tmp_path_factory,
+                 data_dir: Path | None = None) -> Iterator[Settings]:
+    """Settings of a module's own copy of ``template``, with its own config files, and its
+    own data directory (the terrain's file) unless ``data_dir`` is shared."""
     tmp = tmp_path_factory.mktemp("cfg")
     with _database(f"twin_test_{uuid.uuid4().hex[:10]}", template) as name:
         yield Settings(database_url=_url(name), config_path=tmp / "pygeoapi.yml",
-                       openapi_path=tmp / "openapi.yml")
+                       openapi_path=tmp / "openapi.yml", data_dir=data_dir or tmp / "data")
 
 
 @pytest.fixture(scope="session")
@@ -97,17 +99,25 @@ def empty_settings(template_db: str, tmp_path_factory) -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="session")
-def samples_db(template_db: str) -> Iterator[str]:
+def samples_data_dir(tmp_path_factory) -> Path:
+    """The data directory the samples are loaded into (the terrain's file), shared read-only
+    by every module's loaded database: a test that loads terrain uses a directory of its own."""
+    return tmp_path_factory.mktemp("samples_data")
+
+
+@pytest.fixture(scope="session")
+def samples_db(template_db: str, samples_data_dir: Path) -> Iterator[str]:
     """A template database with every sample of data/samples/ loaded through the real ETL."""
     with _database(f"twin_test_samples_{RUN}", template_db) as name:
-        load_samples(Settings(database_url=_url(name)))
+        load_samples(Settings(database_url=_url(name), data_dir=samples_data_dir))
         yield name
 
 
 @pytest.fixture(scope="module")
-def loaded_settings(samples_db: str, tmp_path_factory) -> Iterator[Settings]:
+def loaded_settings(samples_db: str, samples_data_dir: Path,
+                    tmp_path_factory) -> Iterator[Settings]:
     """Settings of a module's own copy of the sample-loaded database."""
-    with _module_copy(samples_db, tmp_path_factory) as settings:
+    with _module_copy(samples_db, tmp_path_factory, samples_data_dir) as settings:
         yield settings
 
 
@@ -121,7 +131,8 @@ def twin_env(settings: Settings) -> dict[str, str]:
     """Environment under which the `twin` command uses ``settings``."""
     return {**os.environ, "TWIN_DATABASE_URL": settings.dsn,
             "TWIN_CONFIG_PATH": str(settings.config_path),
-            "TWIN_OPENAPI_PATH": str(settings.openapi_path)}
+            "TWIN_OPENAPI_PATH": str(settings.openapi_path),
+            "TWIN_DATA_DIR": str(settings.data_dir)}
 
 
 class Server:

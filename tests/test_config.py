@@ -8,7 +8,7 @@ from pygeoapi.util import yaml_load
 
 from twin import db
 from twin.pygeoapi_config import build_config, render, validate
-from twin.registry import COLLECTIONS
+from twin.registry import COLLECTIONS, COVERAGES
 from twin.settings import PROJECT_ROOT, Settings
 
 
@@ -26,7 +26,7 @@ def test_config_passes_pygeoapis_own_validation() -> None:
     resolved = yaml_load(text)
     collections = {k for k, v in resolved["resources"].items() if v["type"] == "collection"}
     processes = {k for k, v in resolved["resources"].items() if v["type"] == "process"}
-    assert collections == {c.id for c in COLLECTIONS}
+    assert collections == {c.id for c in COLLECTIONS} | {c.id for c in COVERAGES}
     assert processes == {"assess-commercial-land"}
     # Secrets stay placeholders in the file.
     assert "${TWIN_DATABASE_URL" in text

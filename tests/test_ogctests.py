@@ -4,7 +4,8 @@ against `twin serve` on the samples: every abstract test passes, none is skipped
 ogctests (pinned, with its pinned dependencies, in .venv-ogctests:
 scripts/setup_conformance_tools.sh) runs its own pytest in a subprocess, with no setting of
 ours: an empty ini file, a scratch working folder. tests/ogctests_plugins/ corrects how it
-hands features to GDAL (see there); no assertion of the suite is changed.
+hands features to GDAL and shows it the feature collections only, not the coverage `terrain`
+(see there); no assertion of the suite is changed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def test_ogc_api_features_core_suite_passes(server: Server, tmp_path) -> None:
     ini = tmp_path / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
     flags = ["-c", str(ini), "--rootdir", str(tmp_path), "-p", "no:cacheprovider",
-             "-p", "inline_geojson", "-rfEs", "-q"]
+             "-p", "inline_geojson", "-p", "feature_collections", "-rfEs", "-q"]
     env = {**os.environ, "PYTHONPATH": str(PLUGINS)}
     env.pop("CLIENT_OVERRIDDEN", None)
     run = subprocess.run([str(PYTHON), "-c", RUN, server.url, *flags], capture_output=True,

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from twin import coverage
 from twin.registry import COLLECTIONS
 
 #: Properties a filter may name, per collection (the rest, e.g. score_breakdown, may not).
@@ -53,10 +54,12 @@ def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> b
         return _edit(body, lambda doc: _only_queryable(doc, QUERYABLE[m["cid"]]))
     if (m := _COLLECTION.match(path)) and m["cid"] in QUERYABLE:
         return _edit(body, lambda doc: _add_extents(doc, configured_extents(config_path)))
+    if (m := _COLLECTION.match(path)) and m["cid"] in coverage.COVERAGE_IDS:
+        return _edit(body, coverage.describe)
     if path.rstrip("/") == "/collections":
         extents = configured_extents(config_path)
         # JSON lists the collections; JSON-LD is one catalogue of datasets.
-        return _edit(body, lambda doc: [_add_extents(c, extents)
+        return _edit(body, lambda doc: [(_add_extents(c, extents), coverage.describe(c))
                                         for c in doc.get("collections", [doc])])
     return body
 

@@ -185,6 +185,18 @@ for _name, _help in (
     _simple_load_command(_name, _help)
 
 
+@load_app.command("terrain")
+def load_terrain(paths: Annotated[list[Path], typer.Argument(
+                     help="DGM tiles: GeoTIFF (as the LGB delivers DGM1), or gridded XYZ or "
+                          "Esri ASCII grids with --crs")],
+                 crs: CrsOpt = None,
+                 mode: Annotated[str | None, typer.Option(
+                     help="replace (the tiles are the whole terrain, the default) or upsert "
+                          "(laid over the published terrain)")] = None) -> None:
+    """Mosaic terrain tiles into the coverage `terrain` (one Cloud-Optimised GeoTIFF)."""
+    _load("terrain", paths, crs=crs, mode=mode)
+
+
 @app.command("load-samples")
 def load_samples() -> None:
     """Load every sample file in data/samples/ into its collection."""

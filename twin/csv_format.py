@@ -78,8 +78,9 @@ def check_in_use(resources: dict) -> None:
     from pygeoapi.util import get_dataset_formatters
 
     for name, resource in resources.items():
-        if resource.get("type") != "collection":
-            continue
+        if resource.get("type") != "collection" or not any(
+                p.get("type") == "feature" for p in resource.get("providers", [])):
+            continue  # CSV is for features; a coverage (the terrain) has no items
         csv_formatters = [f for f in get_dataset_formatters(resource).values() if f.f == "csv"]
         if not csv_formatters or not isinstance(csv_formatters[0], GeometryCSVFormatter):
             raise ConfigurationError(

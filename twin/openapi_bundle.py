@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from twin import coverage
 from twin.errors import ConfigurationError
 from twin.pygeoapi.context import CRS84
 
@@ -50,6 +51,7 @@ EXTERNAL = {
     "parameters/sortby.yaml": "#/components/parameters/sortby",
     "https://schemas.opengis.net/ogcapi/tiles/part1/1.0/openapi/ogcapi-tiles-1.yaml"
     "#/components/schemas/link": "#/components/schemas/link",
+    coverage.OAS_SUBSET: "#/components/parameters/subset",  # defined by twin/coverage.py
 }
 #: Vendored schema files (twin/openapi_ogc/NAME.yaml) that become components/schemas/NAME.
 OGC_SCHEMAS = ("link", "landingPage", "confClasses", "collections", "collection", "extent",
@@ -192,6 +194,7 @@ def bundle(doc: dict, crs_list: list[str]) -> dict:
     components.setdefault("schemas", {}).update({**_ogc_schemas(), **_own_schemas()})
     components.setdefault("responses", {}).update(_responses())
     components.setdefault("parameters", {}).update(_parameters(crs_list))
+    coverage.openapi(doc)  # the terrain's parameters and answers
     for name in ("Tiles",):  # we serve no tiles
         components["responses"].pop(name, None)
     for name in ("tiles", "tilematrixsetlink"):

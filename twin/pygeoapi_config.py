@@ -13,14 +13,16 @@ from typing import Any
 import yaml
 from psycopg import sql
 
+from twin import coverage as coverages
 from twin import db
 from twin.csv_format import FORMATTER as CSV_FORMATTER
 from twin.errors import ConfigurationError, DatabaseUnavailableError
 from twin.processes import PROCESSORS
 from twin.pygeoapi.context import CRS84
 from twin.pygeoapi.manager import MANAGER as PROCESS_MANAGER
-from twin.registry import COLLECTIONS, Collection
+from twin.registry import COLLECTIONS, COVERAGES, Collection, Coverage
 from twin.settings import STORAGE_CRS_URI, Settings, get_settings
+from twin.terrain import terrain_extent
 
 #: CRS offered by every collection: what QGIS, web maps and the state's data use.
 OFFERED_CRS = [
@@ -107,6 +109,13 @@ def resource(c: Collection, extent: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+def coverage_resource(c: Coverage, settings: Settings) -> dict[str, Any]:
+    """The pygeoapi resource of a coverage, its extent from its file where loaded (the
+    provider describes the grid from the file itself, per request)."""
+    extent = terrain_extent(settings.data_dir / c.file)
+    return coverages.resource(c, _round_out(extent.bbox_crs84) if extent else None)
+
+
 def build_config(settings: Settings | None = None,
                  extents: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The whole pygeoapi configuration; extents from the database when it answers."""
@@ -162,6 +171,7 @@ def build_config(settings: Settings | None = None,
                         "url": "https://www.cottbus.de", "role": "pointOfContact"},
         },
         "resources": {**{c.id: resource(c, extents.get(c.id, {})) for c in COLLECTIONS},
+                      **{c.id: coverage_resource(c, settings) for c in COVERAGES},
                       **{pid: {"type": "process", "processor": {"name": name}}
                          for pid, name in PROCESSORS.items()}},
     }

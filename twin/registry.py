@@ -3,6 +3,9 @@
 The DDL of the published tables, the pygeoapi resources, the README's dataset table and the
 allow-list of names that may reach SQL are all derived from :data:`COLLECTIONS`. A field is
 public because it is listed here; anything a source file carries beyond it is dropped.
+
+Coverages (gridded data: the terrain) are no tables; they are declared in :data:`COVERAGES`,
+from which their pygeoapi resources, their range type and the loader's checks are derived.
 """
 
 from __future__ import annotations
@@ -362,3 +365,70 @@ def by_table(table: str) -> Collection:
         f"no collection is stored in table '{table}'; "
         f"valid: {', '.join(c.table for c in COLLECTIONS)}"
     )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """A published coverage: one Cloud-Optimised GeoTIFF in ``Settings.data_dir``, one band,
+    one OGC API coverage collection."""
+
+    id: str
+    #: File name in the data directory (written by the loader, read by the API).
+    file: str
+    title_de: str
+    title_en: str
+    description_de: str
+    description_en: str
+    keywords: tuple[str, ...]
+    #: The one range field: its name is what `properties=` selects.
+    band: Field
+    #: UCUM symbol of the band's values.
+    unit: str
+    #: What the values are measured against, e.g. the height datum.
+    reference_de: str
+    reference_en: str
+    #: Vertical CRS of the values (EPSG code), recorded as metadata; None for other bands.
+    vertical_srid: int | None
+    #: Values outside this range cannot be what the band measures (a wrong unit, a wrong band).
+    valid_range: tuple[float, float]
+    #: Marks cells without a value in the stored file.
+    nodata: float = -9999.0
+    srid: int = STORAGE_SRID
+    default_bbox: tuple[float, float, float, float] = (14.25, 51.70, 14.45, 51.83)
+
+
+TERRAIN = Coverage(
+    id="terrain",
+    file="terrain.tif",
+    title_de="Digitales Geländemodell (DGM)",
+    title_en="Digital terrain model (DTM)",
+    description_de=(
+        "Höhe der Geländeoberfläche ohne Bebauung und Bewuchs, als Gitter in EPSG:25833 "
+        "(DGM1 der LGB: 1 m Maschenweite), Höhen in Metern über NHN (DHHN2016)."
+    ),
+    description_en=(
+        "Height of the bare ground without buildings and vegetation, as a grid in EPSG:25833 "
+        "(the state survey's DGM1: 1 m cells), in metres above sea level (DHHN2016)."
+    ),
+    keywords=("DGM", "DGM1", "Geländemodell", "terrain", "elevation", "Cottbus"),
+    band=Field("height", FieldType.DOUBLE, "Geländehöhe (m über NHN, DHHN2016)",
+               "Terrain height (m above sea level, DHHN2016)"),
+    unit="m",
+    reference_de="Normalhöhennull im DHHN2016 (EPSG:7837)",
+    reference_en="sea level as defined by DHHN2016 (EPSG:7837)",
+    vertical_srid=7837,
+    # Germany reaches from 3.5 m below sea level to 2,962 m (Zugspitze).
+    valid_range=(-50.0, 3000.0),
+)
+
+#: Every published coverage, in the order the API lists them (after the collections).
+COVERAGES: tuple[Coverage, ...] = (TERRAIN,)
+
+
+def get_coverage(coverage_id: str) -> Coverage:
+    """The coverage with id ``coverage_id``; the error lists the valid ids."""
+    for c in COVERAGES:
+        if c.id == coverage_id:
+            return c
+    raise UnknownNameError(
+        f"unknown coverage '{coverage_id}'; valid: {', '.join(c.id for c in COVERAGES)}")

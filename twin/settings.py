@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     config_path: Path = PROJECT_ROOT / "config" / "pygeoapi.yml"
     openapi_path: Path = PROJECT_ROOT / "config" / "openapi.yml"
     samples_dir: Path = PROJECT_ROOT / "data" / "samples"
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / "var", description="Where loads write what is not a table: "
+        "the terrain's Cloud-Optimised GeoTIFF (created when first needed)")
     batch_size: int = Field(default=5000, ge=1)
     max_items: int = Field(default=10000, ge=1, description="Largest page a client may ask for")
     default_items: int = Field(default=10, ge=1)
@@ -78,6 +81,10 @@ class Settings(BaseSettings):
         "X-Forwarded-For names the client; empty: the peer address is the client")
     cors_origins: str = Field(
         default="*", description="Comma-separated origins allowed by CORS, or * (public API)")
+    max_coverage_cells: int = Field(
+        default=1_000_000, ge=1, description="Most grid cells one coverage answer may hold "
+        "(1,000,000: a square kilometre of the terrain at 1 m); ask for a smaller bbox or "
+        "scale down to stay within it")
     log_value_chars: int = Field(default=500, ge=50,
                                  description="Longest logged message; the rest is cut")
 

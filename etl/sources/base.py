@@ -3,6 +3,9 @@
 A source turns files into :class:`Part` s: batches of records whose columns carry registry field
 names, with geometries in a named CRS. The core converts values, checks and repairs geometry,
 stages, merges and records the run. A source never opens a cursor.
+
+A :class:`CoverageSource` (the terrain) turns its files into one Cloud-Optimised GeoTIFF at a
+path the core names; the core swaps it in atomically and records the run.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from etl.geometry import resolve_crs
 from etl.read import Batch, inspect_vector, read_vector
 from twin.errors import SourceError
-from twin.registry import Collection
+from twin.registry import Collection, Coverage
 
 
 class LoadMode(enum.StrEnum):
@@ -136,3 +139,33 @@ class VectorSource(Source):
         if self.key_pattern is not None and not self.key_pattern.fullmatch(key):
             return f"'{key}' is not {self.key_description}"
         return None
+
+
+class Advance(Protocol):
+    """Progress: ``n`` more of ``total`` steps done on the task ``label``."""
+
+    def __call__(self, label: str, total: int, n: int) -> None: ...
+
+
+class CoverageSource(ABC):
+    """A source of a coverage: its files (tiles) become one Cloud-Optimised GeoTIFF."""
+
+    #: The `twin load` subcommand and the folder of its samples in data/samples/.
+    name: ClassVar[str]
+    #: The coverage it feeds.
+    coverage: ClassVar[Coverage]
+    default_mode: ClassVar[LoadMode] = LoadMode.REPLACE
+    #: REPLACE: the files are the whole coverage; UPSERT: they are laid over what is published.
+    modes: ClassVar[tuple[LoadMode, ...]] = (LoadMode.REPLACE, LoadMode.UPSERT)
+    sample_globs: ClassVar[tuple[str, ...]] = ("*.tif",)
+
+    def __init__(self) -> None:
+        #: Things the load should tell the user without refusing.
+        self.notes: list[str] = []
+
+    @abstractmethod
+    def build(self, paths: list[Path], options: LoadOptions, out: Path, base: Path | None,
+              progress: Advance) -> int:
+        """Write the coverage of ``paths`` (laid over ``base``, the published file, in upsert
+        mode) to ``out``; return the number of files read. Raise SourceError or
+        LoadRefusedError to refuse; ``out`` is then discarded."""

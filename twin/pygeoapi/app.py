@@ -32,6 +32,7 @@ def prepare_environment(settings: Settings) -> None:
         "TWIN_PUBLIC_URL": settings.url,
         "TWIN_TEMPLATES_DIR": str(TEMPLATES_DIR),
         "TWIN_STATIC_DIR": str(STATIC_DIR),
+        "TWIN_DATA_DIR": str(settings.data_dir),  # the coverages' files (twin/coverage.py)
     })
 
 

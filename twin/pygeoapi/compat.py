@@ -163,7 +163,8 @@ def _check_conformance(settings: Settings) -> Iterator[str]:
 
     read = _attributes(api.conformance)
     for module, name in (("pygeoapi.api.itemtypes", "CONFORMANCE_CLASSES_FEATURES"),
-                         ("pygeoapi.api.processes", "CONFORMANCE_CLASSES")):
+                         ("pygeoapi.api.processes", "CONFORMANCE_CLASSES"),
+                         ("pygeoapi.api.coverages", "CONFORMANCE_CLASSES")):
         value = getattr(importlib.import_module(module), name, None)
         if not isinstance(value, list):
             yield (f"{module}.{name}, the list twin/pygeoapi/conformance.py replaces, is "

@@ -1,10 +1,11 @@
 """The conformance classes we declare, in place of pygeoapi's own lists.
 
 pygeoapi builds ``/conformance`` from lists that are module attributes of its API modules
-(``pygeoapi.api.itemtypes.CONFORMANCE_CLASSES_FEATURES``, ``pygeoapi.api.processes.
-CONFORMANCE_CLASSES``); there is no setting for them. Its features list claims its own writes
-(Part 4) and omits the filter classes; its processes list claims callbacks, which we refuse.
-:func:`install` replaces the contents of both lists in place, and
+(``CONFORMANCE_CLASSES_FEATURES`` of ``pygeoapi.api.itemtypes``, ``CONFORMANCE_CLASSES`` of
+``pygeoapi.api.processes`` and of ``pygeoapi.api.coverages``); there is no setting for them.
+Its features list claims its own writes (Part 4) and omits the filter classes; its processes
+list claims callbacks, which we refuse; its coverages list claims datetime subsetting and omits
+scaling. :func:`install` replaces the contents of the lists in place, and
 :func:`twin.pygeoapi.compat.check` fails at start-up when pygeoapi stops reading them.
 """
 
@@ -45,11 +46,28 @@ CONFORMANCE_PROCESSES = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
 ]
 
+#: OGC API - Coverages classes the terrain's provider (twin/coverage.py) implements (pygeoapi's
+#: list claims datetime subsetting, meaningless for a terrain without time, and omits scaling).
+CONFORMANCE_COVERAGES = [
+    "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/geodata-coverage",
+    "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/coverage-subset",
+    "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/coverage-rangesubset",
+    "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/coverage-bbox",
+    "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/coverage-scaling",
+    "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/coveragejson",
+    "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/geotiff",
+]
+
 
 def install() -> None:
     """Put our lists in place of pygeoapi's (in place: pygeoapi reads them per request)."""
+    import pygeoapi.api.coverages as coverages
     import pygeoapi.api.itemtypes as itemtypes
     import pygeoapi.api.processes as processes
 
     itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES
     processes.CONFORMANCE_CLASSES[:] = CONFORMANCE_PROCESSES
+    coverages.CONFORMANCE_CLASSES[:] = CONFORMANCE_COVERAGES

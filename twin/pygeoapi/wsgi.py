@@ -35,7 +35,7 @@ from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from twin import request_checks, transactions
+from twin import coverage, request_checks, transactions
 from twin.amend import amend
 from twin.processes import PROCESSORS
 from twin.pygeoapi.context import (
@@ -149,6 +149,14 @@ class TwinMiddleware:
         bbox_shown: tuple[str, str] | None = None  # the client's bbox, pygeoapi's stand-in
         tokens: list = []
         expensive = False
+        # -- coverages (the terrain): their parameters, checked in twin/coverage.py --------
+        problem, scaling = coverage.check_request(path, environ.get("QUERY_STRING", ""))
+        if problem:
+            return _json_error(start_response, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
+                               problem)
+        if scaling is not None:
+            tokens.append(scaling)
+        # ------------------------------------------------------------------------------------
         if match and match["cid"] in PROPERTIES:
             params = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             problem = self._check_params(params, match["cid"], single=match["fid"] is not None)
