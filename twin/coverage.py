@@ -36,7 +36,7 @@ from pygeoapi.provider.base import (
     ProviderItemNotFoundError,
 )
 
-from twin.query_context import CRS84
+from twin.pygeoapi.context import CRS84
 from twin.registry import COVERAGES, Coverage, get_coverage
 from twin.settings import STORAGE_CRS_URI, STORAGE_SRID, get_settings
 from twin.terrain import terrain_extent
