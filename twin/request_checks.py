@@ -1,13 +1,15 @@
 """Checks of client input that must happen before pygeoapi or SQL see it, in our words.
 
 Each function returns why a value is refused (a sentence naming the parameter and what is
-expected), or None when it is usable. The WSGI layer (twin/server.py) answers a refusal with
+expected), or None when it is usable; :func:`open_year_zero_start` instead rewrites a valid
+value that pygeoapi would refuse. The WSGI layer (twin/server.py) answers a refusal with
 400; the CQL2 translator (twin/cql.py) raises it as a filter error.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -19,6 +21,9 @@ PG_BIGINT_MAX = 2**63 - 1
 #: No coordinate of a place on Earth in a metre-based projected CRS is farther from the CRS's
 #: origin than the Earth's circumference; beyond it PostGIS's transformations fail.
 PROJECTED_LIMIT_M = 40_075_000.0
+#: An RFC 3339 date or date-time in the year 0000, which Python's datetime (and so pygeoapi)
+#: cannot hold.
+_YEAR_ZERO = re.compile(r"0000-\d{2}-\d{2}(?:[Tt ].*)?")
 
 
 def whole_number_problem(name: str, value: str) -> str | None:
@@ -78,3 +83,16 @@ def utf8_problem(body: bytes, what: str) -> str | None:
     except UnicodeDecodeError as exc:
         return f"{what} is not UTF-8 (byte {exc.start} is invalid); send it encoded as UTF-8"
     return None
+
+
+def open_year_zero_start(value: str) -> str:
+    """``value`` of `datetime` with a start in the year 0000 made open ("..").
+
+    QGIS 3.22 writes a filter ``time <= t`` as ``datetime=0000-01-01T00:00:00Z/t``: a valid
+    RFC 3339 interval whose start no stored time precedes, so an open start selects the same
+    features. Any other value is returned unchanged.
+    """
+    start, sep, end = value.partition("/")
+    if sep and _YEAR_ZERO.fullmatch(start.strip()):
+        return f"../{end}"
+    return value
