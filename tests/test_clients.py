@@ -245,8 +245,10 @@ def ogr2ogr(server: Server, tmp_path: Path, cid: str, *args: str) -> dict[str, d
     meta, table = pyogrio.read_arrow(out)
     rows = table.to_pylist()
     geom_name = meta["geometry_name"] or "geom"
-    return {r["id"]: {"props": {k: v for k, v in r.items() if k != geom_name},
-                      "geometry": geojson_of(r[geom_name])} for r in rows}
+    out = {r["id"]: {"props": {k: v for k, v in r.items() if k != geom_name},
+                     "geometry": geojson_of(r[geom_name])} for r in rows}
+    assert len(out) == len(rows)  # no feature twice (e.g. on two pages)
+    return out
 
 
 def test_ogrinfo_lists_every_collection(server: Server) -> None:
@@ -367,8 +369,10 @@ def read_arrow(url: str, cid: str, **kwargs: Any) -> tuple[dict, dict[str, dict]
     """A layer read by pyogrio over OAPIF: metadata, and properties and geometry by key."""
     meta, table = pyogrio.read_arrow(f"OAPIF:{url}", layer=cid, **kwargs)
     geom_name = meta["geometry_name"] or "wkb_geometry"
-    return meta, {r["id"]: {"props": {k: v for k, v in r.items() if k != geom_name},
-                            "geometry": r[geom_name]} for r in table.to_pylist()}
+    out = {r["id"]: {"props": {k: v for k, v in r.items() if k != geom_name},
+                     "geometry": r[geom_name]} for r in table.to_pylist()}
+    assert len(out) == table.num_rows  # no feature twice (e.g. on two pages)
+    return meta, out
 
 
 def test_pyogrio_bundles_a_gdal_with_oapif() -> None:
