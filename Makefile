@@ -43,7 +43,7 @@ config: setup
 samples: venv ## Regenerate data/samples/ (deterministic)
 	$(BIN)/python data/samples/generate.py
 
-test-tools: ## GDAL's CLI, and schemathesis and ogctests in virtualenvs of their own
+test-tools: ## GDAL's CLI, QGIS 3.22 headless, and schemathesis and ogctests in virtualenvs of their own
 	@scripts/setup_test_tools.sh
 	@scripts/setup_conformance_tools.sh
 

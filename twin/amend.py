@@ -1,10 +1,11 @@
 """Corrections to pygeoapi's JSON answers that no provider hook can make.
 
 pygeoapi links a `next` page whenever a page is full, lists every field of a collection as
-queryable, and copies only ``bbox`` and ``crs`` of a configured spatial extent; and it is shown
-an open temporal extent (twin/pygeoapi_config.py), so the data's time span is added here. The
-WSGI layer (twin/pygeoapi/wsgi.py) passes each successful JSON answer of these paths through
-:func:`amend`.
+queryable, copies only ``bbox`` and ``crs`` of a configured spatial extent, describes a
+collection's features only by a schema GDAL cannot read, and writes an items link GDAL cannot
+extend by a feature id; and it is shown an open temporal extent (twin/pygeoapi_config.py), so
+the data's time span is added here. The WSGI layer (twin/pygeoapi/wsgi.py) passes each
+successful JSON answer of these paths through :func:`amend`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from typing import Any
 import yaml
 
 from twin import coverage
-from twin.registry import COLLECTIONS
+from twin.registry import COLLECTIONS, Collection, Field, get_collection
 
 #: Properties a filter may name, per collection (the rest, e.g. score_breakdown, may not).
 QUERYABLE = {c.id: frozenset(f.name for f in c.all_fields if f.queryable) for c in COLLECTIONS}
 _COLLECTION = re.compile(r"^/collections/(?P<cid>[^/]+)/?$")
 _QUERYABLES = re.compile(r"^/collections/(?P<cid>[^/]+)/queryables/?$")
 _ITEMS = re.compile(r"^/collections/(?P<cid>[^/]+)/items/?$")
+_SCHEMA = re.compile(r"^/collections/(?P<cid>[^/]+)/schema/?$")
+#: `profile` of /collections/{id}/schema that answers :func:`feature_schema`.
+FEATURE_PROFILE = "geojson-feature"
+SCHEMA_REL = "http://www.opengis.net/def/rel/ogc/1.0/schema"
 
 
 def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> bytes:
@@ -52,16 +57,40 @@ def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> b
         return _edit(body, lambda doc: _no_next_past_end(doc, query))
     if (m := _QUERYABLES.match(path)) and m["cid"] in QUERYABLE:
         return _edit(body, lambda doc: _only_queryable(doc, QUERYABLE[m["cid"]]))
+    if (m := _SCHEMA.match(path)) and m["cid"] in QUERYABLE \
+            and query.get("profile") == FEATURE_PROFILE:
+        return json.dumps(feature_schema(get_collection(m["cid"]))).encode()
     if (m := _COLLECTION.match(path)) and m["cid"] in QUERYABLE:
-        return _edit(body, lambda doc: _add_extents(doc, configured_extents(config_path)))
+        return _edit(body, lambda doc: _describe(doc, configured_extents(config_path)))
     if (m := _COLLECTION.match(path)) and m["cid"] in coverage.COVERAGE_IDS:
         return _edit(body, coverage.describe)
     if path.rstrip("/") == "/collections":
         extents = configured_extents(config_path)
         # JSON lists the collections; JSON-LD is one catalogue of datasets.
-        return _edit(body, lambda doc: [(_add_extents(c, extents), coverage.describe(c))
+        return _edit(body, lambda doc: [(_describe(c, extents), coverage.describe(c))
                                         for c in doc.get("collections", [doc])])
     return body
+
+
+def _describe(doc: dict, extents: dict[str, dict[str, Any]]) -> None:
+    _add_extents(doc, extents)
+    _add_describedby(doc)
+    _plain_items_link(doc)
+
+
+def _plain_items_link(doc: dict) -> None:
+    """The GeoJSON ``items`` link without pygeoapi's ``?f=json``.
+
+    GDAL's OAPIF driver fetches a feature by id (``-where "id = '…'"``) at the items link's
+    href plus "/{id}", query string or not: ``…/items?f=json/1201``, which is refused. A
+    GeoJSON client sends Accept (or nothing), and either way the items path answers GeoJSON.
+    """
+    for link in doc.get("links") or []:
+        if isinstance(link, dict) and link.get("rel") == "items" \
+                and link.get("type") == "application/geo+json":
+            base, _, query = str(link.get("href", "")).partition("?")
+            rest = "&".join(p for p in query.split("&") if p and not p.startswith("f="))
+            link["href"] = f"{base}?{rest}" if rest else base
 
 
 def _edit(body: bytes, change: Any) -> bytes:
@@ -131,6 +160,63 @@ def _add_extents(doc: dict, extents: dict[str, dict[str, Any]]) -> None:
         extent["spatial"]["storageCrsBbox"] = [found["storage"]]
     if isinstance(extent.get("temporal"), dict) and "interval" in found:
         extent["temporal"]["interval"] = [found["interval"]]
+
+
+def _add_describedby(doc: dict) -> None:
+    """Link the collection's :func:`feature_schema` as ``describedby``.
+
+    GDAL's OAPIF driver takes field types from such a link (type application/schema+json)
+    and otherwise guesses them from the first page of items, where a property that is null
+    in every feature of that page becomes a string: street damage reported by citizens has no
+    condition class, so GDAL 3.6 and 3.12 typed ``condition_class`` as text. Written
+    "describedBy": GDAL up to 3.6 compares the relation case-sensitively with that spelling,
+    later versions ignore case (as RFC 8288 says relation types are compared).
+    """
+    links = doc.get("links")
+    if not isinstance(links, list):
+        return
+    schema = next((link for link in links if isinstance(link, dict)
+                   and link.get("rel") == SCHEMA_REL
+                   and link.get("type") == "application/schema+json"), None)
+    if schema is None or any(str(link.get("rel")).lower() == "describedby" for link in links
+                             if isinstance(link, dict)):
+        return
+    base = str(schema["href"]).split("?", 1)[0]
+    links.append({"rel": "describedBy", "type": "application/schema+json",
+                  "title": "Schema of a GeoJSON feature of this collection",
+                  "href": f"{base}?f=json&profile={FEATURE_PROFILE}"})
+
+
+def feature_schema(c: Collection) -> dict[str, Any]:
+    """JSON Schema of one GeoJSON feature of ``c``, derived from the registry.
+
+    Each property has a single ``type`` (null is allowed for nullable fields, as in pygeoapi's
+    own /schema): GDAL reads a list of types as text.
+    """
+    def prop(f: Field) -> dict[str, Any]:
+        out = {"type": f.type.json_type, "title": f.title_en, "description": f.title_de}
+        if f.type.json_format:
+            out["format"] = f.type.json_format
+        return out
+
+    geometry_types = ([c.geometry_type] if c.geometry_type != "Geometry" else
+                      ["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                       "MultiPolygon", "GeometryCollection"])
+    return {
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "title": c.title_en,
+        "type": "object",
+        "required": ["type", "id", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": c.id_field.type.json_type},
+            "geometry": {"type": "object", "required": ["type"],
+                         "properties": {"type": {"type": "string",
+                                                 "enum": geometry_types}}},
+            "properties": {"type": "object",
+                           "properties": {f.name: prop(f) for f in c.all_fields}},
+        },
+    }
 
 
 @lru_cache(maxsize=4)

@@ -7,6 +7,7 @@ environment when it loads the file; `twin serve` sets them.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,25 @@ HEADER = (
 )
 
 
+#: Decimals of the CRS84 extent: 1e-7 degrees is about a centimetre.
+CRS84_DECIMALS = 7
+
+
 def _round_out(bbox: tuple[float, float, float, float]) -> list[float]:
-    """Bounds rounded outward to 4 decimals (about 10 m), so small loads do not churn the file."""
-    return [math.floor(bbox[0] * 1e4) / 1e4, math.floor(bbox[1] * 1e4) / 1e4,
-            math.ceil(bbox[2] * 1e4) / 1e4, math.ceil(bbox[3] * 1e4) / 1e4]
+    """Bounds rounded outward to :data:`CRS84_DECIMALS` decimals.
+
+    The exact envelope of the data transformed to CRS84, no wider: GDAL carries this box into
+    the storage CRS to report a layer's extent (it does not read ``storageCrsBbox``), and the
+    box's image there is already wider than the data (its edges are curves in UTM).
+    """
+    # In decimal, not binary: floor(x * 1e7) / 1e7 can land inside the box by a rounding.
+    step = Decimal(1).scaleb(-CRS84_DECIMALS)
+
+    def out(value: float, rounding: str) -> float:
+        return float(Decimal(value).quantize(step, rounding=rounding))
+
+    return [out(bbox[0], ROUND_FLOOR), out(bbox[1], ROUND_FLOOR),
+            out(bbox[2], ROUND_CEILING), out(bbox[3], ROUND_CEILING)]
 
 
 def data_extents(settings: Settings) -> dict[str, dict[str, Any]]:

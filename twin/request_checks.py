@@ -1,7 +1,8 @@
 """Checks of client input that must happen before pygeoapi or SQL see it, in our words.
 
 Each function returns why a value is refused (a sentence naming the parameter and what is
-expected), or None when it is usable. The WSGI layer (twin/pygeoapi/wsgi.py) answers a refusal
+expected), or None when it is usable; :func:`open_year_zero_start` instead rewrites a valid
+value that pygeoapi would refuse. The WSGI layer (twin/pygeoapi/wsgi.py) answers a refusal
 with 400; the CQL2 translator (twin/cql.py) raises it as a filter error.
 """
 
@@ -31,6 +32,9 @@ _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})T?")
 #: does for a time of hour or minute precision ("2024-01-01T12Z"). No offset reads as UTC.
 _DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2})(?::(\d{2})(?::(\d{2}(?:\.\d+)?))?)?"
                         r"([Zz]|[+-]\d{2}:\d{2})?")
+#: An RFC 3339 date or date-time in the year 0000, which Python's datetime (and so pygeoapi)
+#: cannot hold.
+_YEAR_ZERO = re.compile(r"0000-\d{2}-\d{2}(?:[Tt ].*)?")
 
 
 def whole_number_problem(name: str, value: str) -> str | None:
@@ -171,3 +175,14 @@ def _instant(text: str, *, end: bool) -> datetime:
             f"{day_text}T{hour}:{minute or '00'}:{second or '00'}{offset}")
     except ValueError:  # a month 13, a day 32, an hour 25
         raise refusal from None
+def open_year_zero_start(value: str) -> str:
+    """``value`` of `datetime` with a start in the year 0000 made open ("..").
+
+    QGIS 3.22 writes a filter ``time <= t`` as ``datetime=0000-01-01T00:00:00Z/t``: a valid
+    RFC 3339 interval whose start no stored time precedes, so an open start selects the same
+    features. Any other value is returned unchanged.
+    """
+    start, sep, end = value.partition("/")
+    if sep and _YEAR_ZERO.fullmatch(start.strip()):
+        return f"../{end}"
+    return value

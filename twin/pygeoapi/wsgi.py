@@ -159,6 +159,7 @@ class TwinMiddleware:
         # ------------------------------------------------------------------------------------
         if match and match["cid"] in PROPERTIES:
             params = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            params = self._open_year_zero(environ, params)
             problem = self._check_params(params, match["cid"], single=match["fid"] is not None)
             given = dict(params)
             filter_text = given.get("filter")
@@ -225,6 +226,16 @@ class TwinMiddleware:
         if dup:
             return f"query parameter '{dup}' is given more than once"
         return None
+
+    @staticmethod
+    def _open_year_zero(environ: dict, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """`datetime` with a start in the year 0000 (QGIS 3.22) as an open start, for
+        pygeoapi cannot parse that year."""
+        changed = [(k, request_checks.open_year_zero_start(v) if k == "datetime" else v)
+                   for k, v in params]
+        if changed != params:
+            environ["QUERY_STRING"] = urlencode(changed)
+        return changed
 
     @staticmethod
     def _move_filter_to_body(environ: dict, params: list[tuple[str, str]], text: str) -> None:
