@@ -41,7 +41,7 @@ from tests.client_oracle import (
     transformed_bounds,
 )
 from tests.conftest import Server
-from twin.registry import COLLECTIONS, PARCELS, Collection, FieldType, get_collection
+from twin.registry import COLLECTIONS, COVERAGES, PARCELS, Collection, FieldType, get_collection
 
 IDS = [c.id for c in COLLECTIONS]
 TIMED = [c.id for c in COLLECTIONS if c.time_field]
@@ -92,7 +92,9 @@ def owslib(server: Server) -> Features:
 
 
 def test_owslib_lists_every_collection(owslib: Features) -> None:
-    assert [c["id"] for c in owslib.collections()["collections"]] == IDS
+    # Coverages (the terrain) are listed too, after the feature collections.
+    listed = [c["id"] for c in owslib.collections()["collections"]]
+    assert listed == IDS + [c.id for c in COVERAGES]
     assert owslib.feature_collections() == IDS
 
 
