@@ -162,7 +162,7 @@ def sample_houses(conn: psycopg.Connection, *, ordinary: int = 240) -> list[Hous
 
     The listed buildings take their footprint's oriented rectangle, ID and name from
     twin.heritage; ordinary houses stand in the ``ordinary`` parcels nearest the Altmarkt
-    that no listed footprint touches, in a heritage area or not as twin.heritage says.
+    that no listed footprint touches, half inside a heritage area, half outside any.
     """
     houses: list[House] = []
     listed = conn.execute(
@@ -180,17 +180,19 @@ def sample_houses(conn: psycopg.Connection, *, ordinary: int = 240) -> list[Hous
             eave, ridge = 11.0, 11.0 + max(3.0, d * 0.45)
         houses.append(House(f"DEBB-{hid}", cx, cy, w, d, angle, 71.0, 71.0 + eave,
                             71.0 + ridge, address, "31001_3000", "listed", hid, name))
-    parcels = conn.execute(
-        "WITH area AS (SELECT ST_Union(geom) g FROM twin.heritage "
-        "              WHERE abschnitt = 'Denkmalbereich'), "
-        "     taken AS (SELECT ST_Union(geom) g FROM twin.heritage "
-        "               WHERE abschnitt IN ('Baudenkmal', 'Technisches Denkmal')) "
-        "SELECT p.flstkennz, p.lagebeztxt, ST_AsBinary(p.geom), "
-        "       ST_Within(ST_PointOnSurface(p.geom), area.g) "
-        "FROM twin.parcels p, area, taken "
-        "WHERE NOT ST_Intersects(p.geom, ST_Buffer(taken.g, 2)) AND ST_Area(p.geom) > 150 "
-        "ORDER BY ST_Distance(p.geom, ST_SetSRID(ST_Point(454040, 5734560), 25833)), "
-        "p.flstkennz LIMIT %s", (ordinary,)).fetchall()
+    parcels = []
+    for inside in (True, False):  # as many in a heritage area as outside any
+        parcels += conn.execute(
+            "WITH area AS (SELECT ST_Union(geom) g FROM twin.heritage "
+            "              WHERE abschnitt = 'Denkmalbereich'), "
+            "     taken AS (SELECT ST_Union(geom) g FROM twin.heritage "
+            "               WHERE abschnitt IN ('Baudenkmal', 'Technisches Denkmal')) "
+            "SELECT p.flstkennz, p.lagebeztxt, ST_AsBinary(p.geom), %s "
+            "FROM twin.parcels p, area, taken "
+            "WHERE NOT ST_Intersects(p.geom, ST_Buffer(taken.g, 2)) AND ST_Area(p.geom) > 150 "
+            "AND ST_Within(ST_PointOnSurface(p.geom), area.g) = %s "
+            "ORDER BY ST_Distance(p.geom, ST_SetSRID(ST_Point(454040, 5734560), 25833)), "
+            "p.flstkennz LIMIT %s", (inside, inside, ordinary // 2)).fetchall()
     for k, (key, address, wkb, in_area) in enumerate(parcels):
         cx, cy, w, d, angle = _rectangle(shapely.from_wkb(wkb), 0.55)
         w, d = min(w, 30.0), min(d, 14.0)

@@ -148,6 +148,7 @@ def tileset_summary(conn: psycopg.Connection) -> TilesetSummary | None:
 
 
 def _initial_view(summary: TilesetSummary | None) -> pydeck.ViewState:
+    ground = summary.ground if summary else DEFAULT_GROUND
     if summary is None:
         lon, lat, zoom = *DEFAULT_CENTRE, 15.0
     else:
@@ -155,8 +156,9 @@ def _initial_view(summary: TilesetSummary | None) -> pydeck.ViewState:
         span = max(summary.east - summary.west, (summary.north - summary.south) * 1.6, 1e-4)
         # deck.gl's world is 512 px wide at zoom 0; fit the buildings into ~1200 px.
         zoom = min(17.0, max(11.0, math.log2(1200 * 360 / (512 * span))))
+    # The camera looks at the ground (``position`` lifts the target), not at sea level.
     return pydeck.ViewState(longitude=lon, latitude=lat, zoom=round(zoom, 2), pitch=45,
-                            bearing=-15, max_pitch=80)
+                            bearing=-15, max_pitch=80, position=[0, 0, round(ground, 1)])
 
 
 def _lift(height: float) -> list[float]:

@@ -147,6 +147,14 @@ void main(void) {
       super._onTileLoad(tile);
     }
 
+    filterSubLayer({layer, viewport}) {
+      // deck.gl also skips, when picking, tiles whose centre is a quarter screen away from the
+      // pointer: at street level a 250 m tile is wider than the screen, so its buildings
+      // could not be hovered. Draw and pick every selected tile.
+      const {tile} = layer.props;
+      return tile.selected && tile.viewportIds.includes(viewport.id);
+    }
+
     getPickingInfo(params) {
       const info = super.getPickingInfo(params);
       const tile = info.sourceTile;
