@@ -11,7 +11,7 @@ from twin.settings import PROJECT_ROOT
 ONLINE_HOSTS = re.compile(
     rb"cdn\.jsdelivr|unpkg\.com|cdnjs|fonts\.googleapis|fonts\.gstatic|basemaps\.cartocdn"
     rb"|tile\.openstreetmap|api\.mapbox")
-SERVED = [p for d in ("twin/static", "twin/templates", "notebooks")
+SERVED = [p for d in ("twin/static", "twin/templates", "twin/viewer", "notebooks")
           for p in sorted((PROJECT_ROOT / d).rglob("*")) if p.is_file()]
 
 

@@ -9,6 +9,7 @@ tiles as a glTF reader decodes them (pygltflib), not from the writer's own bookk
 from __future__ import annotations
 
 import json
+import re
 import struct
 from io import BytesIO
 from urllib.parse import urlsplit
@@ -181,15 +182,22 @@ def test_bad_faces_are_skipped_or_triangulated(buildings: dict,
 
 
 def test_serving(buildings: dict, server: Server, pg: psycopg.Connection) -> None:
-    answer = server.get(TILES + "tileset.json")
-    assert answer.status_code == 200
-    assert answer.headers["Content-Type"] == "application/json"
-    assert answer.headers["Cache-Control"] == "no-cache"
-    etag = answer.headers["ETag"]
-    assert etag == '"{}"'.format(pg.execute(
-        "SELECT md5(content) FROM twin.building_tiles WHERE path = 'tileset.json'"
-    ).fetchone()[0])
-    assert server.get(TILES + "tileset.json", headers={"If-None-Match": etag}).status_code == 304
+    digest, stored = pg.execute("SELECT md5(content), content FROM twin.building_tiles "
+                                "WHERE path = 'tileset.json'").fetchone()
+    plain = server.get(TILES + "tileset.json", headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200
+    assert plain.headers["Content-Type"] == "application/json"
+    assert plain.headers["Cache-Control"] == "no-cache"
+    assert "Content-Encoding" not in plain.headers
+    assert plain.headers["ETag"] == f'"{digest}"'
+    assert plain.content == bytes(stored)
+    answer = server.get(TILES + "tileset.json")  # requests accepts gzip
+    assert answer.headers["Content-Encoding"] == "gzip"
+    assert answer.headers["ETag"] == f'"{digest}-gz"'
+    assert answer.content == bytes(stored)  # as decompressed by requests
+    for etag in (plain.headers["ETag"], answer.headers["ETag"]):
+        again = server.get(TILES + "tileset.json", headers={"If-None-Match": etag})
+        assert again.status_code == 304
     uri = _nodes(answer.json())[-1][0]["content"]["uri"]
     glb = server.get(TILES + uri)
     assert glb.status_code == 200
@@ -292,3 +300,13 @@ def test_viewer_in_chromium(buildings: dict, server: Server, pg: psycopg.Connect
     assert listed[1] in listed_tip and listed[2] in listed_tip
     assert other[0] in other_tip and listed[1] not in other_tip
     assert any("/collections/street-damage/items" in u for u in requests)
+
+
+def test_page_without_buildings_asks_for_no_tileset() -> None:
+    from twin.viewer.page import render_page
+
+    html = render_page(Settings(public_url="http://twin.example"), None)
+    assert "BuildingTilesLayer" not in html and "3dtiles/tileset.json\"," not in html
+    assert "Keine Gebäude" in html
+    hosts = set(re.findall(r'(?:src|href)="(https?://[^/"]+)', html))
+    assert hosts == {"http://twin.example"}

@@ -227,11 +227,18 @@ def _tileset(coarse: list[_Tile], detail: dict[tuple[int, int], list[_Tile]],
             "geometricError": COARSE_ERROR, "refine": "REPLACE",
             "transform": _column_major(parent.frame),
             "content": {"uri": parent.uri},
-            # A child's transform is relative to its parent's.
-            "children": [{"boundingVolume": {"region": k.region},
-                          "geometricError": DETAIL_ERROR,
-                          "transform": _column_major(inverse @ k.frame),
-                          "content": {"uri": k.uri}} for k in kids],
+            # The detailed tiles hang below an empty tile: loaders.gl (deck.gl) then requests
+            # them all at once; as direct children of a tile with content they would be
+            # requested one per traversal, one after the other.
+            "children": [{
+                "boundingVolume": {"region": _union([k.region for k in kids])},
+                "geometricError": COARSE_ERROR, "refine": "REPLACE",
+                # A child's transform is relative to its parent's.
+                "children": [{"boundingVolume": {"region": k.region},
+                              "geometricError": DETAIL_ERROR,
+                              "transform": _column_major(inverse @ k.frame),
+                              "content": {"uri": k.uri}} for k in kids],
+            }] if kids else [],
         }
         children.append(node)
     if children:

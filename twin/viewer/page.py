@@ -170,15 +170,17 @@ def build_deck(settings: Settings, summary: TilesetSummary | None) -> pydeck.Dec
     """The viewer's deck: building tiles and the overlays of this API's collections."""
     base = settings.url
     ground = summary.ground if summary else DEFAULT_GROUND
-    layers = [pydeck.Layer(
-        "BuildingTilesLayer", id="buildings", data=f"{base}{PREFIX}tileset.json",
-        pickable=True, load_options=LOAD_OPTIONS)]
+    layers = []
+    if summary is not None:  # without buildings, no tileset to ask for
+        layers.append(pydeck.Layer(
+            "BuildingTilesLayer", id="buildings", data=f"{base}{PREFIX}tileset.json",
+            pickable=True, load_options=LOAD_OPTIONS))
     published = {c.id for c in COLLECTIONS}
     for overlay in OVERLAYS:
         if overlay.collection not in published:
             continue
         layers.append(pydeck.Layer(
-            "OgcFeaturesLayer", id=overlay.collection, data=f"'{overlay.collection}'",
+            "OgcFeaturesLayer", id=overlay.collection, data=overlay.collection,
             collection_url=f"'{base}/collections/{overlay.collection}'", visible=False,
             pickable=True, min_zoom=overlay.min_zoom, max_zoom=16, model_matrix=_lift(ground),
             **overlay.style))

@@ -32,8 +32,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from twin.settings import Settings
 from twin.tiles3d.serve import PREFIX, Answer, tile_answer, tileset_link
-from twin.viewer.page import DECK_BUNDLE, DECK_BUNDLE_PATH, PACKAGE_DIR, render_page, \
-    tileset_summary
+from twin.viewer.page import (
+    DECK_BUNDLE,
+    DECK_BUNDLE_PATH,
+    PACKAGE_DIR,
+    render_page,
+    tileset_summary,
+)
 
 LOGGER = logging.getLogger(__name__)
 STATIC = {p.name: p for p in (PACKAGE_DIR / "static").iterdir() if p.is_file()}
@@ -127,7 +132,8 @@ def _answer(environ: dict, path: str, settings: Settings) -> Answer | None:
     if path.startswith(PREFIX):
         with _connection(settings) as conn:
             return tile_answer(conn, path.removeprefix(PREFIX),
-                               environ.get("HTTP_IF_NONE_MATCH"))
+                               environ.get("HTTP_IF_NONE_MATCH"),
+                               "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""))
     return None
 
 

@@ -20,6 +20,7 @@
    * shading each face flat by one fixed light, so roofs and walls read.
    */
   const NO_DATA = -9999;
+  const HOLD_MS = 8000;
 
   // deck.gl 9.3 mesh-layer-vertex.glsl (MIT, vis.gl contributors: the I3S mesh layer of
   // Tile3DLayer): the layer's model matrix (the tile's frame) applies to the positions, and the
@@ -152,7 +153,22 @@ void main(void) {
       // pointer: at street level a 250 m tile is wider than the screen, so its buildings
       // could not be hovered. Draw and pick every selected tile.
       const {tile} = layer.props;
-      return tile.selected && tile.viewportIds.includes(viewport.id);
+      return tile.selected && tile.viewportIds.includes(viewport.id) && this._initialLoadDone();
+    }
+
+    _initialLoadDone() {
+      // The first view is drawn once, when every tile it needs has arrived (or after
+      // HOLD_MS): in software GL each partial frame on the way costs as much as the last.
+      const {tileset3d} = this.state;
+      if (this.state.released || !tileset3d) {
+        return Boolean(this.state.released);
+      }
+      const since = this.state.heldSince || (this.state.heldSince = performance.now());
+      if ((tileset3d.isLoaded() && tileset3d.selectedTiles.length > 0) ||
+          performance.now() - since > HOLD_MS) {
+        this.state.released = true;
+      }
+      return Boolean(this.state.released);
     }
 
     getPickingInfo(params) {
@@ -199,7 +215,7 @@ void main(void) {
 
   const state = {
     deck: null,
-    startedAt: performance.now(),
+    startedAt: 0, // first frame counted from the start of navigation (performance.now())
     firstFrameMs: null,
     frames: 0,
     tilesetLoaded: false,
@@ -289,7 +305,13 @@ void main(void) {
       return;
     }
     if (state.candidateMs === null || state.candidateMs === undefined) {
-      state.candidateMs = now - state.startedAt;
+      // Wait for the GPU to finish this frame (a one-pixel read): it is drawn when done,
+      // not when its draw calls are issued.
+      const gl = state.deck.device && state.deck.device.gl;
+      if (gl) {
+        gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+      }
+      state.candidateMs = performance.now() - state.startedAt;
       setTimeout(() => state.deck.redraw(true), SETTLE_MS);
     } else if (now - state.startedAt - state.candidateMs >= SETTLE_MS) {
       state.firstFrameMs = state.candidateMs;
@@ -305,6 +327,9 @@ void main(void) {
 
   function switches(config, layers) {
     const box = document.getElementById('layer-switches');
+    if (!box) {
+      return;
+    }
     for (const layer of layers) {
       const label = config.titles[layer.id];
       if (!label) {
@@ -327,7 +352,9 @@ void main(void) {
 
   function start() {
     const jsonInput = JSON.parse(document.getElementById('deck-json').textContent);
-    const config = JSON.parse(document.getElementById('viewer-config').textContent);
+    const configElement = document.getElementById('viewer-config');
+    const config = configElement ? JSON.parse(configElement.textContent)
+      : {titles: {}, tooltips: {}};
     jsonInput.initialViewState = viewFromQuery(jsonInput.initialViewState);
     const layers = jsonInput.layers;
     const container = document.getElementById('deck-container');
@@ -351,10 +378,13 @@ void main(void) {
   }
 
   globalThis.twinViewer = state;
-  globalThis.twinViewer.classes = {BuildingTilesLayer, OgcFeaturesLayer};
+  // For other pages that build a deck with pydeck (the notebook): the layer classes.
+  state.classes = {BuildingTilesLayer, OgcFeaturesLayer, FeatureMeshLayer};
+  // A page with the deck as JSON (script#deck-json) starts by itself.
+  const begin = () => document.getElementById('deck-json') && start();
   if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', start);
+    document.addEventListener('DOMContentLoaded', begin);
   } else {
-    start();
+    begin();
   }
 })();
