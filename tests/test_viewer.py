@@ -18,6 +18,7 @@ import numpy as np
 import psycopg
 import pygltflib
 import pytest
+import requests
 from PIL import Image
 from pyproj import Transformer
 
@@ -211,7 +212,7 @@ def test_serving(buildings: dict, server: Server, pg: psycopg.Connection) -> Non
     moved = server.get(TILES.rstrip("/"), allow_redirects=False)
     assert moved.status_code == 302
     assert moved.headers["Location"].endswith(TILES + "tileset.json")
-    refused = __import__("requests").post(server.url + TILES + "tileset.json", timeout=30)
+    refused = requests.post(server.url + TILES + "tileset.json", timeout=30)
     assert refused.status_code == 405
     links = server.get("/", params={"f": "json"}).json()["links"]
     assert any(link["href"].endswith("/viewer/") for link in links)
@@ -249,30 +250,33 @@ def test_viewer_in_chromium(buildings: dict, server: Server, pg: psycopg.Connect
     listed = pg.execute(
         "SELECT building_id, heritage_id, heritage_name, "
         "ST_X(ST_Transform(ST_PointOnSurface(geom), 4326)), "
-        "ST_Y(ST_Transform(ST_PointOnSurface(geom), 4326)), (ground_height + eave_height) / 2 "
+        "ST_Y(ST_Transform(ST_PointOnSurface(geom), 4326)), eave_height, geom "
         "FROM twin.buildings WHERE heritage_status = 'listed' ORDER BY ST_Distance("
         "geom, ST_Transform(ST_SetSRID(ST_Point(14.3352, 51.7604), 4326), 25833)) LIMIT 1"
     ).fetchone()
     other = pg.execute(
         "SELECT building_id, ST_X(ST_Transform(ST_PointOnSurface(geom), 4326)), "
-        "ST_Y(ST_Transform(ST_PointOnSurface(geom), 4326)), (ground_height + eave_height) / 2 "
-        "FROM twin.buildings WHERE heritage_status <> 'listed' ORDER BY ST_Distance("
-        "geom, ST_Transform(ST_SetSRID(ST_Point(14.3352, 51.7604), 4326), 25833)) LIMIT 1"
-    ).fetchone()
+        "ST_Y(ST_Transform(ST_PointOnSurface(geom), 4326)), eave_height "
+        "FROM twin.buildings WHERE heritage_status <> 'listed' "
+        "ORDER BY ST_Distance(geom, %s) LIMIT 1", (listed[6],)).fetchone()
     host = urlsplit(server.url).netloc
     errors: list[str] = []
-    requests: list[str] = []
+    seen: list[str] = []
     with chromium() as browser:
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
+        page.on("request", lambda r: seen.append(r.url))
         page.goto(f"{server.url}/viewer/?view={STREET_VIEW}")
         page.wait_for_selector("body[data-first-frame]", state="attached", timeout=120_000)
         shot = artifact("viewer-street.png")
         png = page.screenshot(path=str(shot))
         record_property("screenshot", str(shot))
         counts = _colour_pixels(png)
+
+        # Straight down on the listed building: nothing can stand in front of it.
+        page.goto(f"{server.url}/viewer/?view={listed[3]:.6f},{listed[4]:.6f},18.5,0,0")
+        page.wait_for_selector("body[data-first-frame]", state="attached", timeout=120_000)
 
         def hover(lon: float, lat: float, z: float) -> str:
             x, y = page.evaluate("(p) => twinViewer.deck.getViewports()[0].project(p).slice(0, 2)",
@@ -289,17 +293,16 @@ def test_viewer_in_chromium(buildings: dict, server: Server, pg: psycopg.Connect
         # the other layers switch on and load from this API
         page.locator("input[data-layer='street-damage']").check()
         page.wait_for_timeout(3000)
-    foreign = [u for u in requests if urlsplit(u).scheme in ("http", "https")
+    foreign = [u for u in seen if urlsplit(u).scheme in ("http", "https")
                and urlsplit(u).netloc != host]
     assert foreign == []
-    assert not [u for u in requests if urlsplit(u).scheme not in ("http", "https", "data",
-                                                                  "blob")]
+    assert not [u for u in seen if urlsplit(u).scheme not in ("http", "https", "data", "blob")]
     assert errors == []
     assert counts["listed"] > 500, counts
     assert counts["area"] + counts["none"] > 2000, counts
     assert listed[1] in listed_tip and listed[2] in listed_tip
     assert other[0] in other_tip and listed[1] not in other_tip
-    assert any("/collections/street-damage/items" in u for u in requests)
+    assert any("/collections/street-damage/items" in u for u in seen)
 
 
 def test_page_without_buildings_asks_for_no_tileset() -> None:
