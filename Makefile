@@ -43,8 +43,9 @@ config: setup
 samples: venv ## Regenerate data/samples/ (deterministic)
 	$(BIN)/python data/samples/generate.py
 
-test-tools: ## GDAL's CLI, QGIS 3.22 headless, and schemathesis and ogctests in virtualenvs of their own
+test-tools: ## GDAL's CLI, QGIS 3.22 headless, Chromium, and schemathesis and ogctests in virtualenvs of their own
 	@scripts/setup_test_tools.sh
+	@scripts/setup_browser.sh
 	@scripts/setup_conformance_tools.sh
 
 lint: venv
@@ -53,8 +54,9 @@ lint: venv
 test: setup test-tools lint ## The whole test suite against real PostGIS and a real server
 	$(BIN)/pytest
 
-bench: setup ## Benchmarks; results go to bench/results/
+bench: setup test-tools ## Benchmarks; results go to bench/results/ and bench/RESULTS.md
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/viewer.py
 
 # Not part of `make test`: ~3 min of faults under traffic in a PostgreSQL cluster of its own
 # (needs root for pg_createcluster); figures to bench/RESULTS.md. The trap drops the cluster

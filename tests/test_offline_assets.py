@@ -18,7 +18,7 @@ from twin.pygeoapi.compat import (
 )
 from twin.settings import PROJECT_ROOT
 
-SERVED = [p for d in ("twin/static", "twin/pygeoapi/templates", "notebooks")
+SERVED = [p for d in ("twin/static", "twin/pygeoapi/templates", "twin/viewer", "notebooks")
           for p in sorted((PROJECT_ROOT / d).rglob("*")) if p.is_file()]
 RENDERED = {name: path for name, path in effective_templates().items() if page_of(name) is None}
 

@@ -49,6 +49,7 @@ from twin.pygeoapi.context import (
 )
 from twin.registry import COLLECTIONS
 from twin.settings import Settings, get_settings
+from twin.viewer import routes as viewer_routes
 
 LOGGER = logging.getLogger(__name__)
 
@@ -135,6 +136,9 @@ class TwinMiddleware:
         # -- Part 4 writes on street-damage only (twin/transactions.py) --------------------
         if transactions.is_write(environ, method, match):
             return transactions.handle_write(environ, start_response, self.settings)
+        # -- /viewer/ and /collections/buildings/3dtiles/ (twin/viewer/routes.py) -------------
+        if (answer := viewer_routes.handle(environ, start_response, self.settings)) is not None:
+            return answer
         start_response = transactions.with_etag(start_response)  # ETag of a GET item
         # ------------------------------------------------------------------------------------
         if method not in SAFE_METHODS and not is_query_post and not is_execution:
@@ -304,6 +308,9 @@ class TwinMiddleware:
             body = amend(environ.get("PATH_INFO", ""),
                          dict(parse_qsl(environ.get("QUERY_STRING", ""))), body,
                          self.settings.config_path)
+        if status_code == 200 and ctype.startswith("application/json"):  # tileset, viewer
+            body = viewer_routes.link_tileset(environ.get("PATH_INFO", ""), body,
+                                              self.settings.url)
         if ctype.startswith("text/csv") and status_code == 200:
             body = escape_csv_formulas(body)
         if ctype.startswith(("text/html", "text/csv")) and "charset" not in ctype:

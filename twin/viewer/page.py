@@ -1,0 +1,219 @@
+"""The viewer page: a pydeck ``Deck`` rendered into our own template, offline.
+
+pydeck builds the deck (layers, view, accessors) as deck.gl JSON; its own HTML template would
+load deck.gl, mapbox-gl, bootstrap and font-awesome from CDNs, so the JSON goes into
+``templates/viewer.html`` instead, which loads deck.gl from pydeck's wheel as this service
+serves it, and ``static/twin-viewer.js`` (the building tiles layer, the tooltip, the layer
+switches). No basemap: the viewer works without any other host.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import psycopg
+import pydeck
+from markupsafe import Markup
+
+from twin.registry import COLLECTIONS
+from twin.settings import Settings
+from twin.tiles3d.serve import PREFIX
+from twin.tiles3d.style import HERITAGE_COLOURS, HERITAGE_LABELS
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: deck.gl as pydeck's wheel bundles it (@deck.gl/jupyter-widget: deck.gl, loaders.gl, luma.gl).
+DECK_BUNDLE = Path(pydeck.__file__).resolve().parent / "nbextension" / "static" / "index.js"
+#: Where the bundle is served below /viewer/; versioned, so it may be cached for good.
+DECK_BUNDLE_PATH = f"vendor/pydeck-{pydeck.__version__}/deck.js"
+TITLE = "Cottbus/Chóśebuz in 3D"
+#: The Altmarkt, where the viewer opens when there are no buildings yet.
+DEFAULT_CENTRE = (14.3340, 51.7606)
+DEFAULT_GROUND = 70.0
+#: loaders.gl would fetch worker scripts from a CDN; parse on the page's own thread instead.
+LOAD_OPTIONS = {"core": {"worker": False}}
+
+_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"),
+                                autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
+@dataclass(frozen=True)
+class TooltipField:
+    """One row of a tooltip: a label and the properties shown after it."""
+
+    label: str
+    props: tuple[str, ...]
+    unit: str | None = None
+    digits: int = 1
+    join: str = " · "
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Another collection of this API drawn over the buildings, switched off at first."""
+
+    collection: str
+    title: str
+    style: dict
+    tooltip: tuple[TooltipField, ...]
+    title_prop: str | None = None
+    min_zoom: int = 12
+
+
+HERITAGE_STATUS = {k: v[0] for k, v in HERITAGE_LABELS.items()}
+BUILDING_TOOLTIP = (
+    TooltipField("Adresse", ("address",)),
+    TooltipField("Funktion", ("function_de", "function_en"), join=" / "),
+    TooltipField("Dachform", ("roof_type_de",)),
+    TooltipField("Höhe", ("height",), unit="m"),
+    TooltipField("Geschosse", ("storeys",), digits=0),
+    TooltipField("Denkmalstatus", ("heritage_status",), values=HERITAGE_STATUS),
+    TooltipField("Denkmal-ID", ("heritage_id",)),
+    TooltipField("Denkmal", ("heritage_name",)),
+    TooltipField("Gebäude-ID", ("building_id",)),
+)
+# Colour ramps are deck.gl JSON expressions of each feature (no function calls allowed there).
+# pydeck reads a string prop as such an expression; a plain string is quoted: "'circle'".
+OVERLAYS = (
+    Overlay("parcels", "Flurstücke · Parcels", {
+        "get_fill_color": [255, 255, 255, 30], "get_line_color": [70, 70, 90, 220],
+        "line_width_min_pixels": 1, "stroked": True, "filled": True},
+        (TooltipField("Flurstück", ("flstkennz",)), TooltipField("Lage", ("lagebeztxt",)),
+         TooltipField("Nutzung", ("tntxt",)), TooltipField("Fläche", ("flaeche",), unit="m²",
+                                                            digits=0)),
+        min_zoom=15),
+    Overlay("street-damage", "Straßenschäden nach Priorität · Street damage by priority", {
+        "get_fill_color": "properties.repair_priority >= 66 ? [200, 20, 20, 230] : "
+                          "(properties.repair_priority >= 33 ? [245, 140, 0, 230] : "
+                          "[250, 215, 40, 230])",
+        "point_type": "'circle'", "get_point_radius": 6, "point_radius_units": "'pixels'",
+        "stroked": True, "get_line_color": [40, 40, 40, 255], "line_width_min_pixels": 1},
+        (TooltipField("Schadensart", ("category",)), TooltipField("Straße", ("street",)),
+         TooltipField("Priorität", ("repair_priority",), unit="/ 100", digits=0),
+         TooltipField("Zustandsklasse", ("condition_class",)),
+         TooltipField("Status", ("status",))), title_prop="category"),
+    Overlay("traffic-stations", "Verkehrszählstellen nach DTV · Traffic stations by AADT", {
+        "get_fill_color": "properties.dtv >= 20000 ? [120, 30, 160, 230] : "
+                          "(properties.dtv >= 10000 ? [40, 90, 200, 230] : [60, 170, 210, 230])",
+        "point_type": "'circle'", "get_point_radius": "5 + properties.dtv / 2500",
+        "point_radius_units": "'pixels'", "stroked": True, "get_line_color": [20, 20, 20, 255],
+        "line_width_min_pixels": 1},
+        (TooltipField("Straße", ("road",)),
+         TooltipField("DTV", ("dtv",), unit="Kfz/24 h", digits=0),
+         TooltipField("Schwerverkehr", ("heavy_share",), unit="%")), title_prop="name"),
+    Overlay("commercial-land", "Gewerbeflächen nach Potenzial · Commercial land by score", {
+        "get_fill_color": "properties.score >= 70 ? [30, 150, 60, 150] : "
+                          "(properties.score >= 40 ? [170, 200, 40, 150] : [150, 150, 150, 150])",
+        "get_line_color": [20, 90, 40, 255], "line_width_min_pixels": 2, "stroked": True,
+        "filled": True},
+        (TooltipField("Potenzialwert", ("score",), unit="/ 100", digits=0),
+         TooltipField("Ortsteil", ("district",)),
+         TooltipField("Freie Reserve", ("free_area_ha",), unit="ha")), title_prop="name"),
+)
+
+
+@dataclass(frozen=True)
+class TilesetSummary:
+    """What the page needs to know of the tileset: where it is and how high the ground is."""
+
+    west: float
+    south: float
+    east: float
+    north: float
+    ground: float
+    buildings: int
+
+
+def tileset_summary(conn: psycopg.Connection) -> TilesetSummary | None:
+    """The summary of the stored tileset, or None when there is none yet."""
+    try:
+        row = conn.execute(
+            "SELECT t -> 'root' -> 'boundingVolume' -> 'region', "
+            "       t -> 'asset' -> 'extras' -> 'twin' "
+            "FROM (SELECT convert_from(content, 'UTF8')::jsonb AS t FROM twin.building_tiles "
+            "      WHERE path = 'tileset.json') s").fetchone()
+    except psycopg.errors.UndefinedTable:
+        conn.rollback()
+        return None
+    if row is None or not row[1] or not row[1].get("buildings"):
+        return None
+    region, extras = row
+    w, s, e, n = (math.degrees(v) for v in region[:4])
+    return TilesetSummary(w, s, e, n, float(extras.get("groundHeight", DEFAULT_GROUND)),
+                          int(extras["buildings"]))
+
+
+def _initial_view(summary: TilesetSummary | None) -> pydeck.ViewState:
+    ground = summary.ground if summary else DEFAULT_GROUND
+    if summary is None:
+        lon, lat, zoom = *DEFAULT_CENTRE, 15.0
+    else:
+        lon, lat = (summary.west + summary.east) / 2, (summary.south + summary.north) / 2
+        span = max(summary.east - summary.west, (summary.north - summary.south) * 1.6, 1e-4)
+        # deck.gl's world is 512 px wide at zoom 0; fit the buildings into ~1200 px.
+        zoom = min(17.0, max(11.0, math.log2(1200 * 360 / (512 * span))))
+    # The camera looks at the ground (``position`` lifts the target), not at sea level.
+    return pydeck.ViewState(longitude=lon, latitude=lat, zoom=round(zoom, 2), pitch=45,
+                            bearing=-15, max_pitch=80, position=[0, 0, round(ground, 1)])
+
+
+def _lift(height: float) -> list[float]:
+    """deck.gl model matrix raising flat layers (z = 0) to the buildings' ground."""
+    return [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, height, 1]
+
+
+def build_deck(settings: Settings, summary: TilesetSummary | None) -> pydeck.Deck:
+    """The viewer's deck: building tiles and the overlays of this API's collections."""
+    base = settings.url
+    ground = summary.ground if summary else DEFAULT_GROUND
+    layers = []
+    if summary is not None:  # without buildings, no tileset to ask for
+        layers.append(pydeck.Layer(
+            "BuildingTilesLayer", id="buildings", data=f"{base}{PREFIX}tileset.json",
+            pickable=True, load_options=LOAD_OPTIONS))
+    published = {c.id for c in COLLECTIONS}
+    for overlay in OVERLAYS:
+        if overlay.collection not in published:
+            continue
+        layers.append(pydeck.Layer(
+            "OgcFeaturesLayer", id=overlay.collection, data=overlay.collection,
+            collection_url=f"'{base}/collections/{overlay.collection}'", visible=False,
+            pickable=True, min_zoom=overlay.min_zoom, max_zoom=16, model_matrix=_lift(ground),
+            **overlay.style))
+    return pydeck.Deck(layers=layers, initial_view_state=_initial_view(summary),
+                       views=[pydeck.View("MapView", controller=True)], map_provider=None,
+                       map_style=None)
+
+
+def _script_json(value: object) -> Markup:
+    """JSON safe inside a <script> element (no '</script>' can close it early)."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _tooltip(fields: tuple[TooltipField, ...], title: str | None) -> dict:
+    return {"title": title, "fields": [
+        {"label": f.label, "props": list(f.props), "unit": f.unit, "digits": f.digits,
+         "join": f.join, "values": f.values} for f in fields]}
+
+
+def render_page(settings: Settings, summary: TilesetSummary | None) -> str:
+    """The HTML of /viewer/."""
+    deck = build_deck(settings, summary)
+    published = {c.id for c in COLLECTIONS}
+    overlays = [o for o in OVERLAYS if o.collection in published]
+    config = {
+        "titles": {"buildings": "Gebäude (LoD2) · Buildings",
+                   **{o.collection: o.title for o in overlays}},
+        "tooltips": {"buildings": _tooltip(BUILDING_TOOLTIP, "heritage_name"),
+                     **{o.collection: _tooltip(o.tooltip, o.title_prop) for o in overlays}},
+    }
+    legend = [(key, HERITAGE_COLOURS[key], *HERITAGE_LABELS[key]) for key in HERITAGE_LABELS]
+    return _TEMPLATES.get_template("viewer.html").render(
+        title=TITLE, base=settings.url, deck_bundle=DECK_BUNDLE_PATH, legend=legend,
+        buildings=f"{summary.buildings:,}".replace(",", ".") if summary else "Keine",
+        deck_json=_script_json(deck.to_json()), viewer_config=_script_json(config))

@@ -1,0 +1,390 @@
+/*
+ * The twin's 3D viewer, on top of pydeck's deck.gl bundle (globals `deck`, `createDeck` and
+ * `updateDeck`, served from the pydeck wheel by this service). The page gives the deck as
+ * pydeck JSON (script#deck-json) and the viewer's own settings (script#viewer-config); this
+ * file adds two layer classes to pydeck's JSON converter, the tooltip, the layer switches and
+ * the first-frame timing the tests and the benchmark read (window.twinViewer).
+ */
+(function () {
+  'use strict';
+
+  const {Tile3DLayer, TileLayer, GeoJsonLayer, COORDINATE_SYSTEM} = globalThis.deck;
+
+  /* ---------------------------------------------------------------------------------------
+   * Buildings: 3D Tiles with glTF content. deck.gl draws glTF tiles as one scenegraph per
+   * tile, which can only pick a whole tile, and lights them per pixel with PBR, which software
+   * GL draws at a fraction of the speed of deck.gl's extruded polygons. Our tiles carry the
+   * building of every vertex (EXT_mesh_features) and the buildings' properties
+   * (EXT_structural_metadata), so each loaded tile is drawn by FeatureMeshLayer instead:
+   * deck.gl's SimpleMeshLayer picking by feature id (as deck.gl's own I3S mesh layer does) and
+   * shading each face flat by one fixed light, so roofs and walls read.
+   */
+  const NO_DATA = -9999;
+  const HOLD_MS = 8000;
+
+  // deck.gl 9.3 mesh-layer-vertex.glsl (MIT, vis.gl contributors: the I3S mesh layer of
+  // Tile3DLayer): the layer's model matrix (the tile's frame) applies to the positions, and the
+  // picking colour is per vertex (feature); no normals or texture coordinates needed.
+  const FEATURE_MESH_VS = `#version 300 es
+#define SHADER_NAME twin-feature-mesh-vs
+in vec3 positions;
+in vec3 colors;
+in vec3 featureIdsPickingColors;
+in vec4 instanceColors;
+out vec4 position_commonspace;
+out vec4 vColor;
+void main(void) {
+  geometry.uv = vec2(0.0);
+  geometry.pickingColor = featureIdsPickingColors;
+  vColor = vec4(colors * instanceColors.rgb, instanceColors.a);
+  position_commonspace = vec4(project_position(positions), 1.0);
+  gl_Position = project_common_position_to_clipspace(position_commonspace);
+  geometry.position = position_commonspace;
+  geometry.normal = vec3(0.0, 0.0, 1.0);
+  DECKGL_FILTER_GL_POSITION(gl_Position, geometry);
+  DECKGL_FILTER_COLOR(vColor, geometry);
+}
+`;
+
+  // Flat shading from the face's screen-space derivatives (a glTF mesh without normals is
+  // shaded flat by definition), lit by a sun from the south-west and the sky.
+  const FEATURE_MESH_FS = `#version 300 es
+#define SHADER_NAME twin-feature-mesh-fs
+precision highp float;
+uniform sampler2D sampler;
+in vec4 position_commonspace;
+in vec4 vColor;
+out vec4 fragColor;
+const vec3 SUN = vec3(-0.42, -0.55, 0.72);
+void main(void) {
+  geometry.uv = vec2(0.0);
+  vec3 normal = normalize(cross(dFdx(position_commonspace.xyz), dFdy(position_commonspace.xyz)));
+  float light = 0.58 + 0.48 * max(dot(normal, normalize(SUN)), 0.0);
+  vec4 color = simpleMesh.hasTexture ? texture(sampler, vec2(0.0)) : vColor;
+  color = vec4(min(color.rgb * light, vec3(1.0)), color.a * layer.opacity);
+  DECKGL_FILTER_COLOR(color, geometry);
+  fragColor = color;
+}
+`;
+
+  const {SimpleMeshLayer} = globalThis.deck;
+
+  class FeatureMeshLayer extends SimpleMeshLayer {
+    getShaders() {
+      return {...super.getShaders(), vs: FEATURE_MESH_VS, fs: FEATURE_MESH_FS};
+    }
+
+    initializeState() {
+      super.initializeState();
+      // As deck.gl's MeshLayer: one picking colour per vertex, encoding its feature id.
+      this.getAttributeManager().add({
+        featureIdsPickingColors: {type: 'uint8', size: 3, noAlloc: true,
+                                  update: this.calculateFeatureIdsPickingColors}
+      });
+    }
+
+    calculateFeatureIdsPickingColors(attribute) {
+      const featureIds = this.props.featureIds;
+      const value = new Uint8ClampedArray(featureIds.length * attribute.size);
+      const color = [];
+      for (let i = 0; i < featureIds.length; i++) {
+        this.encodePickingColor(featureIds[i], color);
+        value[i * 3] = color[0];
+        value[i * 3 + 1] = color[1];
+        value[i * 3 + 2] = color[2];
+      }
+      attribute.value = value;
+    }
+  }
+  FeatureMeshLayer.layerName = 'FeatureMeshLayer';
+  FeatureMeshLayer.defaultProps = {featureIds: {type: 'array', value: null, optional: true}};
+
+  function attribute(accessor) {
+    return accessor && {value: accessor.value, size: accessor.components,
+                        normalized: Boolean(accessor.normalized)};
+  }
+
+  function featureTable(gltf) {
+    const metadata = (gltf.extensions || {}).EXT_structural_metadata;
+    const table = metadata && metadata.propertyTables && metadata.propertyTables[0];
+    if (!table) {
+      return () => null;
+    }
+    const columns = Object.entries(table.properties || {});
+    return index => {
+      const feature = {};
+      for (const [name, column] of columns) {
+        let value = column.data ? column.data[index] : undefined;
+        if (value === '' || value === NO_DATA) {
+          value = null;
+        }
+        feature[name] = value === undefined ? null : value;
+      }
+      return feature;
+    };
+  }
+
+  function asFeatureMesh(tile) {
+    const content = tile.content;
+    const gltf = content && content.gltf;
+    if (!gltf || !gltf.meshes || content.feature) {
+      return;
+    }
+    const primitive = gltf.meshes[0].primitives[0];
+    const a = primitive.attributes;
+    content.attributes = {positions: attribute(a.POSITION), colors: attribute(a.COLOR_0)};
+    content.indices = primitive.indices && primitive.indices.value;
+    content.featureIds = a._FEATURE_ID_0 && a._FEATURE_ID_0.value;
+    content.material = null;
+    content.coordinateSystem = COORDINATE_SYSTEM.METER_OFFSETS;
+    content.feature = featureTable(gltf);
+    delete content.gltf; // the arrays above are all that is drawn
+    tile.type = 'mesh'; // drawn by Tile3DLayer's mesh sublayer: FeatureMeshLayer, below
+  }
+
+  class BuildingTilesLayer extends Tile3DLayer {
+    _onTileLoad(tile) {
+      asFeatureMesh(tile);
+      super._onTileLoad(tile);
+    }
+
+    filterSubLayer({layer, viewport}) {
+      // deck.gl also skips, when picking, tiles whose centre is a quarter screen away from the
+      // pointer: at street level a 250 m tile is wider than the screen, so its buildings
+      // could not be hovered. Draw and pick every selected tile.
+      const {tile} = layer.props;
+      return tile.selected && tile.viewportIds.includes(viewport.id) && this._initialLoadDone();
+    }
+
+    _initialLoadDone() {
+      // The first view is drawn once, when every tile it needs has arrived (or after
+      // HOLD_MS): in software GL each partial frame on the way costs as much as the last.
+      const {tileset3d} = this.state;
+      if (this.state.released || !tileset3d) {
+        return Boolean(this.state.released);
+      }
+      const since = this.state.heldSince || (this.state.heldSince = performance.now());
+      if ((tileset3d.isLoaded() && tileset3d.selectedTiles.length > 0) ||
+          performance.now() - since > HOLD_MS) {
+        this.state.released = true;
+      }
+      return Boolean(this.state.released);
+    }
+
+    getPickingInfo(params) {
+      const info = super.getPickingInfo(params);
+      const tile = info.sourceTile;
+      if (info.picked && tile && tile.content && tile.content.feature) {
+        info.object = tile.content.feature(info.index);
+      }
+      return info;
+    }
+  }
+  BuildingTilesLayer.layerName = 'BuildingTilesLayer';
+  BuildingTilesLayer.defaultProps = {_subLayerProps: {mesh: {type: FeatureMeshLayer}}};
+
+  /* ---------------------------------------------------------------------------------------
+   * Another collection of this API, fetched as GeoJSON (CRS84) per map tile with a bbox
+   * query, so a city's worth of parcels is never fetched at once.
+   */
+  class OgcFeaturesLayer extends TileLayer {
+    getTileData(tile) {
+      const {west, south, east, north} = tile.bbox;
+      const bbox = [west, south, east, north].map(v => v.toFixed(6)).join(',');
+      const url = `${this.props.collectionUrl}/items?f=json&bbox=${bbox}` +
+        `&limit=${this.props.pageSize}`;
+      return fetch(url, {signal: tile.signal, headers: {Accept: 'application/geo+json'}})
+        .then(response => (response.ok ? response.json() : {features: []}))
+        .then(collection => collection.features || [])
+        .catch(error => {
+          if (error.name !== 'AbortError') {
+            console.warn(`twin viewer: ${url}: ${error.message}`); // eslint-disable-line no-console
+          }
+          return [];
+        });
+    }
+
+    renderSubLayers(props) {
+      return new GeoJsonLayer(props, {id: `${props.id}-geojson`, data: props.data});
+    }
+  }
+  OgcFeaturesLayer.layerName = 'OgcFeaturesLayer';
+  OgcFeaturesLayer.defaultProps = {collectionUrl: '', pageSize: 1000, maxRequests: 4};
+
+  /* --------------------------------------------------------------------------------------- */
+
+  const state = {
+    deck: null,
+    startedAt: 0, // first frame counted from the start of navigation (performance.now())
+    firstFrameMs: null,
+    frames: 0,
+    tilesetLoaded: false,
+    errors: []
+  };
+
+  function escapeHtml(value) {
+    return String(value).replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;',
+                                                    '"': '&quot;', "'": '&#39;'}[c]));
+  }
+
+  function format(value, field) {
+    if (value === null || value === undefined || value === '') {
+      return null;
+    }
+    if (field.values && field.values[value] !== undefined) {
+      return field.values[value];
+    }
+    if (typeof value === 'number') {
+      const digits = field.digits === undefined ? 1 : field.digits;
+      return value.toLocaleString('de-DE', {maximumFractionDigits: digits}) +
+        (field.unit ? ` ${field.unit}` : '');
+    }
+    return String(value) + (field.unit ? ` ${field.unit}` : '');
+  }
+
+  function makeTooltip(config) {
+    return info => {
+      if (!info.picked || !info.object || !info.layer) {
+        return null;
+      }
+      const spec = config.tooltips[info.layer.id];
+      if (!spec) {
+        return null;
+      }
+      const object = info.object.properties || info.object;
+      const rows = [];
+      for (const field of spec.fields) {
+        const values = field.props.map(p => format(object[p], field)).filter(v => v !== null);
+        if (values.length) {
+          rows.push(`<tr><th>${escapeHtml(field.label)}</th>` +
+                    `<td>${escapeHtml(values.join(field.join || ' · '))}</td></tr>`);
+        }
+      }
+      const title = object[spec.title] ? `<b>${escapeHtml(object[spec.title])}</b>` : '';
+      return {html: `<div class="twin-tooltip">${title}<table>${rows.join('')}</table></div>`,
+              className: 'twin-tooltip-box'};
+    };
+  }
+
+  function viewFromQuery(initial) {
+    // ?view=lon,lat,zoom[,pitch[,bearing]] opens the viewer at a place (links, tests, benchmark)
+    const view = new URLSearchParams(window.location.search).get('view');
+    if (!view) {
+      return initial;
+    }
+    const [longitude, latitude, zoom, pitch, bearing] = view.split(',').map(Number);
+    const out = {...initial, longitude, latitude, zoom};
+    if (Number.isFinite(pitch)) {
+      out.pitch = pitch;
+    }
+    if (Number.isFinite(bearing)) {
+      out.bearing = bearing;
+    }
+    return out;
+  }
+
+  function buildingsLayer(deckgl) {
+    const layers = deckgl.props.layers || [];
+    return layers.find(layer => layer && layer.id === 'buildings');
+  }
+
+  // The first frame: the frame after which the tileset stays loaded (no request pending) for
+  // SETTLE_MS. A parent tile can be loaded and drawn before its children are even requested.
+  const SETTLE_MS = 400;
+
+  function onAfterRender() {
+    state.frames += 1;
+    if (state.firstFrameMs !== null || !state.deck) {
+      return;
+    }
+    const layer = buildingsLayer(state.deck);
+    const tileset = layer && layer.state && layer.state.tileset3d;
+    const now = performance.now();
+    if (!(tileset && layer.isLoaded && tileset.selectedTiles.length > 0)) {
+      state.candidateMs = null;
+      return;
+    }
+    if (state.candidateMs === null || state.candidateMs === undefined) {
+      // Wait for the GPU to finish this frame (a one-pixel read): it is drawn when done,
+      // not when its draw calls are issued.
+      const gl = state.deck.device && state.deck.device.gl;
+      if (gl) {
+        gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+      }
+      state.candidateMs = performance.now() - state.startedAt;
+      setTimeout(() => state.deck.redraw(true), SETTLE_MS);
+    } else if (now - state.startedAt - state.candidateMs >= SETTLE_MS) {
+      state.firstFrameMs = state.candidateMs;
+      state.selectedTiles = tileset.selectedTiles.length;
+      document.body.dataset.firstFrame = String(Math.round(state.firstFrameMs));
+    }
+  }
+
+  function shown(layers) {
+    // Switched-off layers are left out, not hidden: a hidden TileLayer still fetches tiles.
+    return layers.filter(layer => layer.visible !== false);
+  }
+
+  function switches(config, layers) {
+    const box = document.getElementById('layer-switches');
+    if (!box) {
+      return;
+    }
+    for (const layer of layers) {
+      const label = config.titles[layer.id];
+      if (!label) {
+        continue;
+      }
+      const item = document.createElement('label');
+      const input = document.createElement('input');
+      input.type = 'checkbox';
+      input.checked = layer.visible !== false;
+      input.dataset.layer = layer.id;
+      input.addEventListener('change', () => {
+        layer.visible = input.checked;
+        // Only the layers change: the camera stays where the user put it.
+        globalThis.updateDeck({layers: shown(layers)}, state.deck);
+      });
+      item.append(input, ` ${label}`);
+      box.append(item);
+    }
+  }
+
+  function start() {
+    const jsonInput = JSON.parse(document.getElementById('deck-json').textContent);
+    const configElement = document.getElementById('viewer-config');
+    const config = configElement ? JSON.parse(configElement.textContent)
+      : {titles: {}, tooltips: {}};
+    jsonInput.initialViewState = viewFromQuery(jsonInput.initialViewState);
+    const layers = jsonInput.layers;
+    const container = document.getElementById('deck-container');
+    const deckgl = globalThis.createDeck({
+      container,
+      jsonInput: {...jsonInput, layers: shown(layers)},
+      tooltip: false,
+      configuration: {classes: {BuildingTilesLayer, OgcFeaturesLayer}},
+      customLibraries: null
+    });
+    state.deck = deckgl;
+    deckgl.setProps({
+      getTooltip: makeTooltip(config),
+      onAfterRender,
+      onError: error => {
+        state.errors.push(String(error && error.message ? error.message : error));
+        console.error(error); // eslint-disable-line no-console
+      }
+    });
+    switches(config, layers);
+  }
+
+  globalThis.twinViewer = state;
+  // For other pages that build a deck with pydeck (the notebook): the layer classes.
+  state.classes = {BuildingTilesLayer, OgcFeaturesLayer, FeatureMeshLayer};
+  // A page with the deck as JSON (script#deck-json) starts by itself.
+  const begin = () => document.getElementById('deck-json') && start();
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', begin);
+  } else {
+    begin();
+  }
+})();
