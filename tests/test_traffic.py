@@ -33,7 +33,6 @@ from etl.sources.traffic import (
 )
 from tests.conftest import Server
 from tests.helpers import assert_refused, last_run, published_of, run_twin, xmins_of
-from tests.test_clients import gdal, read_geojson
 from twin.registry import TRAFFIC_COUNTS, TRAFFIC_STATIONS
 from twin.settings import PROJECT_ROOT, Settings
 
@@ -862,21 +861,3 @@ def test_owslib_reads_both_collections(server: Server, pg: psycopg.Connection) -
     assert counts["numberMatched"] == len(counts["features"]) == expected == hours_of(FALL_BACK)
     queryables = api.collection_queryables("traffic-counts")["properties"]
     assert set(queryables) - {"geometry"} == set(TRAFFIC_COUNTS.property_names)
-
-
-@pytest.mark.parametrize(("collection", "key", "page_size"),
-                         [("traffic-stations", "station_id", 100),
-                          ("traffic-counts", "observation_id", 1000)])
-def test_ogr2ogr_copies_both_collections(server: Server, pg: psycopg.Connection,
-                                         tmp_path: Path, collection: str, key: str,
-                                         page_size: int) -> None:
-    out = tmp_path / f"{collection}.geojson"
-    gdal("ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{server.url}", collection,
-         "-oo", f"PAGE_SIZE={page_size}")
-    features = read_geojson(out)
-    table = "traffic_stations" if collection == "traffic-stations" else "traffic_counts"
-    stored = {r[0] for r in pg.execute(
-        f"SELECT {key} FROM twin.{table}")}  # noqa: S608 - test constants
-    assert len(features) == len(stored)
-    assert {f["properties"][key] for f in features} == stored
-    assert all(f["geometry"]["type"] == "Point" for f in features)
