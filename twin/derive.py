@@ -20,6 +20,8 @@ STEPS: list[str | Callable[[psycopg.Connection], None]] = [
     "derive_heritage.sql",
     "derive_traffic.sql",
     "derive_street_damage.sql",
+    # Buildings -> parcel under the footprint, heritage status (listed, in an area).
+    "derive_buildings.sql",
     # Last: A15 distance, heritage overlap, parcel count, then score and breakdown.
     commercial_land.refresh,
 ]

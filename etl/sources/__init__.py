@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from etl.sources.base import Source
+from etl.sources.buildings import BuildingsSource
 from etl.sources.commercial_land import CommercialLandSource
 from etl.sources.heritage import HeritageSource
 from etl.sources.parcels import ParcelsSource
@@ -16,4 +17,5 @@ SOURCES: dict[str, type[Source]] = {
     StreetDamageSource.name: StreetDamageSource,
     TrafficSource.name: TrafficSource,
     CommercialLandSource.name: CommercialLandSource,
+    BuildingsSource.name: BuildingsSource,
 }

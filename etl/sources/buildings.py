@@ -1,0 +1,577 @@
+"""LoD2 buildings from CityJSON 1.0-2.0: `twin load buildings PATH...` -> collection `buildings`.
+
+One row per Building (its BuildingParts folded in) with a 2D footprint, heights, the LoD and
+the AdV function and roof form decoded (etl/adv_codes.py); one row per face in
+twin.building_surfaces (PolygonZ, EPSG:25833) with its semantic type, loaded with the building
+(a detail table of the ETL core).
+
+- Files are read and upgraded by cjio (etl/cityjson.py); their CRS, in any spelling, by
+  etl/city_crs.py. x and y are reprojected into EPSG:25833 with pyproj; z is left as it is, in
+  the height datum the file names (recorded in ``height_datum``), since a vertical
+  transformation needs geoid grids the twin does not carry. cjio's ``reproject()`` is not used:
+  it takes the EPSG code from ``get_epsg()`` (the height datum for a compound CRS), transforms
+  heights too, fetches grids from the network, loops over the vertices in Python and
+  re-quantises the result.
+- A file without a CRS is refused unless ``--crs`` names it; coordinates that cannot lie in
+  Germany after reprojection are refused as the sign of a wrong CRS (a model may reach beyond
+  the city and the state).
+- Of several LoDs per object the LoD2 geometry is kept (the finest LoD2.x), else the finest
+  there is; ``lod`` says which. Faces of MultiSurface, CompositeSurface, Solid, MultiSolid and
+  CompositeSolid are kept with their holes and without asking for planarity; a face with fewer
+  than three distinct points or no area is skipped and counted, never a reason to refuse.
+- Attributes by allow-list (:data:`ATTRIBUTES`); the names of the others are said in the notes,
+  their values go nowhere.
+- Tiles: each file is a tile (its name without ``.city.json``, or ``--tile``); in replace mode
+  a load replaces the buildings of the tiles it reads and keeps every other tile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+
+from etl import adv_codes, geometry
+from etl.city_crs import CityCRS, CRSNotUnderstood, parse_city_crs
+from etl.cityjson import CityModel, read_city_model
+from etl.read import Batch
+from etl.sources.base import Detail, LoadOptions, Part, Source
+from twin.errors import LoadRefusedError, RecordError, SourceError
+from twin.registry import BUILDINGS
+from twin.settings import STORAGE_SRID
+
+STORAGE_CRS = f"EPSG:{STORAGE_SRID}"
+
+#: CityJSON semantic surface types and what they are published as; any other is 'other'.
+SURFACE_TYPES = {"RoofSurface": "roof", "WallSurface": "wall", "GroundSurface": "ground",
+                 "ClosureSurface": "closure"}
+OTHER_SURFACE = "other"
+#: Geometry types whose faces are read; GeometryInstance (templates) is not.
+SURFACE_GEOMETRIES = ("MultiSurface", "CompositeSurface")
+SOLID_GEOMETRIES = ("Solid",)
+MULTI_SOLID_GEOMETRIES = ("MultiSolid", "CompositeSolid")
+#: A face with less area than this (m²) is degenerate: collinear or repeated points.
+MIN_FACE_AREA = 1e-6
+#: Faces seen from above with less area than this (m²) are walls: no part of a footprint.
+MIN_FOOTPRINT_AREA = 0.01
+
+#: Published field <- attribute names a file may use for it (the allow-list). Heights are
+#: absolute, in the file's height datum: relative ones (above ground) are not taken.
+ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "function": ("function",),
+    "roof_type": ("roofType",),
+    "height": ("measuredHeight",),
+    "storeys": ("storeysAboveGround",),
+    # GeoSN/AdV shape deliveries write H_Boden and H_Traufe; 3DBAG h_maaiveld; Rotterdam
+    # TerrainHeight; the Hague AbsoluteEavesHeight.
+    "ground_height": ("groundHeight", "H_Boden", "TerrainHeight", "h_maaiveld"),
+    "eave_height": ("eaveHeight", "eavesHeight", "H_Traufe", "AbsoluteEavesHeight"),
+    "address": ("address",),
+}
+#: Address fields of CityJSON (xAL names), in the order they are written.
+ADDRESS_STREET = ("ThoroughfareName", "ThoroughfareNumber")
+ADDRESS_PLACE = ("PostalCode", "LocalityName")
+
+SURFACES = Detail(
+    table="building_surfaces",
+    parent_key="building_id",
+    key=("building_id", "surface_no"),
+    columns=("building_id", "surface_no", "part_id", "surface_type", "geom"),
+)
+
+
+def tile_of(path: Path) -> str:
+    """The tile a file is: its name without ``.city.json`` (or ``.json``)."""
+    name = path.name
+    for suffix in (".city.json", ".json"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+@dataclass
+class _FileCounts:
+    """What a file held beside its buildings, for the notes."""
+
+    degenerate_faces: int = 0
+    degenerate_holes: int = 0
+    other_objects: Counter = field(default_factory=Counter)
+    instances: int = 0
+    lod_fallback: Counter = field(default_factory=Counter)
+    several_lods: int = 0
+    dropped_attributes: set[str] = field(default_factory=set)
+    not_adv: Counter = field(default_factory=Counter)
+    unknown_function: int = 0
+
+
+@dataclass
+class _Faces:
+    """Every face of a file, as flat lists: what it belongs to and its rings' vertex indices."""
+
+    building: list[int] = field(default_factory=list)  # index of the building in the file
+    part: list[str | None] = field(default_factory=list)  # BuildingPart id, None: the building
+    kind: list[str] = field(default_factory=list)  # surface type
+    ring_face: list[int] = field(default_factory=list)  # face of each ring (shell first)
+    vertex: list[int] = field(default_factory=list)  # vertex indices of every ring, in turn
+    vertex_ring: list[int] = field(default_factory=list)  # ring of each of them
+
+    def add(self, building: int, part: str | None, kind: str, rings: list) -> None:
+        face = len(self.kind)
+        self.building.append(building)
+        self.part.append(part)
+        self.kind.append(kind)
+        for ring in rings if isinstance(rings, list) else []:
+            ring_no = len(self.ring_face)
+            self.ring_face.append(face)
+            indices = ring if isinstance(ring, list) else []
+            self.vertex.extend(i if isinstance(i, int) else -1 for i in indices)
+            self.vertex_ring.extend([ring_no] * len(indices))
+
+
+class BuildingsSource(Source):
+    """LoD2 building models as CityJSON 1.0, 1.1 and 2.0."""
+
+    name = "buildings"
+    collections = (BUILDINGS,)
+    details = (SURFACES,)
+    sample_globs = ("*.json",)
+    region = geometry.GERMANY
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tiles: set[str] = set()
+
+    # -- the contract -----------------------------------------------------------------------
+    def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
+        self._tiles = set()
+        for path in paths:
+            tile = options.tile or tile_of(path)
+            self._tiles.add(tile)
+            tiles = self._read_file(path, tile, options)
+            for start in range(0, len(tiles), self.batch_size):
+                yield tiles.part(start, start + self.batch_size)
+
+    def replace_scope(self, collection: Any) -> tuple[str, Any] | None:
+        # A tile replaces its own buildings and keeps the others.
+        return ("tile", sorted(self._tiles))
+
+    # -- one file ----------------------------------------------------------------------------
+    def _read_file(self, path: Path, tile: str, options: LoadOptions) -> _FileBuildings:
+        model = read_city_model(path)
+        crs = self._crs(model, options)
+        self.notes.extend(model.notes)
+        vertices = self._to_storage(model, crs)
+        counts = _FileCounts()
+        members, errors = _members(model, counts)
+        if errors:
+            raise LoadRefusedError(f"{len(errors)} record(s) refused; nothing was changed. "
+                                   f"First: {errors[0].location}", path=str(path),
+                                   errors=errors)
+        faces = _Faces()
+        values: list[dict[str, Any]] = []
+        for n, (building_id, parts) in enumerate(members.items()):
+            lods = []
+            for member in parts:
+                chosen = _choose_geometry(model.objects[member].get("geometry") or [], counts)
+                if chosen is None:
+                    continue
+                lods.append(str(chosen.get("lod")))
+                part_id = None if member == building_id else member
+                for rings, kind in _faces(chosen):
+                    faces.add(n, part_id, kind, rings)
+            values.append({**_attributes(model, building_id, parts, counts),
+                           "building_id": building_id, "tile": tile,
+                           "lod": max(lods, key=_lod_key) if lods else None,
+                           "height_datum": crs.height_datum})
+        result = _FileBuildings.of(path, values, faces, vertices, counts)
+        errors = geometry.check_in_region(
+            result.footprints, result.rows, [v["building_id"] for v in values],
+            path=str(path), region=self.region, read_as=crs.describe())
+        if errors:
+            raise LoadRefusedError(f"{len(errors)} building(s) cannot be in "
+                                   f"{self.region.name}; nothing was changed. First: "
+                                   f"{errors[0].location}", path=str(path), errors=errors)
+        # Ground heights the file does not give come from the terrain model (issue 8): this
+        # is where twin.terrain.ground_heights fills values[i]["ground_height"] of the
+        # buildings whose value is None, at a point on their footprint (EPSG:25833).
+        self.notes.extend(_notes(path, crs, counts, len(values)))
+        return result
+
+    @staticmethod
+    def _crs(model: CityModel, options: LoadOptions) -> CityCRS:
+        path = model.path
+        given = options.crs or model.crs
+        if given is None:
+            raise SourceError(
+                "the file declares no CRS (metadata.referenceSystem); name it with --crs, "
+                "e.g. --crs EPSG:25833 or --crs EPSG:25833+7837 (with DHHN2016 heights)",
+                path=str(path))
+        try:
+            return parse_city_crs(given)
+        except CRSNotUnderstood as exc:
+            source = "--crs" if options.crs else "metadata.referenceSystem"
+            raise SourceError(f"the CRS in {source} is not understood: {exc}; name it with "
+                              "--crs, e.g. --crs EPSG:25833", path=str(path)) from exc
+
+    @staticmethod
+    def _to_storage(model: CityModel, crs: CityCRS) -> np.ndarray:
+        """Vertices with x, y in EPSG:25833 and z as given."""
+        vertices = model.vertices.copy()
+        if crs.horizontal.to_epsg() != STORAGE_SRID and len(vertices):
+            to_storage = Transformer.from_crs(crs.horizontal, STORAGE_CRS, always_xy=True)
+            vertices[:, 0], vertices[:, 1] = to_storage.transform(vertices[:, 0],
+                                                                  vertices[:, 1])
+        bad = ~np.isfinite(vertices).all(axis=1)
+        if bad.any():
+            raise SourceError(
+                f"{int(bad.sum())} of {len(vertices)} vertices cannot be carried from "
+                f"{crs.describe()} into {STORAGE_CRS}: they lie outside that CRS; is the CRS of "
+                "the file right?", path=str(model.path))
+        return vertices
+
+
+@dataclass
+class _FileBuildings:
+    """The buildings of one file, ready to be cut into parts: values, footprints, faces."""
+
+    path: Path
+    values: list[dict[str, Any]]
+    footprints: np.ndarray  # MultiPolygon or None, per building
+    rows: np.ndarray  # 1-based position of each building in the file
+    faces: _Faces
+    polygons: np.ndarray  # PolygonZ per face, None where degenerate
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @classmethod
+    def of(cls, path: Path, values: list[dict[str, Any]], faces: _Faces,
+           vertices: np.ndarray, counts: _FileCounts) -> _FileBuildings:
+        polygons = _polygons(faces, vertices, counts)
+        building = np.asarray(faces.building, dtype=np.int64)
+        kept = ~shapely.is_missing(polygons)
+        # Highest point of each building (its roof), to the millimetre of the sources.
+        top = np.full(len(values), -np.inf)
+        if kept.any():
+            coords, index = shapely.get_coordinates(polygons[kept], include_z=True,
+                                                    return_index=True)
+            np.maximum.at(top, building[kept][index], coords[:, 2])
+        for value, z in zip(values, top, strict=True):
+            value["roof_height"] = round(float(z), 3) if np.isfinite(z) else None
+        footprints = _footprints(len(values), building, np.asarray(faces.kind), polygons)
+        return cls(path, values, footprints, np.arange(1, len(values) + 1), faces, polygons)
+
+    def part(self, start: int, stop: int) -> Part:
+        """Buildings ``start:stop`` with their faces as one Part."""
+        values = self.values[start:stop]
+        columns = {f.name: [v.get(f.name) for v in values] for f in BUILDINGS.loaded_fields}
+        building = np.asarray(self.faces.building, dtype=np.int64)
+        chosen = np.flatnonzero((building >= start) & (building < stop)
+                                & ~shapely.is_missing(self.polygons))
+        ewkb = shapely.to_wkb(shapely.set_srid(self.polygons[chosen], STORAGE_SRID), hex=True,
+                              include_srid=True, output_dimension=3) if len(chosen) else []
+        rows, number = [], {}
+        for face, wkb in zip(chosen, ewkb, strict=True):
+            b = int(building[face])
+            number[b] = number.get(b, 0) + 1
+            rows.append([self.values[b]["building_id"], number[b], self.faces.part[face],
+                         self.faces.kind[face], wkb])
+        batch = Batch(columns, self.footprints[start:stop], self.rows[start:stop])
+        return Part(BUILDINGS, batch, self.path, STORAGE_CRS, len(self.values),
+                    details={SURFACES.table: rows})
+
+
+# -- objects -------------------------------------------------------------------------------------
+def _members(model: CityModel, counts: _FileCounts) -> tuple[dict[str, list[str]],
+                                                              list[RecordError]]:
+    """Building id -> the building and its parts (parts of parts too), in file order."""
+    objects = model.objects
+    members: dict[str, list[str]] = {}
+    errors: list[RecordError] = []
+    for oid, obj in objects.items():
+        if obj.get("type") == "Building":
+            members[oid] = [oid]
+    for row, (oid, obj) in enumerate(objects.items(), start=1):
+        kind = obj.get("type")
+        if kind == "Building":
+            continue
+        if kind != "BuildingPart":
+            counts.other_objects[str(kind)] += 1
+            continue
+        root, seen = oid, {oid}
+        while objects.get(root, {}).get("type") != "Building":
+            parents = objects.get(root, {}).get("parents") or []
+            if not parents or parents[0] in seen:
+                root = None
+                break
+            root = parents[0]
+            seen.add(root)
+        if root is None or root not in objects:
+            errors.append(RecordError(
+                "the building part belongs to no Building of the file (its 'parents' name "
+                "none that is there)", path=str(model.path), row=geometry.where(row, oid),
+                field="parents"))
+            continue
+        members[root].append(oid)
+    return members, errors
+
+
+def _lod_key(lod: object) -> tuple[float, ...]:
+    """'2.2' -> (2, 2): LoDs compared as numbers ('2' and '2.0' are equal)."""
+    try:
+        return tuple(float(p) for p in str(lod).split("."))
+    except ValueError:
+        return (-1.0,)
+
+
+def _choose_geometry(geometries: list[dict], counts: _FileCounts) -> dict | None:
+    """The LoD2 geometry of an object (the finest LoD2.x), else its finest; None if none."""
+    usable = [g for g in geometries if g.get("type") in
+              SURFACE_GEOMETRIES + SOLID_GEOMETRIES + MULTI_SOLID_GEOMETRIES]
+    counts.instances += sum(g.get("type") == "GeometryInstance" for g in geometries)
+    if not usable:
+        return None
+    if len({str(g.get("lod")) for g in usable}) > 1:
+        counts.several_lods += 1
+    lod2 = [g for g in usable if _lod_key(g.get("lod"))[0] == 2]
+    if not lod2:
+        counts.lod_fallback[str(max(usable, key=lambda g: _lod_key(g.get("lod"))).get("lod"))] \
+            += 1
+    # max() keeps the first of equals: the order of the file decides between twins.
+    return max(lod2 or usable, key=lambda g: _lod_key(g.get("lod")))
+
+
+def _faces(geom: dict) -> Iterator[tuple[list[list[int]], str]]:
+    """(rings, surface type) of every face of a geometry, whatever its type."""
+    kind, boundaries = geom["type"], geom.get("boundaries") or []
+    semantics = geom.get("semantics") or {}
+    surfaces, values = semantics.get("surfaces") or [], semantics.get("values")
+    if kind in SURFACE_GEOMETRIES:
+        shells, shell_values = [boundaries], [values]
+    elif kind in SOLID_GEOMETRIES:
+        shells, shell_values = boundaries, values or [None] * len(boundaries)
+    else:
+        shells, shell_values = [], []
+        for n, solid in enumerate(boundaries):
+            shells.extend(solid)
+            solid_values = values[n] if values and n < len(values) else None
+            shell_values.extend(solid_values or [None] * len(solid))
+    for shell, vals in zip(shells, shell_values, strict=False):
+        for i, rings in enumerate(shell):
+            index = vals[i] if vals is not None and i < len(vals) else None
+            surface = surfaces[index] if isinstance(index, int) and index < len(surfaces) \
+                else None
+            yield rings, SURFACE_TYPES.get((surface or {}).get("type"), OTHER_SURFACE)
+
+
+def _polygons(faces: _Faces, vertices: np.ndarray, counts: _FileCounts) -> np.ndarray:
+    """A PolygonZ per face (holes kept), None for a degenerate face; all faces at once.
+
+    A ring loses repeated points (consecutive ones and a closing one); a ring with fewer than
+    three points left, or without area, is degenerate: a degenerate shell drops its face, a
+    degenerate hole only itself. Area by Newell's normal, whose length is twice the area
+    whatever the plane (walls included), taken relative to each ring's first point so that
+    UTM's big numbers do not swallow small faces.
+    """
+    n_faces, n_rings = len(faces.kind), len(faces.ring_face)
+    out = np.full(n_faces, None, dtype=object)
+    if n_rings == 0:
+        counts.degenerate_faces += n_faces
+        return out
+    index = np.asarray(faces.vertex, dtype=np.int64)
+    ring = np.asarray(faces.vertex_ring, dtype=np.int64)
+    broken = np.zeros(n_rings, dtype=bool)
+    outside = (index < 0) | (index >= len(vertices))
+    broken[ring[outside]] = True
+    points = vertices[np.where(outside, 0, index)]
+
+    # Drop each point equal to the one before it in its ring (cyclically).
+    starts = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
+    lengths = np.diff(np.r_[starts, len(ring)])
+    previous = np.arange(len(ring)) - 1
+    previous[starts] = starts + lengths - 1
+    keep = np.any(points != points[previous], axis=1)
+    points, ring = points[keep], ring[keep]
+    distinct = np.bincount(ring, minlength=n_rings)
+
+    area = np.zeros(n_rings)
+    if len(ring):
+        starts = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
+        lengths = np.diff(np.r_[starts, len(ring)])
+        following = np.arange(len(ring)) + 1
+        following[starts + lengths - 1] = starts
+        relative = points - np.repeat(points[starts], lengths, axis=0)
+        normal = np.add.reduceat(np.cross(relative, relative[following]), starts, axis=0)
+        area[ring[starts]] = np.linalg.norm(normal, axis=1) / 2
+    good = (distinct >= 3) & (area >= MIN_FACE_AREA) & ~broken
+
+    ring_face = np.asarray(faces.ring_face, dtype=np.int64)
+    shell = np.r_[True, ring_face[1:] != ring_face[:-1]]
+    face_ok = np.zeros(n_faces, dtype=bool)
+    face_ok[ring_face[shell & good]] = True
+    counts.degenerate_faces += int(n_faces - face_ok.sum())
+    counts.degenerate_holes += int((~shell & ~good & face_ok[ring_face]).sum())
+    use_ring = good & face_ok[ring_face]
+    if not use_ring.any():
+        return out
+    take = use_ring[ring]
+    # Rings and faces renumbered 0..n in order, as shapely's indices want them.
+    _, ring_no = np.unique(ring[take], return_inverse=True)
+    rings = shapely.linearrings(points[take], indices=ring_no)
+    used = np.flatnonzero(use_ring)
+    _, face_no = np.unique(ring_face[used], return_inverse=True)
+    out[np.unique(ring_face[used])] = shapely.polygons(rings, indices=face_no)
+    return out
+
+
+def _footprints(n_buildings: int, building: np.ndarray, kind: np.ndarray,
+                polygons: np.ndarray) -> np.ndarray:
+    """The 2D footprint of each building: the union of its ground faces seen from above;
+    without ground faces, of every face that is not a wall seen from above (roofs cover the
+    building). None for a building without faces."""
+    out = np.full(n_buildings, None, dtype=object)
+    kept = np.flatnonzero(~shapely.is_missing(polygons))
+    if len(kept) == 0:
+        return out
+    flat = shapely.force_2d(polygons[kept])
+    wide = shapely.area(flat) >= MIN_FOOTPRINT_AREA
+    kept, flat = kept[wide], shapely.make_valid(flat[wide])
+    owner, ground = building[kept], kind[kept] == "ground"
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(n_buildings + 1))
+    for b in range(n_buildings):
+        mine = order[bounds[b]:bounds[b + 1]]
+        if len(mine) == 0:
+            continue
+        chosen = mine[ground[mine]] if ground[mine].any() else mine
+        # make_valid may have left lines beside polygons; only polygons make a footprint.
+        union = shapely.union_all(flat[chosen])
+        parts = [p for p in shapely.get_parts(shapely.get_parts(union))
+                 if p.geom_type == "Polygon" and p.area > 0]
+        if parts:
+            out[b] = shapely.MultiPolygon(parts)
+    return out
+
+
+# -- attributes ----------------------------------------------------------------------------------
+def _attributes(model: CityModel, building_id: str, members: list[str],
+                counts: _FileCounts) -> dict[str, Any]:
+    """Published values of a building: its own attributes, else its parts' (the highest
+    height and storeys, the lowest ground, the roof form of the part with most faces)."""
+    own = model.objects[building_id].get("attributes") or {}
+    parts = [model.objects[m].get("attributes") or {} for m in members[1:]]
+    allowed = {name for names in ATTRIBUTES.values() for name in names}
+    for attrs in (own, *parts):
+        counts.dropped_attributes.update(k for k in attrs if k not in allowed)
+    # CityJSON 2.0 keeps the address beside the attributes; older files inside them.
+    address_value = model.objects[building_id].get("address") or own.get("address")
+
+    def pick(name: str, combine=None) -> Any:
+        value = _first(own, ATTRIBUTES[name])
+        if value is None and parts and combine is not None:
+            found = [v for v in (_first(p, ATTRIBUTES[name]) for p in parts) if v is not None]
+            value = combine(found) if found else None
+        return value
+
+    values: dict[str, Any] = {
+        "height": pick("height", _max_number),
+        "storeys": pick("storeys", _max_number),
+        "ground_height": pick("ground_height", _min_number),
+        "eave_height": pick("eave_height", _max_number),
+        "address": _address(address_value),
+    }
+    function = pick("function", lambda found: found[0])
+    decoded = adv_codes.function(function)
+    if function is not None and decoded is None:
+        counts.not_adv["function"] += 1
+    elif decoded is not None and decoded.de is None:
+        counts.unknown_function += 1
+    values.update(function_code=decoded and decoded.code, function_de=decoded and decoded.de,
+                  function_en=decoded and decoded.en)
+    roof = pick("roof_type", lambda found: found[0])
+    decoded = adv_codes.roof_type(roof)
+    if roof is not None and decoded is None:
+        counts.not_adv["roofType"] += 1
+    values.update(roof_type_code=decoded and decoded.code, roof_type_de=decoded and decoded.de,
+                  roof_type_en=decoded and decoded.en)
+    return values
+
+
+def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = attrs.get(name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(str(value).replace(",", ".")) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _max_number(found: list[Any]) -> Any:
+    numbers = [n for n in map(_number, found) if n is not None]
+    return max(numbers) if numbers else found[0]
+
+
+def _min_number(found: list[Any]) -> Any:
+    numbers = [n for n in map(_number, found) if n is not None]
+    return min(numbers) if numbers else found[0]
+
+
+def _address(value: Any) -> str | None:
+    """'Altmarkt 1, 03046 Cottbus' of a CityJSON address (or list of them: joined by '; ')."""
+    items = value if isinstance(value, list) else [value]
+    texts = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        street = " ".join(str(item[k]).strip() for k in ADDRESS_STREET if item.get(k))
+        place = " ".join(str(item[k]).strip() for k in ADDRESS_PLACE if item.get(k))
+        text = ", ".join(t for t in (street, place) if t)
+        if text and text not in texts:
+            texts.append(text)
+    return "; ".join(texts) or None
+
+
+def _notes(path: Path, crs: CityCRS, counts: _FileCounts, buildings: int) -> list[str]:
+    notes = [f"{path}: {buildings} building(s) read in {crs.describe()}"
+             + ("" if crs.horizontal.to_epsg() == STORAGE_SRID else
+                f", x and y reprojected into {STORAGE_CRS}")
+             + ("; heights kept in " + crs.height_datum if crs.height_datum else
+                "; heights kept as given (the file names no height datum)")]
+    if counts.degenerate_faces:
+        notes.append(f"{path}: {counts.degenerate_faces} degenerate face(s) skipped (fewer than "
+                     "three distinct points, or no area)")
+    if counts.degenerate_holes:
+        notes.append(f"{path}: {counts.degenerate_holes} degenerate hole(s) of faces skipped")
+    if counts.several_lods:
+        notes.append(f"{path}: {counts.several_lods} object(s) have several LoDs; LoD2 kept")
+    for lod, n in sorted(counts.lod_fallback.items()):
+        notes.append(f"{path}: {n} object(s) have no LoD2 geometry; LoD {lod} kept")
+    if counts.instances:
+        notes.append(f"{path}: {counts.instances} geometry instance(s) (templates) not loaded")
+    if counts.other_objects:
+        notes.append(f"{path}: city objects other than buildings not loaded: "
+                     + ", ".join(f"{n} {k}" for k, n in sorted(counts.other_objects.items())))
+    for name, n in sorted(counts.not_adv.items()):
+        notes.append(f"{path}: {n} value(s) of {name} are no AdV code and not published")
+    if counts.unknown_function:
+        notes.append(f"{path}: {counts.unknown_function} AdV function code(s) not in "
+                     "config/adv_codes.csv: published without labels")
+    if counts.dropped_attributes:
+        # Names only: the values of attributes not on the allow-list go nowhere.
+        notes.append(f"{path}: attributes not published and dropped: "
+                     f"{', '.join(sorted(counts.dropped_attributes))}")
+    return notes
