@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 SAMPLES_DIR = Path(__file__).resolve().parent
-ORDER = ("parcels", "heritage", "traffic", "street_damage", "commercial_land")
+ORDER = ("parcels", "heritage", "traffic", "street_damage", "commercial_land", "buildings")
 
 
 def main() -> None:
