@@ -12,16 +12,22 @@ its API is the dict ``CityJSON(file=...).j``. Two things are done here instead:
 - a 1.0 file without ``transform`` gets an identity one before the upgrade: cjio's 1.0 -> 1.1
   step would otherwise quantise its vertices to a fixed number of decimals (3: a millimetre in
   metres, but a hundred metres in degrees).
+
+cjio patches the standard ``json`` module when it is imported (no C encoder, every float
+written with six decimals), for the whole process: the API's answers would change with it. It
+is imported here only, on first use, and the module is put back as it was
+(:func:`cityjson_class`).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cjio.cityjson import CityJSON
 
 from twin.errors import SourceError
 
@@ -45,6 +51,20 @@ class CityModel:
     notes: list[str]
 
 
+@functools.cache
+def cityjson_class() -> type:
+    """cjio's ``CityJSON``, imported without leaving cjio's patches on the ``json`` module."""
+    encoder = vars(json.encoder)
+    saved = {name: encoder[name] for name in ("c_make_encoder", "float") if name in encoder}
+    try:
+        from cjio.cityjson import CityJSON
+    finally:
+        # cjio sets json.encoder.float (shadowing the builtin) and clears c_make_encoder.
+        encoder.pop("float", None)
+        encoder.update(saved)
+    return CityJSON
+
+
 def read_city_model(path: Path) -> CityModel:
     """Read, check and upgrade one CityJSON file.
 
@@ -59,11 +79,13 @@ def read_city_model(path: Path) -> CityModel:
         raise SourceError("file is empty (0 bytes)", path=str(path))
     try:
         with path.open(encoding="utf-8") as fh:
-            model = CityJSON(file=fh)
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); CityJSON is "
-                          "UTF-8 JSON", path=str(path)) from exc
+            model = cityjson_class()(file=fh)
     except ValueError as exc:  # also json.JSONDecodeError; cjio says duplicates and type
+        # cjio re-raises what reading raised as a plain ValueError; the cause tells.
+        cause = exc if isinstance(exc, UnicodeDecodeError) else exc.__context__
+        if isinstance(cause, UnicodeDecodeError):
+            raise SourceError(f"not UTF-8 text ({cause.reason} at byte {cause.start}); "
+                              "CityJSON is UTF-8 JSON", path=str(path)) from exc
         raise SourceError(f"not a CityJSON file: {_first_line(exc)}", path=str(path)) from exc
     j = model.j
     version = str(j.get("version", ""))

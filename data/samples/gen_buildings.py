@@ -164,9 +164,9 @@ def fit_box(area: shapely.Geometry, *, max_length: float, max_depth: float,
 
 
 # -- ground ----------------------------------------------------------------------------------------
-def ground_model(out_dir: Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def ground_model(inputs: Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """Heights (m, DHHN2016) at points: the terrain sample where it lies, else a plane."""
-    tiles = sorted((out_dir / TERRAIN).glob("*.tif"))
+    tiles = sorted((inputs / TERRAIN).glob("*.tif"))
 
     def plane(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         # A plain falling gently to the north, as the land around the Spree does.
@@ -176,17 +176,20 @@ def ground_model(out_dir: Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray
         return plane
     import rasterio  # only needed when the terrain sample is there
 
+    grids = []
+    for tile in tiles:
+        with rasterio.open(tile) as src:
+            grids.append((src.read(1), src.transform, src.nodata))
+
     def sample(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         out = plane(x, y)
-        for tile in tiles:
-            with rasterio.open(tile) as src:
-                left, bottom, right, top = src.bounds
-                inside = (x >= left) & (x < right) & (y > bottom) & (y <= top)
-                if inside.any():
-                    values = np.array([v[0] for v in src.sample(zip(x[inside], y[inside],
-                                                                    strict=True))])
-                    ok = values != src.nodata
-                    out[np.flatnonzero(inside)[ok]] = values[ok]
+        for values, transform, nodata in grids:
+            col, row = ~transform * (x, y)
+            col, row = np.floor(col).astype(int), np.floor(row).astype(int)
+            inside = (row >= 0) & (row < values.shape[0]) & (col >= 0) & (col < values.shape[1])
+            found = values[row[inside], col[inside]]
+            ok = found != nodata
+            out[np.flatnonzero(inside)[ok]] = found[ok]
         return out
 
     return sample
@@ -213,19 +216,19 @@ class Building:
 class Plan:
     """The parcels and monuments to build on, and the ids and ground heights to build with."""
 
-    def __init__(self, out_dir: Path) -> None:
-        meta, _, wkb, cols = pyogrio.raw.read(out_dir / PARCELS)
+    def __init__(self, inputs: Path) -> None:
+        meta, _, wkb, cols = pyogrio.raw.read(inputs / PARCELS)
         names = list(meta["fields"])
         self.parcels = shapely.from_wkb(wkb)
         self.lage = np.asarray(cols[names.index("lagebeztxt")], dtype=object)
         self.use = np.asarray([str(t).split(";")[0] for t in cols[names.index("tntxt")]])
         self.tree = shapely.STRtree(self.parcels)
-        meta, _, wkb, cols = pyogrio.raw.read(out_dir / HERITAGE_GEOMETRY, layer="denkmale")
+        meta, _, wkb, cols = pyogrio.raw.read(inputs / HERITAGE_GEOMETRY, layer="denkmale")
         ids = cols[list(meta["fields"]).index("objektnummer")]
         self.monuments = dict(zip(ids, shapely.from_wkb(wkb), strict=True))
-        text = (out_dir / HERITAGE_LIST).read_bytes().decode("cp1252")
+        text = (inputs / HERITAGE_LIST).read_bytes().decode("cp1252")
         self.listed = {r["ID-Nr."]: r for r in csv.DictReader(io.StringIO(text), delimiter=";")}
-        self.ground = ground_model(out_dir)
+        self.ground = ground_model(inputs)
         self.rng = np.random.default_rng(SEED)
         self.used = np.zeros(len(self.parcels), dtype=bool)
         self.count = 0
@@ -496,9 +499,10 @@ def city_json(buildings: list[Building], title: str) -> dict:
     }
 
 
-def write(out_dir: Path = SAMPLES_DIR) -> None:
-    """Write one CityJSON file per kilometre square of central Cottbus."""
-    plan = Plan(out_dir)
+def write(out_dir: Path = SAMPLES_DIR, inputs: Path | None = None) -> None:
+    """Write one CityJSON file per kilometre square of central Cottbus, built on the parcels,
+    heritage and terrain samples in ``inputs`` (default: ``out_dir``)."""
+    plan = Plan(inputs or out_dir)
     buildings = landmarks(plan) + ordinary(plan)
     check(buildings, plan)
     (out_dir / OUT).mkdir(parents=True, exist_ok=True)

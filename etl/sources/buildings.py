@@ -464,7 +464,7 @@ def _footprints(n_buildings: int, building: np.ndarray, kind: np.ndarray,
 def _attributes(model: CityModel, building_id: str, members: list[str],
                 counts: _FileCounts) -> dict[str, Any]:
     """Published values of a building: its own attributes, else its parts' (the highest
-    height and storeys, the lowest ground, the roof form of the part with most faces)."""
+    height and storeys, the lowest ground, the first part's function and roof form)."""
     own = model.objects[building_id].get("attributes") or {}
     parts = [model.objects[m].get("attributes") or {} for m in members[1:]]
     allowed = {name for names in ATTRIBUTES.values() for name in names}
