@@ -28,6 +28,7 @@ twin.building_surfaces (PolygonZ, EPSG:25833) with its semantic type, loaded wit
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,8 +44,10 @@ from etl.city_crs import CityCRS, CRSNotUnderstood, parse_city_crs
 from etl.cityjson import CityModel, read_city_model
 from etl.read import Batch
 from etl.sources.base import Detail, LoadOptions, Part, Source
+from etl.street_names import street_name
 from twin.errors import LoadRefusedError, RecordError, SourceError
-from twin.registry import BUILDINGS
+from twin.redact import PLACEHOLDER, redact
+from twin.registry import BUILDINGS, Collection
 from twin.settings import STORAGE_SRID
 
 STORAGE_CRS = f"EPSG:{STORAGE_SRID}"
@@ -75,9 +78,12 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "eave_height": ("eaveHeight", "eavesHeight", "H_Traufe", "AbsoluteEavesHeight"),
     "address": ("address",),
 }
-#: Address fields of CityJSON (xAL names), in the order they are written.
-ADDRESS_STREET = ("ThoroughfareName", "ThoroughfareNumber")
-ADDRESS_PLACE = ("PostalCode", "LocalityName")
+#: What of a CityJSON address (xAL field names) is published, and only in these forms: the
+#: street as a clean street name, a house number, a postcode, a locality of known words.
+HOUSE_NUMBER = re.compile(r"\d{1,4}\s?[a-zA-Z]?(?:\s?[-/]\s?\d{1,4}\s?[a-zA-Z]?)?")
+POSTCODE = re.compile(r"\d{5}")
+#: A building id: what CityJSON writers use (ALKIS ids, GUIDs, BAG ids); no spaces.
+KEY_PATTERN = re.compile(r"[A-Za-z0-9{][A-Za-z0-9._:{}\-]{0,99}")
 
 SURFACES = Detail(
     table="building_surfaces",
@@ -109,6 +115,7 @@ class _FileCounts:
     dropped_attributes: set[str] = field(default_factory=set)
     not_adv: Counter = field(default_factory=Counter)
     unknown_function: int = 0
+    withheld_addresses: int = 0
 
 
 @dataclass
@@ -161,6 +168,12 @@ class BuildingsSource(Source):
     def replace_scope(self, collection: Any) -> tuple[str, Any] | None:
         # A tile replaces its own buildings and keeps the others.
         return ("tile", sorted(self._tiles))
+
+    def key_problem(self, collection: Collection, key: str) -> str | None:
+        if not KEY_PATTERN.fullmatch(key):
+            return ("the building id is not an object id (up to 100 letters, digits and "
+                    "'.', '_', ':', '-', '{', '}'; no spaces)")
+        return None
 
     # -- one file ----------------------------------------------------------------------------
     def _read_file(self, path: Path, tile: str, options: LoadOptions) -> _FileBuildings:
@@ -485,7 +498,7 @@ def _attributes(model: CityModel, building_id: str, members: list[str],
         "storeys": pick("storeys", _max_number),
         "ground_height": pick("ground_height", _min_number),
         "eave_height": pick("eave_height", _max_number),
-        "address": _address(address_value),
+        "address": _address(address_value, counts),
     }
     function = pick("function", lambda found: found[0])
     decoded = adv_codes.function(function)
@@ -530,17 +543,32 @@ def _min_number(found: list[Any]) -> Any:
     return min(numbers) if numbers else found[0]
 
 
-def _address(value: Any) -> str | None:
-    """'Altmarkt 1, 03046 Cottbus' of a CityJSON address (or list of them: joined by '; ')."""
+def _address(value: Any, counts: _FileCounts) -> str | None:
+    """'Altmarkt 1, 03046 Cottbus' of a CityJSON address (or list of them: joined by '; ').
+
+    Only what has the form of an address is published: the street as a clean street name
+    (etl/street_names.py), a house number, a postcode and a locality of known words
+    (twin/redact.py); anything else in these fields (a name, a note) is dropped, and an
+    address without a recognisable street is withheld whole.
+    """
     items = value if isinstance(value, list) else [value]
     texts = []
     for item in items:
         if not isinstance(item, dict):
             continue
-        street = " ".join(str(item[k]).strip() for k in ADDRESS_STREET if item.get(k))
-        place = " ".join(str(item[k]).strip() for k in ADDRESS_PLACE if item.get(k))
-        text = ", ".join(t for t in (street, place) if t)
-        if text and text not in texts:
+        street = street_name(item.get("ThoroughfareName"))
+        if street is None:
+            counts.withheld_addresses += 1
+            continue
+        number = str(item.get("ThoroughfareNumber") or "").strip()
+        postcode = str(item.get("PostalCode") or "").strip()
+        locality = redact(str(item.get("LocalityName") or "").strip() or None)
+        place = " ".join(p for p in (
+            postcode if POSTCODE.fullmatch(postcode) else "",
+            locality if locality and PLACEHOLDER not in locality else "") if p)
+        head = f"{street} {number}" if HOUSE_NUMBER.fullmatch(number) else street
+        text = ", ".join(t for t in (head, place) if t)
+        if text not in texts:
             texts.append(text)
     return "; ".join(texts) or None
 
@@ -570,6 +598,9 @@ def _notes(path: Path, crs: CityCRS, counts: _FileCounts, buildings: int) -> lis
     if counts.unknown_function:
         notes.append(f"{path}: {counts.unknown_function} AdV function code(s) not in "
                      "config/adv_codes.csv: published without labels")
+    if counts.withheld_addresses:
+        notes.append(f"{path}: {counts.withheld_addresses} address(es) without a recognisable "
+                     "street withheld")
     if counts.dropped_attributes:
         # Names only: the values of attributes not on the allow-list go nowhere.
         notes.append(f"{path}: attributes not published and dropped: "
