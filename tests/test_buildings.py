@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+import pyogrio
 import pyogrio.raw
 import pytest
 import requests
 import shapely
+from owslib.ogcapi.features import Features
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
@@ -725,6 +727,36 @@ def test_reading_cityjson_leaves_the_json_module_as_it_was() -> None:
     cityjson_class()
     assert json.dumps(0.001) == "0.001"
     assert json.encoder.c_make_encoder is not None
+
+
+def test_owslib_filters_listed_buildings_as_postgis(server: Server,
+                                                    pg: psycopg.Connection) -> None:
+    expected = {r[0] for r in pg.execute(
+        "SELECT building_id FROM twin.buildings WHERE heritage_status = 'listed' "
+        "AND roof_type_code = %s", ("3100",)).fetchall()}
+    result = Features(server.url, timeout=60).collection_items(
+        "buildings", filter="heritage_status='listed' AND roof_type_code='3100'",
+        limit=1000, skipGeometry="true")
+    assert expected and {f["id"] for f in result["features"]} == expected
+
+
+def test_gdal_reads_the_footprints_in_epsg_25833(server: Server, pg: psycopg.Connection,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    meta, table = pyogrio.read_arrow(f"OAPIF:{server.url}", layer="buildings",
+                                     CRS="EPSG:25833")
+    assert meta["crs"] == "EPSG:25833"
+    geoms = shapely.from_wkb(table.column(meta["geometry_name"] or "wkb_geometry").to_pylist())
+    ids = table.column("building_id").to_pylist()
+    stored = {r[0]: r[1:] for r in pg.execute(
+        "SELECT building_id, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
+        "FROM twin.buildings").fetchall()}
+    assert sorted(ids) == sorted(stored)
+    for key, geom in zip(ids, geoms, strict=True):
+        assert shapely.bounds(geom).tolist() == pytest.approx(list(stored[key]), abs=0.01)
 
 
 def test_sample_generator_is_deterministic(tmp_path: Path) -> None:

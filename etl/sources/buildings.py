@@ -211,9 +211,10 @@ class BuildingsSource(Source):
             raise LoadRefusedError(f"{len(errors)} building(s) cannot be in "
                                    f"{self.region.name}; nothing was changed. First: "
                                    f"{errors[0].location}", path=str(path), errors=errors)
-        # Ground heights the file does not give come from the terrain model (issue 8): this
-        # is where twin.terrain.ground_heights fills values[i]["ground_height"] of the
-        # buildings whose value is None, at a point on their footprint (EPSG:25833).
+        # Ground heights the file does not give come from the terrain model (issue 8). This is
+        # the one place for it: twin.terrain.ground_heights(settings, xy) at
+        # shapely.point_on_surface(result.footprints[i]) (EPSG:25833) for every building whose
+        # values[i]["ground_height"] is None. twin.terrain is not on this branch yet.
         self.notes.extend(_notes(path, crs, counts, len(values)))
         return result
 
