@@ -492,6 +492,20 @@ def test_a_part_without_its_building_is_refused_with_row_and_field(db: Settings,
     assert state(db) == before
 
 
+def test_a_geometry_that_is_no_cityjson_geometry_is_refused_with_row_and_field(
+        db: Settings, tmp_path: Path) -> None:
+    model = Model(SAXON_TILE)
+    objects = copy.deepcopy(model.objects)
+    b = model.buildings[3]
+    objects[b]["geometry"][0]["boundaries"] = 5
+    path = model.write(tmp_path / SAXON_TILE.name, CityObjects=objects)
+    before = state(db)
+    row = list(objects).index(b) + 1
+    assert_refused(load(db, path), path, [f"row {row} ({b})", "field 'geometry'",
+                                          "not valid CityJSON"])
+    assert state(db) == before
+
+
 def test_a_failed_file_leaves_every_file_of_the_load_unloaded(db: Settings,
                                                               tmp_path: Path) -> None:
     loaded(db, SAXON_TILE)

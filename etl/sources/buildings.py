@@ -161,9 +161,9 @@ class BuildingsSource(Source):
         for path in paths:
             tile = options.tile or tile_of(path)
             self._tiles.add(tile)
-            tiles = self._read_file(path, tile, options)
-            for start in range(0, len(tiles), self.batch_size):
-                yield tiles.part(start, start + self.batch_size)
+            buildings = self._read_file(path, tile, options)
+            for start in range(0, len(buildings), self.batch_size):
+                yield buildings.part(start, start + self.batch_size)
 
     def replace_scope(self, collection: Any) -> tuple[str, Any] | None:
         # A tile replaces its own buildings and keeps the others.
@@ -192,18 +192,30 @@ class BuildingsSource(Source):
         for n, (building_id, parts) in enumerate(members.items()):
             lods = []
             for member in parts:
-                chosen = _choose_geometry(model.objects[member].get("geometry") or [], counts)
-                if chosen is None:
-                    continue
-                lods.append(str(chosen.get("lod")))
-                part_id = None if member == building_id else member
-                for rings, kind in _faces(chosen):
-                    faces.add(n, part_id, kind, rings)
+                try:
+                    chosen = _choose_geometry(model.objects[member].get("geometry") or [],
+                                              counts)
+                    if chosen is None:
+                        continue
+                    lods.append(str(chosen.get("lod")))
+                    part_id = None if member == building_id else member
+                    for rings, kind in _faces(chosen):
+                        faces.add(n, part_id, kind, rings)
+                except (AttributeError, IndexError, KeyError, TypeError) as exc:
+                    row = list(model.objects).index(member) + 1
+                    error = RecordError(f"the geometry cannot be read ({type(exc).__name__}): "
+                                        "the file is not valid CityJSON", path=str(path),
+                                        row=geometry.where(row, member), field="geometry")
+                    raise LoadRefusedError(f"1 record(s) refused; nothing was changed. First: "
+                                           f"{error.location}", path=str(path),
+                                           errors=[error]) from exc
             values.append({**_attributes(model, building_id, parts, counts),
                            "building_id": building_id, "tile": tile,
                            "lod": max(lods, key=_lod_key) if lods else None,
                            "height_datum": crs.height_datum})
-        result = _FileBuildings.of(path, values, faces, vertices, counts)
+        position = {oid: row for row, oid in enumerate(model.objects, start=1)}
+        result = _FileBuildings.of(path, values, faces, vertices, counts,
+                                   np.asarray([position[b] for b in members], dtype=np.int64))
         errors = geometry.check_in_region(
             result.footprints, result.rows, [v["building_id"] for v in values],
             path=str(path), region=self.region, read_as=crs.describe())
@@ -258,7 +270,7 @@ class _FileBuildings:
     path: Path
     values: list[dict[str, Any]]
     footprints: np.ndarray  # MultiPolygon or None, per building
-    rows: np.ndarray  # 1-based position of each building in the file
+    rows: np.ndarray  # 1-based position of each building among the file's city objects
     faces: _Faces
     polygons: np.ndarray  # PolygonZ per face, None where degenerate
 
@@ -267,7 +279,7 @@ class _FileBuildings:
 
     @classmethod
     def of(cls, path: Path, values: list[dict[str, Any]], faces: _Faces,
-           vertices: np.ndarray, counts: _FileCounts) -> _FileBuildings:
+           vertices: np.ndarray, counts: _FileCounts, rows: np.ndarray) -> _FileBuildings:
         polygons = _polygons(faces, vertices, counts)
         building = np.asarray(faces.building, dtype=np.int64)
         kept = ~shapely.is_missing(polygons)
@@ -280,7 +292,7 @@ class _FileBuildings:
         for value, z in zip(values, top, strict=True):
             value["roof_height"] = round(float(z), 3) if np.isfinite(z) else None
         footprints = _footprints(len(values), building, np.asarray(faces.kind), polygons)
-        return cls(path, values, footprints, np.arange(1, len(values) + 1), faces, polygons)
+        return cls(path, values, footprints, rows, faces, polygons)
 
     def part(self, start: int, stop: int) -> Part:
         """Buildings ``start:stop`` with their faces as one Part."""
