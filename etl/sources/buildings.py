@@ -41,7 +41,17 @@ from pyproj import Transformer
 
 from etl import adv_codes, geometry
 from etl.city_crs import CityCRS, CRSNotUnderstood, parse_city_crs
-from etl.cityjson import CityModel, read_city_model
+from etl.cityjson import (
+    MULTI_SOLID_GEOMETRIES,
+    SOLID_GEOMETRIES,
+    SURFACE_GEOMETRIES,
+    CityModel,
+    Faces,
+    face_polygons,
+    faces_of,
+    lod_key,
+    read_city_model,
+)
 from etl.read import Batch
 from etl.sources.base import Detail, LoadOptions, Part, Source
 from etl.street_names import street_name
@@ -52,16 +62,6 @@ from twin.settings import STORAGE_SRID
 
 STORAGE_CRS = f"EPSG:{STORAGE_SRID}"
 
-#: CityJSON semantic surface types and what they are published as; any other is 'other'.
-SURFACE_TYPES = {"RoofSurface": "roof", "WallSurface": "wall", "GroundSurface": "ground",
-                 "ClosureSurface": "closure"}
-OTHER_SURFACE = "other"
-#: Geometry types whose faces are read; GeometryInstance (templates) is not.
-SURFACE_GEOMETRIES = ("MultiSurface", "CompositeSurface")
-SOLID_GEOMETRIES = ("Solid",)
-MULTI_SOLID_GEOMETRIES = ("MultiSolid", "CompositeSolid")
-#: A face with less area than this (m²) is degenerate: collinear or repeated points.
-MIN_FACE_AREA = 1e-6
 #: Faces seen from above with less area than this (m²) are walls: no part of a footprint.
 MIN_FOOTPRINT_AREA = 0.01
 
@@ -118,30 +118,6 @@ class _FileCounts:
     withheld_addresses: int = 0
 
 
-@dataclass
-class _Faces:
-    """Every face of a file, as flat lists: what it belongs to and its rings' vertex indices."""
-
-    building: list[int] = field(default_factory=list)  # index of the building in the file
-    part: list[str | None] = field(default_factory=list)  # BuildingPart id, None: the building
-    kind: list[str] = field(default_factory=list)  # surface type
-    ring_face: list[int] = field(default_factory=list)  # face of each ring (shell first)
-    vertex: list[int] = field(default_factory=list)  # vertex indices of every ring, in turn
-    vertex_ring: list[int] = field(default_factory=list)  # ring of each of them
-
-    def add(self, building: int, part: str | None, kind: str, rings: list) -> None:
-        face = len(self.kind)
-        self.building.append(building)
-        self.part.append(part)
-        self.kind.append(kind)
-        for ring in rings if isinstance(rings, list) else []:
-            ring_no = len(self.ring_face)
-            self.ring_face.append(face)
-            indices = ring if isinstance(ring, list) else []
-            self.vertex.extend(i if isinstance(i, int) else -1 for i in indices)
-            self.vertex_ring.extend([ring_no] * len(indices))
-
-
 class BuildingsSource(Source):
     """LoD2 building models as CityJSON 1.0, 1.1 and 2.0."""
 
@@ -187,7 +163,7 @@ class BuildingsSource(Source):
             raise LoadRefusedError(f"{len(errors)} record(s) refused; nothing was changed. "
                                    f"First: {errors[0].location}", path=str(path),
                                    errors=errors)
-        faces = _Faces()
+        faces = Faces()
         values: list[dict[str, Any]] = []
         for n, (building_id, parts) in enumerate(members.items()):
             lods = []
@@ -199,7 +175,7 @@ class BuildingsSource(Source):
                         continue
                     lods.append(str(chosen.get("lod")))
                     part_id = None if member == building_id else member
-                    for rings, kind in _faces(chosen):
+                    for rings, kind in faces_of(chosen):
                         faces.add(n, part_id, kind, rings)
                 except (AttributeError, IndexError, KeyError, TypeError) as exc:
                     row = list(model.objects).index(member) + 1
@@ -211,7 +187,7 @@ class BuildingsSource(Source):
                                            errors=[error]) from exc
             values.append({**_attributes(model, building_id, parts, counts),
                            "building_id": building_id, "tile": tile,
-                           "lod": max(lods, key=_lod_key) if lods else None,
+                           "lod": max(lods, key=lod_key) if lods else None,
                            "height_datum": crs.height_datum})
         position = {oid: row for row, oid in enumerate(model.objects, start=1)}
         result = _FileBuildings.of(path, values, faces, vertices, counts,
@@ -271,16 +247,18 @@ class _FileBuildings:
     values: list[dict[str, Any]]
     footprints: np.ndarray  # MultiPolygon or None, per building
     rows: np.ndarray  # 1-based position of each building among the file's city objects
-    faces: _Faces
+    faces: Faces
     polygons: np.ndarray  # PolygonZ per face, None where degenerate
 
     def __len__(self) -> int:
         return len(self.values)
 
     @classmethod
-    def of(cls, path: Path, values: list[dict[str, Any]], faces: _Faces,
+    def of(cls, path: Path, values: list[dict[str, Any]], faces: Faces,
            vertices: np.ndarray, counts: _FileCounts, rows: np.ndarray) -> _FileBuildings:
-        polygons = _polygons(faces, vertices, counts)
+        polygons, bad_faces, bad_holes = face_polygons(faces, vertices)
+        counts.degenerate_faces += bad_faces
+        counts.degenerate_holes += bad_holes
         building = np.asarray(faces.building, dtype=np.int64)
         kept = ~shapely.is_missing(polygons)
         # Highest point of each building (its roof), to the millimetre of the sources.
@@ -349,14 +327,6 @@ def _members(model: CityModel, counts: _FileCounts) -> tuple[dict[str, list[str]
     return members, errors
 
 
-def _lod_key(lod: object) -> tuple[float, ...]:
-    """'2.2' -> (2, 2): LoDs compared as numbers ('2' and '2.0' are equal)."""
-    try:
-        return tuple(float(p) for p in str(lod).split("."))
-    except ValueError:
-        return (-1.0,)
-
-
 def _choose_geometry(geometries: list[dict], counts: _FileCounts) -> dict | None:
     """The LoD2 geometry of an object (the finest LoD2.x), else its finest; None if none."""
     usable = [g for g in geometries if g.get("type") in
@@ -366,95 +336,12 @@ def _choose_geometry(geometries: list[dict], counts: _FileCounts) -> dict | None
         return None
     if len({str(g.get("lod")) for g in usable}) > 1:
         counts.several_lods += 1
-    lod2 = [g for g in usable if _lod_key(g.get("lod"))[0] == 2]
+    lod2 = [g for g in usable if lod_key(g.get("lod"))[0] == 2]
     if not lod2:
-        counts.lod_fallback[str(max(usable, key=lambda g: _lod_key(g.get("lod"))).get("lod"))] \
+        counts.lod_fallback[str(max(usable, key=lambda g: lod_key(g.get("lod"))).get("lod"))] \
             += 1
     # max() keeps the first of equals: the order of the file decides between twins.
-    return max(lod2 or usable, key=lambda g: _lod_key(g.get("lod")))
-
-
-def _faces(geom: dict) -> Iterator[tuple[list[list[int]], str]]:
-    """(rings, surface type) of every face of a geometry, whatever its type."""
-    kind, boundaries = geom["type"], geom.get("boundaries") or []
-    semantics = geom.get("semantics") or {}
-    surfaces, values = semantics.get("surfaces") or [], semantics.get("values")
-    if kind in SURFACE_GEOMETRIES:
-        shells, shell_values = [boundaries], [values]
-    elif kind in SOLID_GEOMETRIES:
-        shells, shell_values = boundaries, values or [None] * len(boundaries)
-    else:
-        shells, shell_values = [], []
-        for n, solid in enumerate(boundaries):
-            shells.extend(solid)
-            solid_values = values[n] if values and n < len(values) else None
-            shell_values.extend(solid_values or [None] * len(solid))
-    for shell, vals in zip(shells, shell_values, strict=False):
-        for i, rings in enumerate(shell):
-            index = vals[i] if vals is not None and i < len(vals) else None
-            surface = surfaces[index] if isinstance(index, int) and index < len(surfaces) \
-                else None
-            yield rings, SURFACE_TYPES.get((surface or {}).get("type"), OTHER_SURFACE)
-
-
-def _polygons(faces: _Faces, vertices: np.ndarray, counts: _FileCounts) -> np.ndarray:
-    """A PolygonZ per face (holes kept), None for a degenerate face; all faces at once.
-
-    A ring loses repeated points (consecutive ones and a closing one); a ring with fewer than
-    three points left, or without area, is degenerate: a degenerate shell drops its face, a
-    degenerate hole only itself. Area by Newell's normal, whose length is twice the area
-    whatever the plane (walls included), taken relative to each ring's first point so that
-    UTM's big numbers do not swallow small faces.
-    """
-    n_faces, n_rings = len(faces.kind), len(faces.ring_face)
-    out = np.full(n_faces, None, dtype=object)
-    if n_rings == 0:
-        counts.degenerate_faces += n_faces
-        return out
-    index = np.asarray(faces.vertex, dtype=np.int64)
-    ring = np.asarray(faces.vertex_ring, dtype=np.int64)
-    broken = np.zeros(n_rings, dtype=bool)
-    outside = (index < 0) | (index >= len(vertices))
-    broken[ring[outside]] = True
-    points = vertices[np.where(outside, 0, index)]
-
-    # Drop each point equal to the one before it in its ring (cyclically).
-    starts = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
-    lengths = np.diff(np.r_[starts, len(ring)])
-    previous = np.arange(len(ring)) - 1
-    previous[starts] = starts + lengths - 1
-    keep = np.any(points != points[previous], axis=1)
-    points, ring = points[keep], ring[keep]
-    distinct = np.bincount(ring, minlength=n_rings)
-
-    area = np.zeros(n_rings)
-    if len(ring):
-        starts = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
-        lengths = np.diff(np.r_[starts, len(ring)])
-        following = np.arange(len(ring)) + 1
-        following[starts + lengths - 1] = starts
-        relative = points - np.repeat(points[starts], lengths, axis=0)
-        normal = np.add.reduceat(np.cross(relative, relative[following]), starts, axis=0)
-        area[ring[starts]] = np.linalg.norm(normal, axis=1) / 2
-    good = (distinct >= 3) & (area >= MIN_FACE_AREA) & ~broken
-
-    ring_face = np.asarray(faces.ring_face, dtype=np.int64)
-    shell = np.r_[True, ring_face[1:] != ring_face[:-1]]
-    face_ok = np.zeros(n_faces, dtype=bool)
-    face_ok[ring_face[shell & good]] = True
-    counts.degenerate_faces += int(n_faces - face_ok.sum())
-    counts.degenerate_holes += int((~shell & ~good & face_ok[ring_face]).sum())
-    use_ring = good & face_ok[ring_face]
-    if not use_ring.any():
-        return out
-    take = use_ring[ring]
-    # Rings and faces renumbered 0..n in order, as shapely's indices want them.
-    _, ring_no = np.unique(ring[take], return_inverse=True)
-    rings = shapely.linearrings(points[take], indices=ring_no)
-    used = np.flatnonzero(use_ring)
-    _, face_no = np.unique(ring_face[used], return_inverse=True)
-    out[np.unique(ring_face[used])] = shapely.polygons(rings, indices=face_no)
-    return out
+    return max(lod2 or usable, key=lambda g: lod_key(g.get("lod")))
 
 
 def _footprints(n_buildings: int, building: np.ndarray, kind: np.ndarray,
