@@ -2,7 +2,7 @@
 
     make bench            # or: .venv/bin/python bench/viewer.py [--buildings 50000]
 
-Generates a town of LoD2 houses (tests/lod2_model.py: gable and flat roofs, 10 % listed,
+Generates a town of LoD2 houses (bench/lod2_town.py: gable and flat roofs, 10 % listed,
 20 % in a heritage area) in a scratch database, times ``write_building_tiles`` (goal: under
 60 s for 50,000 buildings), serves it with `twin serve`, and opens /viewer/ in headless
 Chromium with software GL (tests/browser.py), fresh profile each time, at a street-level and
@@ -32,9 +32,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import lod2_town  # noqa: E402
 from scratch import TMP, drop_scratch, scratch_settings  # noqa: E402
 
-from tests import lod2_model  # noqa: E402
 from tests.browser import chromium  # noqa: E402
 from tests.conftest import Server  # noqa: E402
 from twin.tiles3d import write_building_tiles  # noqa: E402
@@ -121,10 +121,10 @@ def main() -> None:
                      "machine": platform.platform(), "buildings": args.buildings}
     server = None
     try:
-        houses = lod2_model.town(args.buildings)
+        houses = lod2_town.town(args.buildings)
         with psycopg.connect(settings.dsn) as conn:
             started = time.perf_counter()
-            lod2_model.insert_houses(conn, houses)
+            lod2_town.insert_houses(conn, houses)
             results["insert_s"] = round(time.perf_counter() - started, 1)
             conn.commit()
             results["faces"] = conn.execute(

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from etl import geometry
 from etl.fields import ConversionError, convert
 from etl.geometry import where as _where
-from etl.sources.base import CoverageSource, LoadMode, LoadOptions, Part, Source
+from etl.sources.base import CoverageSource, Detail, LoadMode, LoadOptions, Part, Source
 from twin import derive
 from twin.db import connect, database_error, hold_run, mark_abandoned_runs
 from twin.errors import LoadRefusedError, RecordError, SourceError, TwinError
@@ -64,6 +64,8 @@ class LoadReport:
     checksum: str
     outcome: str = "running"
     counts: dict[str, Counts] = field(default_factory=dict)
+    #: What the merge did to the source's private detail tables (the faces of buildings).
+    detail_counts: dict[str, Counts] = field(default_factory=dict)
     repairs: list[dict] = field(default_factory=list)
     refusals: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -84,6 +86,8 @@ class LoadReport:
             f"{cid}: read {c.read}, inserted {c.inserted}, updated {c.updated}, "
             f"deleted {c.deleted}, unchanged {c.unchanged}"
             for cid, c in self.counts.items()]
+        parts += [f"{table}: inserted {c.inserted}, updated {c.updated}, deleted {c.deleted}, "
+                  f"unchanged {c.unchanged}" for table, c in self.detail_counts.items()]
         return (f"{self.source} {self.outcome} - " + "; ".join(parts or ["nothing read"])
                 + f"; derived values updated in {self.derived} row(s); repaired "
                 f"{len(self.repairs)}")
@@ -177,6 +181,8 @@ def _load_coverage(source: CoverageSource, paths: list[Path], options: LoadOptio
                         os.chmod(scratch, 0o644)  # mkstemp's 0600 would shut the API out
                         os.replace(scratch, target)
                         _sync_directory(target.parent)
+                        # Buildings without a ground height take it from the new terrain.
+                        derive.refresh(conn, settings)
                         report.outcome = "succeeded"
                 finally:
                     scratch.unlink(missing_ok=True)
@@ -210,7 +216,7 @@ def load_file(source: Source, path: Path, options: LoadOptions | None = None,
     return load(source, [path], options, settings)
 
 
-def _stage_name(c: Collection) -> sql.Identifier:
+def _stage_name(c: Collection | Detail) -> sql.Identifier:
     return sql.Identifier(f"stage_{c.table}")
 
 
@@ -228,6 +234,14 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
             "ON COMMIT DROP"
         ).format(_stage_name(c), target))
         report.counts[c.id] = Counts()
+    details = {d.table: d for d in source.details}
+    for d in source.details:
+        target = sql.Identifier(d.schema, d.table)
+        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
+        conn.execute(sql.SQL(
+            "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
+        ).format(_stage_name(d), target))
+        report.detail_counts[d.table] = Counts()
 
     errors: list[RecordError] = []
     touched: set[str] = set()
@@ -244,6 +258,9 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
             report.counts[c.id].read += len(part.batch)
             if not errors:
                 _copy(conn, c, rows)
+                for table, detail_rows in part.details.items():
+                    _copy_detail(conn, details[table], detail_rows)
+                    report.detail_counts[table].read += len(detail_rows)
             progress(f"{c.id} ← {part.path.name}", part.total, len(part.batch))
     report.notes.extend(source.notes)
 
@@ -261,9 +278,15 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
             counts = report.counts[c.id]
             counts.inserted, counts.updated, counts.deleted, counts.unchanged = _merge(
                 conn, c, mode, source.replace_scope(c))
-    derive.refresh(conn)
+    for d in source.details:
+        counts = report.detail_counts[d.table]
+        counts.inserted, counts.updated, counts.deleted, counts.unchanged = _merge_detail(
+            conn, d, source.collections[0])
+    derive.refresh(conn, settings)
     report.derived = _rows_written_by_derive(conn, report)
-    changed = any(report.total(k) for k in ("inserted", "updated", "deleted")) or report.derived
+    changed = (any(report.total(k) for k in ("inserted", "updated", "deleted"))
+               or any(c.inserted or c.updated or c.deleted for c in report.detail_counts.values())
+               or report.derived)
     report.outcome = "succeeded" if changed else "unchanged"
 
 
@@ -329,7 +352,8 @@ def _prepare(source: Source, part: Part, crs: str,
     geoms, repairs, geom_errors = geometry.check_geometries(
         coll.geometry_type, geoms, batch.rows, keys, path=path)
     errors.extend(geom_errors)
-    errors.extend(geometry.check_in_brandenburg(geoms, batch.rows, keys, path=path))
+    errors.extend(geometry.check_in_region(geoms, batch.rows, keys, path=path,
+                                           region=source.region))
     report.repairs.extend({**r.as_dict(), "path": path} for r in repairs)
 
     present = ~shapely.is_missing(geoms)
@@ -348,6 +372,61 @@ def _copy(conn: psycopg.Connection, coll: Collection, rows: list[list]) -> None:
     with conn.cursor().copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def _copy_detail(conn: psycopg.Connection, detail: Detail, rows: list[list]) -> None:
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        _stage_name(detail), sql.SQL(", ").join(map(sql.Identifier, detail.columns)))
+    with conn.cursor().copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _merge_detail(conn: psycopg.Connection, detail: Detail,
+                  parent: Collection) -> tuple[int, int, int, int]:
+    """Merge a detail stage into its table; returns inserted, updated, deleted, same.
+
+    Detail rows of the staged parents are replaced (only where they differ), and rows whose
+    parent the collection's merge deleted go with it.
+    """
+    target, stage = sql.Identifier(detail.schema, detail.table), _stage_name(detail)
+    parent_key = sql.Identifier(detail.parent_key)
+    same_key = sql.SQL(" AND ").join(
+        sql.SQL("s.{k} = t.{k}").format(k=sql.Identifier(k)) for k in detail.key)
+    non_key = [c for c in detail.columns if c not in detail.key]
+
+    def row_of(alias: str) -> sql.Composable:
+        a = sql.Identifier(alias)
+        return sql.SQL("ROW({})").format(sql.SQL(", ").join(
+            sql.SQL("ST_AsEWKB({}.{})").format(a, sql.Identifier(c))
+            if c == detail.geometry_column else sql.SQL("{}.{}").format(a, sql.Identifier(c))
+            for c in non_key))
+
+    total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(stage)).fetchone()[0]
+    conn.execute(sql.SQL("CREATE INDEX ON {} ({})").format(
+        stage, sql.SQL(", ").join(map(sql.Identifier, detail.key))))
+    conn.execute(sql.SQL("ANALYZE {}").format(stage))
+    deleted = conn.execute(sql.SQL(
+        "DELETE FROM {t} t WHERE (t.{pk} IN (SELECT {pk} FROM {stage}) "
+        "AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {same})) "
+        "OR NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.{pid} = t.{pk})").format(
+            t=target, pk=parent_key, stage=stage, same=same_key,
+            parent=sql.Identifier(parent.schema, parent.table),
+            pid=sql.Identifier(parent.id_field.name))).rowcount
+    updated = conn.execute(sql.SQL(
+        "UPDATE {t} t SET ({cols}) = (SELECT {scols}) FROM {stage} s "
+        "WHERE {same} AND {trow} IS DISTINCT FROM {srow}").format(
+            t=target, stage=stage, same=same_key,
+            cols=sql.SQL(", ").join(map(sql.Identifier, non_key)),
+            scols=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c))
+                                     for c in non_key),
+            trow=row_of("t"), srow=row_of("s"))).rowcount
+    cols = sql.SQL(", ").join(map(sql.Identifier, detail.columns))
+    inserted = conn.execute(sql.SQL(
+        "INSERT INTO {t} ({cols}) SELECT {cols} FROM {stage} s "
+        "WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE {same})").format(
+            t=target, cols=cols, stage=stage, same=same_key)).rowcount
+    return inserted, updated, deleted, total - inserted - updated
 
 
 def _check_duplicates(conn: psycopg.Connection, coll: Collection) -> None:

@@ -160,11 +160,42 @@ def check_geometries(
     return out, repairs, errors
 
 
-def check_in_brandenburg(
-    geoms: np.ndarray, rows: np.ndarray, keys: list, *, path: str
+@dataclass(frozen=True)
+class Region:
+    """Where a source's data can lie: a generous envelope in EPSG:25833 and, where that is too
+    coarse (far from UTM 33's meridian), a longitude/latitude box (ETRS89) as well."""
+
+    name: str
+    bounds: tuple[float, float, float, float]
+    lonlat: tuple[float, float, float, float] | None = None
+
+
+def _envelope_25833(lonlat: tuple[float, float, float, float]
+                    ) -> tuple[float, float, float, float]:
+    """The EPSG:25833 envelope of a longitude/latitude box (ETRS89), edges densified."""
+    to_utm = Transformer.from_crs(4258, STORAGE_SRID, always_xy=True)
+    xmin, ymin, xmax, ymax = to_utm.transform_bounds(*lonlat, densify_pts=100)
+    return float(xmin), float(ymin), float(xmax), float(ymax)
+
+
+#: Germany's extent, generously rounded out: 5.8-15.1 E, 47.2-55.1 N. A model may reach beyond
+#: the border (Zurich, at 8.5 E 47.4 N, lies in the box); the Netherlands west of 5.8 E do not.
+#: Carried into UTM 33 the box's edges are curves, and its envelope there reaches as far west as
+#: 's-Hertogenbosch; so the box itself is checked too.
+GERMANY_LONLAT = (5.8, 47.2, 15.1, 55.1)
+BRANDENBURG = Region("Brandenburg", BRANDENBURG_25833)
+GERMANY = Region("Germany", _envelope_25833(GERMANY_LONLAT), GERMANY_LONLAT)
+
+
+def check_in_region(
+    geoms: np.ndarray, rows: np.ndarray, keys: list, *, path: str,
+    region: Region = BRANDENBURG, read_as: str | None = None,
 ) -> list[GeometryError]:
-    """Errors for geometries whose bounds cannot lie in Brandenburg."""
-    xmin, ymin, xmax, ymax = BRANDENBURG_25833
+    """Errors for geometries (in EPSG:25833) whose bounds cannot lie in ``region``.
+
+    ``read_as`` names the CRS the file was read in, for the message.
+    """
+    xmin, ymin, xmax, ymax = region.bounds
     errors = []
     present = ~shapely.is_missing(geoms)
     bounds = np.full((len(geoms), 4), np.nan)
@@ -173,16 +204,32 @@ def check_in_brandenburg(
         (bounds[:, 0] < xmin) | (bounds[:, 1] < ymin)
         | (bounds[:, 2] > xmax) | (bounds[:, 3] > ymax)
     )
+    if region.lonlat is not None:
+        # The corners of each box, as longitude and latitude: all must be in the region's box.
+        to_lonlat = Transformer.from_crs(STORAGE_SRID, 4258, always_xy=True)
+        lon_w, lat_s, lon_e, lat_n = region.lonlat
+        for xi, yi in ((0, 1), (0, 3), (2, 1), (2, 3)):
+            lon, lat = to_lonlat.transform(bounds[:, xi], bounds[:, yi])
+            outside |= present & ~np.isnan(bounds[:, 0]) & (
+                (lon < lon_w) | (lon > lon_e) | (lat < lat_s) | (lat > lat_n))
     for i in np.flatnonzero(outside):
         x, y = bounds[i, 0], bounds[i, 1]
         hint = ""
         if x > 1_000_000:
             hint = " (the easting has too many digits: a zone prefix such as '33'?)"
+        source = f" from {read_as}" if read_as else ""
         errors.append(GeometryError(
-            f"coordinates (E {x:.0f}, N {y:.0f}) cannot be in Brandenburg after "
-            f"reprojection to EPSG:{STORAGE_SRID}{hint}; is the CRS of the file right?",
+            f"coordinates (E {x:.0f}, N {y:.0f}) cannot be in {region.name} after "
+            f"reprojection{source} to EPSG:{STORAGE_SRID}{hint}; is the CRS of the file right?",
             path=path, row=where(rows[i], keys[i]), field="geometry"))
     return errors
+
+
+def check_in_brandenburg(
+    geoms: np.ndarray, rows: np.ndarray, keys: list, *, path: str
+) -> list[GeometryError]:
+    """Errors for geometries whose bounds cannot lie in Brandenburg."""
+    return check_in_region(geoms, rows, keys, path=path, region=BRANDENBURG)
 
 
 def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry | None:

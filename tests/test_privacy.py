@@ -234,6 +234,36 @@ def commercial_sheet(path: Path, *, refused: bool = False) -> Path:
     return path
 
 
+def buildings_file(path: Path, *, refused: bool = False) -> Path:
+    """A tile of the LoD2 sample with the corpus in attributes off the allow-list, in free-text
+    function and roof values, and in every part of the addresses."""
+    source = sorted((SAMPLES / "buildings").glob("*.city.json"))[0]
+    doc = json.loads(source.read_text(encoding="utf-8"))
+    objects = doc["CityObjects"]
+    for i, obj in enumerate(objects.values()):
+        attrs = obj.setdefault("attributes", {})
+        attrs["Eigentuemer"], attrs["name"], attrs["Bemerkung"] = texts(i), texts(i + 1), \
+            texts(i + 2)
+        if i % 3 == 0:
+            attrs["function"] = texts(i + 3)
+        elif i % 3 == 1:
+            attrs["roofType"] = texts(i + 4)
+        for a in obj.get("address", []):
+            a["ThoroughfareName"] = f"{texts(i + 5)} {a['ThoroughfareName']}" if i % 2 else \
+                f"{a['ThoroughfareName']} ({texts(i + 6)})"
+            a["ThoroughfareNumber"] = f"{a.get('ThoroughfareNumber', '1')} {texts(i + 7)}"
+            a["LocalityName"] = texts(i + 8)
+            a["PostalCode"] = texts(i + 9)
+    if refused:
+        # Ids of the corpus: refused (an id has no spaces), and masked in the messages.
+        plain = [k for k, o in objects.items() if o["type"] == "Building" and
+                 "children" not in o]
+        renamed = {plain[0]: "Ottokar Quappendorf 0355 4719198", plain[1]: texts(14)}
+        doc["CityObjects"] = {renamed.get(k, k): o for k, o in objects.items()}
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 # -- loading the corpus -----------------------------------------------------------------------
 #: (source, files maker, must the load succeed)
 LOADS = [
@@ -263,6 +293,9 @@ LOADS = [
     ("commercial-land", lambda d: [commercial_sheet(d / "flaechen.xlsx"),
                                    SAMPLES / "commercial-land" / "gewerbeflaechen_umringe.gpkg"],
      True),
+    ("buildings", lambda d: [buildings_file(d / "lod2_refused.city.json", refused=True)],
+     False),
+    ("buildings", lambda d: [buildings_file(d / "lod2.city.json")], True),
 ]
 
 

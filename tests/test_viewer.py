@@ -1,7 +1,7 @@
 """The 3D Tiles of the buildings and the viewer at /viewer/, in a real Chromium.
 
-The buildings are generated LoD2 houses in the contract tables (tests/lod2_model.py): the
-sample heritage list's listed buildings and houses on sample parcels around the Altmarkt.
+The buildings are the sample's LoD2 model of central Cottbus (data/samples/buildings/), loaded
+by `twin load-samples` through the real loader, whose load wrote the tiles (twin/derive.py).
 Expected values come from PostGIS (the surfaces' vertices, the heritage IDs) and from the
 tiles as a glTF reader decodes them (pygltflib), not from the writer's own bookkeeping.
 """
@@ -22,7 +22,6 @@ import requests
 from PIL import Image
 from pyproj import Transformer
 
-from tests import lod2_model
 from tests.browser import artifact, chromium
 from tests.conftest import Server
 from twin.settings import Settings
@@ -37,13 +36,13 @@ STREET_VIEW = "14.3352,51.7604,17.3,50,-10"
 
 
 @pytest.fixture(scope="module")
-def buildings(loaded_settings: Settings) -> dict:
-    """Generated LoD2 buildings and their tiles in the module's database."""
-    with psycopg.connect(loaded_settings.dsn) as conn:
-        houses = lod2_model.sample_houses(conn)
-        lod2_model.insert_houses(conn, houses)
-        stats = write_building_tiles(conn)
-    return {"houses": houses, "stats": stats}
+def buildings(pg: psycopg.Connection) -> dict:
+    """The sample's buildings, listed ones among them, with the tiles their load wrote."""
+    statuses = dict(pg.execute("SELECT heritage_status, count(*) FROM twin.buildings "
+                               "GROUP BY 1").fetchall())
+    assert statuses.get("listed") and sum(statuses.values()) > 100, statuses
+    assert pg.execute("SELECT count(*) FROM twin.building_tiles").fetchone()[0] > 1
+    return statuses
 
 
 def _glb(content: bytes) -> pygltflib.GLTF2:
@@ -169,9 +168,9 @@ def test_bad_faces_are_skipped_or_triangulated(buildings: dict,
                             "WHERE building_id = %s", (bid,)).fetchone()
         _, base = build_tiles(conn)
         conn.execute(
-            "INSERT INTO twin.building_surfaces (building_id, surface_type, geom) VALUES "
-            "(%(b)s, 'wall', ST_GeomFromText(%(line)s, 25833)), "
-            "(%(b)s, 'roof', ST_GeomFromText(%(warped)s, 25833))",
+            "INSERT INTO twin.building_surfaces (building_id, surface_no, surface_type, geom) "
+            "VALUES (%(b)s, 10001, 'wall', ST_GeomFromText(%(line)s, 25833)), "
+            "(%(b)s, 10002, 'roof', ST_GeomFromText(%(warped)s, 25833))",
             {"b": bid,
              "line": f"POLYGON Z(({x} {y} 80, {x + 1} {y} 80, {x + 2} {y} 80, {x} {y} 80))",
              "warped": f"POLYGON Z(({x} {y} 90, {x + 4} {y} 90.6, {x + 4} {y + 3} 90, "

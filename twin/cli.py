@@ -116,7 +116,8 @@ def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> 
 
 
 def _load(source_name: str, paths: list[Path], *, layer: str | None = None,
-          crs: str | None = None, allow_empty: bool = False, mode: str | None = None) -> None:
+          crs: str | None = None, allow_empty: bool = False, mode: str | None = None,
+          tile: str | None = None) -> None:
     from etl.core import LoadMode, LoadOptions, load
     from etl.sources import SOURCES
 
@@ -127,7 +128,7 @@ def _load(source_name: str, paths: list[Path], *, layer: str | None = None,
                   f"{', '.join(m.value for m in LoadMode)}")
         raise typer.Exit(64) from None
     options = LoadOptions(mode=load_mode, layer=layer, crs=crs, allow_empty=allow_empty,
-                          progress=sys.stderr.isatty())
+                          progress=sys.stderr.isatty(), tile=tile)
     try:
         report = load(SOURCES[source_name](), paths, options)
     except (TwinError, psycopg.Error) as exc:
@@ -160,6 +161,22 @@ def load_parcels(paths: Annotated[list[Path], typer.Argument(
                  mode: ModeOpt = None) -> None:
     """Load ALKIS parcels (Flurstücke) into the collection `parcels`."""
     _load("parcels", paths, layer=layer, crs=crs, allow_empty=allow_empty, mode=mode)
+
+
+@load_app.command("buildings")
+def load_buildings(
+    paths: Annotated[list[Path], typer.Argument(
+        help="CityJSON 1.0, 1.1 or 2.0 file(s) of LoD2 buildings, one tile each")],
+    crs: Annotated[str | None, typer.Option(
+        help="CRS of the files when they declare none or declare it wrongly, e.g. EPSG:25833 "
+             "or EPSG:25833+7837 (with DHHN2016 heights)")] = None,
+    tile: Annotated[str | None, typer.Option(
+        help="The tile these files replace (default: each file's name without .city.json)")
+    ] = None,
+    allow_empty: EmptyOpt = False, mode: ModeOpt = None) -> None:
+    """Load LoD2 buildings (CityJSON) into `buildings`, tile by tile: a tile's buildings are
+    replaced, the other tiles kept."""
+    _load("buildings", paths, crs=crs, allow_empty=allow_empty, mode=mode, tile=tile)
 
 
 def _simple_load_command(name: str, help_text: str) -> None:

@@ -340,9 +340,64 @@ COMMERCIAL_LAND = Collection(
     ),
 )
 
+BUILDINGS = Collection(
+    id="buildings",
+    table="buildings",
+    title_de="Gebäude (3D-Stadtmodell LoD2)",
+    title_en="Buildings (3D city model, LoD2)",
+    description_de=(
+        "Gebäude des 3D-Stadtmodells (LoD2, CityJSON) mit Grundriss, Höhen, Gebäudefunktion "
+        "und Dachform nach AdV-Katalog, dem Flurstück unter dem größten Teil des Grundrisses "
+        "und dem Denkmalstatus (Denkmal, im Denkmalbereich). Die Dach- und Wandflächen "
+        "zeigt der 3D-Viewer."
+    ),
+    description_en=(
+        "Buildings of the 3D city model (LoD2, CityJSON) with footprint, heights, building "
+        "function and roof form decoded from the AdV catalogue, the parcel under most of the "
+        "footprint and the heritage status (listed, in a heritage area). The 3D viewer shows "
+        "their roof and wall surfaces."
+    ),
+    keywords=("LoD2", "CityJSON", "3D-Stadtmodell", "building", "Cottbus"),
+    id_field=Field("building_id", FieldType.TEXT, "Gebäudekennung (CityJSON-Objekt)",
+                   "Building id (CityJSON object)", nullable=False),
+    fields=(
+        Field("tile", FieldType.TEXT, "Kachel (Quelldatei)", "Tile (source file)"),
+        Field("lod", FieldType.TEXT, "Detaillierungsgrad (LoD)", "Level of detail (LoD)"),
+        Field("function_code", FieldType.TEXT, "Gebäudefunktion (AdV-Code)",
+              "Building function (AdV code)"),
+        Field("function_de", FieldType.TEXT, "Gebäudefunktion", "Building function (German)"),
+        Field("function_en", FieldType.TEXT, "Gebäudefunktion (englisch)", "Building function"),
+        Field("roof_type_code", FieldType.TEXT, "Dachform (AdV-Code)", "Roof form (AdV code)"),
+        Field("roof_type_de", FieldType.TEXT, "Dachform", "Roof form (German)"),
+        Field("roof_type_en", FieldType.TEXT, "Dachform (englisch)", "Roof form"),
+        Field("height", FieldType.DOUBLE, "Gebäudehöhe (m, gemessen)", "Measured height (m)"),
+        Field("storeys", FieldType.INTEGER, "Geschosse über Grund", "Storeys above ground"),
+        Field("ground_height", FieldType.DOUBLE, "Geländehöhe (m ü. Höhenbezug)",
+              "Ground height (m above the height datum)"),
+        Field("eave_height", FieldType.DOUBLE, "Traufhöhe (m ü. Höhenbezug)",
+              "Eave height (m above the height datum)"),
+        Field("roof_height", FieldType.DOUBLE, "Höchster Punkt des Dachs (m ü. Höhenbezug)",
+              "Highest point of the roof (m above the height datum)"),
+        Field("height_datum", FieldType.TEXT,
+              "Höhenbezug (EPSG:7837 = DHHN2016; leer: in der Quelle nicht angegeben)",
+              "Height datum (EPSG:7837 = DHHN2016; empty: not stated by the source)"),
+        Field("address", FieldType.TEXT, "Adresse", "Address"),
+        Field("parcel", FieldType.TEXT, "Flurstück (unter dem größten Teil des Grundrisses)",
+              "Parcel (under most of the footprint)", derived=True),
+        Field("heritage_status", FieldType.TEXT,
+              "Denkmalstatus: listed (Denkmal), area (im Denkmalbereich), none",
+              "Heritage status: listed, area (in a heritage area), none", derived=True),
+        Field("heritage_id", FieldType.TEXT, "Denkmal-ID-Nummer", "Heritage ID number",
+              derived=True),
+        Field("heritage_name", FieldType.TEXT, "Denkmal (Bezeichnung)", "Heritage name",
+              derived=True),
+    ),
+)
+
 #: Every published collection, in the order the API lists them.
 COLLECTIONS: tuple[Collection, ...] = (
     PARCELS, HERITAGE, STREET_DAMAGE, TRAFFIC_STATIONS, TRAFFIC_COUNTS, COMMERCIAL_LAND,
+    BUILDINGS,
 )
 
 

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 SAMPLES_DIR = Path(__file__).resolve().parent
-ORDER = ("parcels", "heritage", "traffic", "street_damage", "commercial_land", "terrain")
+ORDER = ("parcels", "heritage", "traffic", "street_damage", "commercial_land", "terrain",
+         "buildings")
 
 
 def main() -> None:

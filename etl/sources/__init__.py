@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from etl.sources.base import CoverageSource, Source
+from etl.sources.buildings import BuildingsSource
 from etl.sources.commercial_land import CommercialLandSource
 from etl.sources.heritage import HeritageSource
 from etl.sources.parcels import ParcelsSource
@@ -18,4 +19,5 @@ SOURCES: dict[str, type[Source] | type[CoverageSource]] = {
     TrafficSource.name: TrafficSource,
     CommercialLandSource.name: CommercialLandSource,
     TerrainSource.name: TerrainSource,
+    BuildingsSource.name: BuildingsSource,
 }

@@ -14,11 +14,11 @@ import enum
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from etl.geometry import resolve_crs
+from etl.geometry import BRANDENBURG, Region, resolve_crs
 from etl.read import Batch, inspect_vector, read_vector
 from twin.errors import SourceError
 from twin.registry import Collection, Coverage
@@ -44,6 +44,28 @@ class LoadOptions:
     crs: str | None = None
     allow_empty: bool = False
     progress: bool = True
+    #: The tile a load of tiled files replaces (buildings); None: each file's own name.
+    tile: str | None = None
+
+
+@dataclass(frozen=True)
+class Detail:
+    """A private table whose rows belong to rows of a source's main collection (the faces of a
+    building): never published, staged beside their parents and replaced with them.
+
+    A load replaces the detail rows of every parent it stages, and deletes those whose parent
+    is gone; rows that are equal are left as they are, so a repeated load rewrites nothing.
+    """
+
+    table: str  # in the schema twin
+    #: The column holding the key of the parent row in the main collection.
+    parent_key: str
+    #: Unique per row, the parent key first.
+    key: tuple[str, ...]
+    #: Every column a source fills, in the order of its rows; geometries as hex EWKB.
+    columns: tuple[str, ...]
+    geometry_column: str = "geom"
+    schema: str = "twin"
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,8 @@ class Part:
     path: Path
     crs: str  # CRS of the batch's geometries
     total: int = -1  # features in the file, when known (for progress)
+    #: Rows of the source's detail tables belonging to this batch's records, by table.
+    details: dict[str, list[list]] = field(default_factory=dict)
 
 
 class Source(ABC):
@@ -67,6 +91,10 @@ class Source(ABC):
     default_mode: ClassVar[LoadMode] = LoadMode.REPLACE
     #: Sample file patterns in data/samples/<name>/.
     sample_globs: ClassVar[tuple[str, ...]] = ("*",)
+    #: Private tables loaded with the main collection (see :class:`Detail`).
+    details: ClassVar[tuple[Detail, ...]] = ()
+    #: Where the records can lie; anything outside is refused as a sign of a wrong CRS.
+    region: ClassVar[Region] = BRANDENBURG
     #: Records per batch; the core sets it from the settings (TWIN_BATCH_SIZE).
     batch_size: int = 5000
 

@@ -1,12 +1,8 @@
-"""Generated LoD2 buildings in the contract tables, for the viewer's tests and benchmark.
+"""A generated Cottbus-sized town of LoD2 houses for the viewer benchmark (bench/viewer.py).
 
-Until the buildings loader (etl/sources/buildings.py) is merged, twin.buildings and
-twin.building_surfaces are created here with the columns of the issue 8 contract
-(``CONTRACT_DDL``; ``IF NOT EXISTS``, so the loader's own tables win once they exist) and
-filled with gable-roofed and flat-roofed houses: on the footprints of the sample heritage
-list's listed buildings (status ``listed``, with their real heritage ID and name), and on
-sample parcels around them (``area`` inside a heritage area, else ``none``). The benchmark
-generates a Cottbus-sized town of 50,000 such houses.
+Gable- and flat-roofed houses, 10 % of them listed, written straight into twin.buildings and
+twin.building_surfaces: generating 50,000 buildings as CityJSON and loading them would time
+the loader, which is not what the viewer benchmark measures.
 """
 
 from __future__ import annotations
@@ -18,19 +14,6 @@ import numpy as np
 import psycopg
 import shapely
 
-#: The contract's tables (notes/CONTRACT8.md), for a database without the buildings loader.
-CONTRACT_DDL = """
-CREATE TABLE IF NOT EXISTS twin.buildings (
-    building_id text PRIMARY KEY, tile text, lod text, function_code text, function_de text,
-    function_en text, roof_type_code text, roof_type_de text, roof_type_en text,
-    height double precision, storeys integer, ground_height double precision,
-    eave_height double precision, roof_height double precision, address text, parcel text,
-    heritage_status text, heritage_id text, heritage_name text,
-    geom geometry(MultiPolygon, 25833) NOT NULL);
-CREATE TABLE IF NOT EXISTS twin.building_surfaces (
-    building_id text NOT NULL, part_id text, surface_type text NOT NULL,
-    geom geometry(PolygonZ, 25833));
-"""
 ROOF_TYPES = {"1000": ("Flachdach", "flat roof"), "3100": ("Satteldach", "gable roof")}
 FUNCTIONS = {"31001_1000": ("Wohngebäude", "residential building"),
              "31001_2000": ("Gebäude für Wirtschaft oder Gewerbe",
@@ -118,14 +101,18 @@ def _copy(conn: psycopg.Connection, table: str, columns: list[str], rows: list[t
 
 def insert_houses(conn: psycopg.Connection, houses: list[House], *, tile: str = "generated"
                   ) -> None:
-    """Create the contract tables if needed and add ``houses`` with their LoD2 faces."""
-    conn.execute(CONTRACT_DDL)
+    """Add ``houses`` with their LoD2 faces to twin.buildings and twin.building_surfaces."""
     arrays, types, owners = _faces(houses)
     polygons = np.concatenate([shapely.polygons(a) for a in arrays])
     polygons = shapely.set_srid(polygons, 25833)
     wkb = shapely.to_wkb(polygons, hex=True, include_srid=True, output_dimension=3)
-    _copy(conn, "twin.building_surfaces", ["building_id", "surface_type", "geom"],
-          [(houses[o].building_id, t, g) for o, t, g in zip(owners, types, wkb, strict=True)])
+    numbers: dict[int, int] = {}  # the faces of each house, numbered from 1
+    rows = []
+    for o, t, g in zip(owners, types, wkb, strict=True):
+        numbers[o] = numbers.get(o, 0) + 1
+        rows.append((houses[o].building_id, numbers[o], t, g))
+    _copy(conn, "twin.building_surfaces", ["building_id", "surface_no", "surface_type", "geom"],
+          rows)
     ground_faces = shapely.set_srid(shapely.multipolygons(
         [[shapely.force_2d(p)] for p in shapely.polygons(arrays[0])]), 25833)
     footprints = shapely.to_wkb(ground_faces, hex=True, include_srid=True)
@@ -142,67 +129,6 @@ def insert_houses(conn: psycopg.Connection, houses: list[House], *, tile: str = 
            "roof_type_code", "roof_type_de", "roof_type_en", "height", "storeys",
            "ground_height", "eave_height", "roof_height", "address", "heritage_status",
            "heritage_id", "heritage_name", "geom"], rows)
-
-
-def _rectangle(geom: shapely.Geometry, shrink: float = 1.0) -> tuple[float, float, float,
-                                                                      float, float]:
-    """Centre, long side, short side and angle (degrees) of a geometry's oriented envelope."""
-    env = shapely.oriented_envelope(geom)
-    pts = np.asarray(env.exterior.coords)[:4]
-    e1, e2 = pts[1] - pts[0], pts[2] - pts[1]
-    l1, l2 = float(np.hypot(*e1)), float(np.hypot(*e2))
-    long_edge, long_len, short_len = (e1, l1, l2) if l1 >= l2 else (e2, l2, l1)
-    c = env.centroid
-    return (c.x, c.y, long_len * shrink, short_len * shrink,
-            math.degrees(math.atan2(long_edge[1], long_edge[0])))
-
-
-def sample_houses(conn: psycopg.Connection, *, ordinary: int = 240) -> list[House]:
-    """Houses at the sample heritage list's listed buildings and on parcels around them.
-
-    The listed buildings take their footprint's oriented rectangle, ID and name from
-    twin.heritage; ordinary houses stand in the ``ordinary`` parcels nearest the Altmarkt
-    that no listed footprint touches, half inside a heritage area, half outside any.
-    """
-    houses: list[House] = []
-    listed = conn.execute(
-        "SELECT denkmalnummer, bezeichnung, adresse, ST_AsBinary(geom) FROM twin.heritage "
-        "WHERE abschnitt IN ('Baudenkmal', 'Technisches Denkmal') "
-        "AND GeometryType(geom) IN ('POLYGON', 'MULTIPOLYGON', 'POINT') "
-        "ORDER BY denkmalnummer").fetchall()
-    for hid, name, address, wkb in listed:
-        geom = shapely.from_wkb(wkb)
-        if geom.geom_type == "Point":  # a tower: an 8 m square, 28 m high, flat roof
-            cx, cy, w, d, angle = geom.x, geom.y, 8.0, 8.0, 0.0
-            eave = ridge = 28.0
-        else:
-            cx, cy, w, d, angle = _rectangle(geom, 0.95)
-            eave, ridge = 11.0, 11.0 + max(3.0, d * 0.45)
-        houses.append(House(f"DEBB-{hid}", cx, cy, w, d, angle, 71.0, 71.0 + eave,
-                            71.0 + ridge, address, "31001_3000", "listed", hid, name))
-    parcels = []
-    for inside in (True, False):  # as many in a heritage area as outside any
-        parcels += conn.execute(
-            "WITH area AS (SELECT ST_Union(geom) g FROM twin.heritage "
-            "              WHERE abschnitt = 'Denkmalbereich'), "
-            "     taken AS (SELECT ST_Union(geom) g FROM twin.heritage "
-            "               WHERE abschnitt IN ('Baudenkmal', 'Technisches Denkmal')) "
-            "SELECT p.flstkennz, p.lagebeztxt, ST_AsBinary(p.geom), %s "
-            "FROM twin.parcels p, area, taken "
-            "WHERE NOT ST_Intersects(p.geom, ST_Buffer(taken.g, 2)) AND ST_Area(p.geom) > 150 "
-            "AND ST_Within(ST_PointOnSurface(p.geom), area.g) = %s "
-            "ORDER BY ST_Distance(p.geom, ST_SetSRID(ST_Point(454040, 5734560), 25833)), "
-            "p.flstkennz LIMIT %s", (inside, inside, ordinary // 2)).fetchall()
-    for k, (key, address, wkb, in_area) in enumerate(parcels):
-        cx, cy, w, d, angle = _rectangle(shapely.from_wkb(wkb), 0.55)
-        w, d = min(w, 30.0), min(d, 14.0)
-        flat = k % 5 == 0
-        eave = 71.0 + 6.0 + 3.0 * (k % 3)
-        houses.append(House(f"DEBB-P{key}", cx, cy, w, d, angle, 71.0, eave,
-                            eave if flat else eave + 0.4 * d, address,
-                            "31001_2000" if flat else "31001_1000",
-                            "area" if in_area else "none"))
-    return houses
 
 
 def town(n: int, *, seed: int = 8, centre: tuple[float, float] = (454040.0, 5734560.0)
@@ -236,8 +162,7 @@ def town(n: int, *, seed: int = 8, centre: tuple[float, float] = (454040.0, 5734
 
 
 def clear(conn: psycopg.Connection) -> None:
-    """Remove every generated building (the contract tables stay)."""
-    conn.execute(CONTRACT_DDL)
+    """Remove every building and its faces."""
     conn.execute("TRUNCATE twin.building_surfaces")
     conn.execute("DELETE FROM twin.buildings")
 
