@@ -18,6 +18,7 @@ import numpy as np
 import psycopg
 import pygltflib
 import pytest
+import rasterio
 import requests
 from PIL import Image
 from pyproj import Transformer
@@ -25,8 +26,10 @@ from pyproj import Transformer
 from tests.browser import artifact, chromium
 from tests.conftest import Server
 from twin.settings import Settings
+from twin.terrain import terrain_path
 from twin.tiles3d import build_tiles, write_building_tiles
 from twin.tiles3d.style import HERITAGE_COLOURS
+from twin.viewer.page import TERRAIN_MAX_CELLS, TERRAIN_RAMP, render_page
 from twin.viewer.routes import link_tileset
 
 TILES = "/collections/buildings/3dtiles/"
@@ -307,9 +310,99 @@ def test_viewer_in_chromium(buildings: dict, server: Server, pg: psycopg.Connect
     assert any("/collections/street-damage/items" in u for u in seen)
 
 
-def test_page_without_buildings_asks_for_no_tileset() -> None:
-    from twin.viewer.page import render_page
+def _ramp_pixels(png: bytes) -> int:
+    """Pixels drawn in a colour of the terrain's ramp, shaded by any light from 0.45 to 1.1."""
+    rgb = np.asarray(Image.open(BytesIO(png)).convert("RGB"), np.float64).reshape(-1, 3)
+    bright = rgb.sum(axis=1)
+    chroma = rgb / np.maximum(bright, 1)[:, None]
+    stops = np.array(TERRAIN_RAMP, np.float64)
+    hit = np.zeros(len(rgb), bool)
+    for t in np.linspace(0, len(stops) - 1, 61):
+        i = min(int(t), len(stops) - 2)
+        ref = stops[i] + (stops[i + 1] - stops[i]) * (t - i)
+        scale = bright / ref.sum()
+        hit |= (np.linalg.norm(chroma - ref / ref.sum(), axis=1) < 0.02) & (scale > 0.4) \
+            & (scale < 1.12)
+    return int(hit.sum())
 
+
+TERRAIN_SAMPLE = """() => {
+  const t = twinViewer.terrain;
+  const cells = [[0, 0], [t.rows - 1, t.cols - 1], [t.rows >> 1, t.cols >> 1], [5, t.cols - 7]];
+  return {url: t.url, rows: t.rows, cols: t.cols, points: cells.map(([r, c]) => {
+    const i = (r * t.cols + c) * 3;
+    return [t.origin[0] + t.positions[i], t.origin[1] + t.positions[i + 1], t.positions[i + 2]];
+  })};
+}"""
+
+
+def test_terrain_layer_in_chromium(buildings: dict, server: Server, pg: psycopg.Connection,
+                                   loaded_settings: Settings, record_property) -> None:
+    """Switched on, the terrain comes from this API's coverage only (scaled down for a wide
+    view), is drawn in its colours, and its vertices are the published heights at the
+    cells' centres."""
+    lon, lat = pg.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_Centroid(ST_Collect(geom)), 4326) "
+        "AS p FROM twin.buildings) s").fetchone()
+    host = urlsplit(server.url).netloc
+    errors: list[str] = []
+    seen: list[str] = []
+    with chromium() as browser:
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: seen.append(r.url))
+
+        def terrain_on(view: str) -> dict:
+            page.goto(f"{server.url}/viewer/?view={view}")
+            page.wait_for_selector("body[data-first-frame]", state="attached", timeout=120_000)
+            assert page.evaluate("() => twinViewer.terrain") is None  # nothing before the switch
+            before = len(seen)
+            page.locator("input[data-layer='terrain']").check()
+            page.wait_for_function("() => twinViewer.terrain !== null", timeout=60_000)
+            page.wait_for_timeout(1500)  # a frame or two with the mesh
+            return {"requests": seen[before:], **page.evaluate(TERRAIN_SAMPLE)}
+
+        wide = terrain_on(STREET_VIEW)
+        shot = artifact("viewer-terrain.png")
+        drawn = _ramp_pixels(page.screenshot(path=str(shot)))
+        record_property("terrain_screenshot", str(shot))
+        legend = page.locator("#terrain-legend").inner_text()
+        page.locator("input[data-layer='terrain']").uncheck()
+        page.wait_for_timeout(1000)
+        off = _ramp_pixels(page.screenshot())
+        # Straight down, close up: the view holds fewer cells than the limit, so they come as
+        # they are.
+        close = terrain_on(f"{lon:.6f},{lat:.6f},20,0,0")
+    assert errors == []
+    assert [u for u in seen if urlsplit(u).netloc != host] == []
+    for answer in (wide, close):
+        assert answer["requests"], answer
+        assert {urlsplit(u).path for u in answer["requests"]} == {"/collections/terrain/coverage"}
+    assert "scale-size=" in wide["url"]
+    assert wide["rows"] <= TERRAIN_MAX_CELLS and wide["cols"] <= TERRAIN_MAX_CELLS
+    assert drawn > 50_000 and off < drawn / 50, (drawn, off)
+    assert "m ü. NHN" in legend
+    assert "scale-size=" not in close["url"]
+    to_storage = Transformer.from_crs("EPSG:4326", "EPSG:25833", always_xy=True)
+    with rasterio.open(terrain_path(loaded_settings)) as cog:
+        for vlon, vlat, z in close["points"]:
+            x, y = to_storage.transform(vlon, vlat)
+            col, row = (x - cog.bounds.left) / cog.res[0], (cog.bounds.top - y) / cog.res[1]
+            # the vertex is a cell's centre (within 1 cm) and its height that cell's
+            assert abs(col % 1 - 0.5) < 0.01 and abs(row % 1 - 0.5) < 0.01, (col, row)
+            cell = cog.read(1, window=((int(row), int(row) + 1), (int(col), int(col) + 1)))
+            assert abs(z - float(cell[0, 0])) < 0.001, (x, y, z, cell)
+
+
+def test_page_without_terrain_disables_its_switch(tmp_path) -> None:
+    html = render_page(Settings(public_url="http://twin.example", data_dir=tmp_path), None)
+    config = json.loads(re.search(r'id="viewer-config"[^>]*>(.*?)</script>', html, re.S)[1])
+    assert "terrain" in config["unavailable"]
+    assert "TerrainCoverageLayer" not in html
+
+
+def test_page_without_buildings_asks_for_no_tileset() -> None:
     html = render_page(Settings(public_url="http://twin.example"), None)
     assert "BuildingTilesLayer" not in html and "3dtiles/tileset.json\"," not in html
     assert "Keine Gebäude" in html

@@ -19,8 +19,9 @@ import psycopg
 import pydeck
 from markupsafe import Markup
 
-from twin.registry import COLLECTIONS
-from twin.settings import Settings
+from twin.registry import COLLECTIONS, TERRAIN
+from twin.settings import STORAGE_SRID, Settings
+from twin.terrain import TerrainExtent, terrain_extent, terrain_path
 from twin.tiles3d.serve import PREFIX
 from twin.tiles3d.style import HERITAGE_COLOURS, HERITAGE_LABELS
 
@@ -63,6 +64,14 @@ class Overlay:
     title_prop: str | None = None
     min_zoom: int = 12
 
+
+#: The terrain layer's colours from its lowest to its highest height in view (RGB stops,
+#: evenly spaced): greens to browns, none close to a heritage colour, so both stay readable.
+TERRAIN_RAMP = ((46, 125, 80), (160, 175, 90), (150, 110, 70))
+#: Most cells the viewer asks the terrain coverage for along an axis: at most 256 × 256
+#: heights (about 1 MB of CoverageJSON), whatever the view's area.
+TERRAIN_MAX_CELLS = 256
+TERRAIN_TITLE = "Gelände (DGM) · Terrain"
 
 HERITAGE_STATUS = {k: v[0] for k, v in HERITAGE_LABELS.items()}
 BUILDING_TOOLTIP = (
@@ -166,11 +175,39 @@ def _lift(height: float) -> list[float]:
     return [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, height, 1]
 
 
-def build_deck(settings: Settings, summary: TilesetSummary | None) -> pydeck.Deck:
-    """The viewer's deck: building tiles and the overlays of this API's collections."""
+def _storage_projection() -> list[float]:
+    """The transverse Mercator of the storage CRS, for the page to place the terrain's cells:
+    [central meridian (°), scale factor, false easting, false northing (m), semi-major axis
+    (m), inverse flattening]. From pyproj, so the page repeats no constant of EPSG:25833."""
+    from pyproj import CRS
+
+    crs = CRS.from_epsg(STORAGE_SRID)
+    op = crs.coordinate_operation
+    assert op is not None and op.method_name == "Transverse Mercator", op
+    value = {p.code: p.value for p in op.params}
+    assert value["8801"] == 0, "the page's inverse assumes the equator as latitude of origin"
+    return [value["8802"], value["8805"], value["8806"], value["8807"],
+            crs.ellipsoid.semi_major_metre, crs.ellipsoid.inverse_flattening]
+
+
+def _terrain_layer(base: str, extent: TerrainExtent) -> pydeck.Layer:
+    """The terrain as a mesh, fetched from the coverage when switched on (off at first: the
+    first frame and the flat overlays, lifted to the median ground, stay as they were)."""
+    return pydeck.Layer(
+        "TerrainCoverageLayer", id=TERRAIN.id, data=None,
+        coverage_url=f"'{base}/collections/{TERRAIN.id}/coverage'", visible=False,
+        extent=[round(v, 7) for v in extent.bbox_crs84], resolution=extent.res,
+        max_cells=TERRAIN_MAX_CELLS, projection=_storage_projection(),
+        ramp=[list(c) for c in TERRAIN_RAMP])
+
+
+def build_deck(settings: Settings, summary: TilesetSummary | None,
+               terrain: TerrainExtent | None = None) -> pydeck.Deck:
+    """The viewer's deck: the terrain (when loaded), building tiles and the overlays of this
+    API's collections. The terrain comes first: drawn first, the buildings stand on it."""
     base = settings.url
     ground = summary.ground if summary else DEFAULT_GROUND
-    layers = []
+    layers = [_terrain_layer(base, terrain)] if terrain is not None else []
     if summary is not None:  # without buildings, no tileset to ask for
         layers.append(pydeck.Layer(
             "BuildingTilesLayer", id="buildings", data=f"{base}{PREFIX}tileset.json",
@@ -203,17 +240,22 @@ def _tooltip(fields: tuple[TooltipField, ...], title: str | None) -> dict:
 
 def render_page(settings: Settings, summary: TilesetSummary | None) -> str:
     """The HTML of /viewer/."""
-    deck = build_deck(settings, summary)
+    terrain = terrain_extent(terrain_path(settings))
+    deck = build_deck(settings, summary, terrain)
     published = {c.id for c in COLLECTIONS}
     overlays = [o for o in OVERLAYS if o.collection in published]
     config = {
-        "titles": {"buildings": "Gebäude (LoD2) · Buildings",
+        "titles": {TERRAIN.id: TERRAIN_TITLE, "buildings": "Gebäude (LoD2) · Buildings",
                    **{o.collection: o.title for o in overlays}},
+        # Switches shown but disabled, with why: the terrain before `twin load terrain`.
+        "unavailable": {} if terrain else {
+            TERRAIN.id: f"{TERRAIN_TITLE} (nicht geladen · not loaded)"},
         "tooltips": {"buildings": _tooltip(BUILDING_TOOLTIP, "heritage_name"),
                      **{o.collection: _tooltip(o.tooltip, o.title_prop) for o in overlays}},
     }
     legend = [(key, HERITAGE_COLOURS[key], *HERITAGE_LABELS[key]) for key in HERITAGE_LABELS]
     return _TEMPLATES.get_template("viewer.html").render(
         title=TITLE, base=settings.url, deck_bundle=DECK_BUNDLE_PATH, legend=legend,
+        terrain_ramp=", ".join(f"rgb({r},{g},{b})" for r, g, b in TERRAIN_RAMP),
         buildings=f"{summary.buildings:,}".replace(",", ".") if summary else "Keine",
         deck_json=_script_json(deck.to_json()), viewer_config=_script_json(config))

@@ -211,6 +211,231 @@ void main(void) {
   OgcFeaturesLayer.layerName = 'OgcFeaturesLayer';
   OgcFeaturesLayer.defaultProps = {collectionUrl: '', pageSize: 1000, maxRequests: 4};
 
+  /* ---------------------------------------------------------------------------------------
+   * The terrain: this API's coverage `terrain` for the area in view, at most maxCells × maxCells
+   * heights (scale-size; none when the view holds fewer cells), as CoverageJSON. Each height
+   * is a vertex at its cell's centre, drawn by FeatureMeshLayer (flat-shaded faces) and
+   * coloured by height. Heights are used as they come (DHHN2016, as ellipsoidal heights),
+   * the convention of the building tiles, so the buildings stand on the terrain. The area
+   * is fetched again when the view leaves it or comes much closer.
+   */
+  const {CompositeLayer} = globalThis.deck;
+  const RELOAD_MS = 400;
+
+  // Easting/northing of the storage CRS (transverse Mercator) to longitude/latitude: the
+  // Krüger series to third order in n (accurate to about a millimetre within a UTM zone), as
+  // deck.gl's bundle has no projection library. proj = [central meridian, scale factor, false
+  // easting, false northing, semi-major axis, inverse flattening] (page.py, from pyproj).
+  function inverseTransverseMercator(proj) {
+    const [lon0, k0, fe, fn, a, invf] = proj;
+    const f = 1 / invf;
+    const n = f / (2 - f);
+    const n2 = n * n;
+    const n3 = n2 * n;
+    const A = a / (1 + n) * (1 + n2 / 4 + n2 * n2 / 64);
+    const beta = [n / 2 - 2 * n2 / 3 + 37 * n3 / 96, n2 / 48 + n3 / 15, 17 * n3 / 480];
+    const delta = [2 * n - 2 * n2 / 3 - 2 * n3, 7 * n2 / 3 - 8 * n3 / 5, 56 * n3 / 15];
+    const rad = Math.PI / 180;
+    return (x, y) => {
+      const xi = (y - fn) / (k0 * A);
+      const eta = (x - fe) / (k0 * A);
+      let xi1 = xi;
+      let eta1 = eta;
+      for (let j = 1; j <= 3; j++) {
+        xi1 -= beta[j - 1] * Math.sin(2 * j * xi) * Math.cosh(2 * j * eta);
+        eta1 -= beta[j - 1] * Math.cos(2 * j * xi) * Math.sinh(2 * j * eta);
+      }
+      const chi = Math.asin(Math.sin(xi1) / Math.cosh(eta1));
+      let phi = chi;
+      for (let j = 1; j <= 3; j++) {
+        phi += delta[j - 1] * Math.sin(2 * j * chi);
+      }
+      return [lon0 + Math.atan(Math.sinh(eta1) / Math.cos(xi1)) / rad, phi / rad];
+    };
+  }
+
+  function rampColour(ramp, t) {
+    const at = Math.min(Math.max(t, 0), 1) * (ramp.length - 1);
+    const i = Math.min(Math.floor(at), ramp.length - 2);
+    const u = at - i;
+    return ramp[i].map((c, k) => Math.round(c + (ramp[i + 1][k] - c) * u));
+  }
+
+  // The mesh of a CoverageJSON grid: positions as longitude/latitude offsets from the grid's
+  // first cell (LNGLAT_OFFSETS keeps float32 precise) and metres up.
+  function terrainMesh(doc, proj, ramp) {
+    const {x, y} = doc.domain.axes;
+    const range = Object.values(doc.ranges)[0];
+    const [rows, cols] = range.shape;
+    const toLonLat = inverseTransverseMercator(proj);
+    const dx = cols > 1 ? (x.stop - x.start) / (cols - 1) : 0;
+    const dy = rows > 1 ? (y.stop - y.start) / (rows - 1) : 0;
+    const origin = toLonLat(x.start, y.start);
+    const positions = new Float32Array(rows * cols * 3);
+    let min = Infinity;
+    let max = -Infinity;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const i = r * cols + c;
+        const [lon, lat] = toLonLat(x.start + c * dx, y.start + r * dy);
+        const z = range.values[i];
+        positions[i * 3] = lon - origin[0];
+        positions[i * 3 + 1] = lat - origin[1];
+        positions[i * 3 + 2] = z === null ? 0 : z;
+        if (z !== null) {
+          min = Math.min(min, z);
+          max = Math.max(max, z);
+        }
+      }
+    }
+    const colors = new Uint8Array(rows * cols * 3);
+    for (let i = 0; i < rows * cols; i++) {
+      const colour = rampColour(ramp, max > min ? (positions[i * 3 + 2] - min) / (max - min) : 0.5);
+      colors.set(colour, i * 3);
+    }
+    // Two triangles per four neighbouring heights; none touching a cell without height.
+    const indices = [];
+    const has = i => range.values[i] !== null;
+    for (let r = 0; r + 1 < rows; r++) {
+      for (let c = 0; c + 1 < cols; c++) {
+        const i = r * cols + c;
+        const [b, d, e] = [i + 1, i + cols, i + cols + 1];
+        if (has(i) && has(b) && has(d) && has(e)) {
+          indices.push(i, d, b, b, d, e);
+        }
+      }
+    }
+    return {origin, rows, cols, positions, min, max, mesh: {
+      attributes: {positions: {value: positions, size: 3},
+                   colors: {value: colors, size: 3, normalized: true}},
+      indices: new Uint32Array(indices)}};
+  }
+
+  class TerrainCoverageLayer extends CompositeLayer {
+    initializeState() {
+      this.state = {terrain: null, loaded: null, timer: null, request: null};
+    }
+
+    shouldUpdateState({changeFlags}) {
+      return changeFlags.somethingChanged;
+    }
+
+    updateState({changeFlags}) {
+      if (changeFlags.viewportChanged || !this.state.loaded) {
+        clearTimeout(this.state.timer);
+        this.state.timer = setTimeout(() => this._load(), this.state.loaded ? RELOAD_MS : 0);
+      }
+    }
+
+    finalizeState(context) {
+      clearTimeout(this.state.timer);
+      if (this.state.request) {
+        this.state.request.abort();
+      }
+      showTerrainLegend(null);
+      state.terrain = null;
+      super.finalizeState(context);
+    }
+
+    // The area to ask for: the view (clipped to the terrain) and a quarter more each way,
+    // and the size of its cells.
+    _wanted(viewport) {
+      const [west, south, east, north] = this.props.extent;
+      const [vw, vs, ve, vn] = viewport.getBounds();
+      const view = [Math.max(vw, west), Math.max(vs, south), Math.min(ve, east),
+                    Math.min(vn, north)];
+      if (view[0] >= view[2] || view[1] >= view[3]) {
+        return null;
+      }
+      const mw = (view[2] - view[0]) / 4;
+      const mh = (view[3] - view[1]) / 4;
+      const bbox = [Math.max(view[0] - mw, west), Math.max(view[1] - mh, south),
+                    Math.min(view[2] + mw, east), Math.min(view[3] + mh, north)];
+      const lat = (bbox[1] + bbox[3]) / 2;
+      const cols = (bbox[2] - bbox[0]) * 111320 * Math.cos(lat * Math.PI / 180) /
+        this.props.resolution;
+      const rows = (bbox[3] - bbox[1]) * 110574 / this.props.resolution;
+      const max = this.props.maxCells;
+      // Below the limit (with room for the densified outline) the cells come as they are.
+      const scale = Math.max(cols, rows) > max * 0.9 ? Math.max(cols, rows) / max : 0;
+      return {view, bbox, cell: this.props.resolution * Math.max(scale, 1),
+              size: scale ? [Math.max(1, Math.round(cols / scale)),
+                             Math.max(1, Math.round(rows / scale))] : null};
+    }
+
+    _load() {
+      const viewport = this.context.viewport;
+      const want = viewport && this._wanted(viewport);
+      const loaded = this.state.loaded;
+      if (!want || (loaded && want.view[0] >= loaded.bbox[0] && want.view[1] >= loaded.bbox[1] &&
+                    want.view[2] <= loaded.bbox[2] && want.view[3] <= loaded.bbox[3] &&
+                    loaded.cell <= want.cell * 2)) {
+        return;
+      }
+      const bbox = want.bbox.map(v => v.toFixed(6)).join(',');
+      const url = `${this.props.coverageUrl}?f=json&bbox=${bbox}` +
+        (want.size ? `&scale-size=E(${want.size[0]}),N(${want.size[1]})` : '');
+      if (this.state.request) {
+        this.state.request.abort();
+      }
+      const request = new AbortController();
+      this.state.request = request;
+      this.state.loaded = {bbox: want.bbox, cell: want.cell}; // asked for: not again meanwhile
+      fetch(url, {signal: request.signal, headers: {Accept: 'application/prs.coverage+json'}})
+        .then(response => {
+          if (!response.ok) {
+            throw new Error(response.status === 404 ? 'the terrain is not loaded'
+              : `HTTP ${response.status}`);
+          }
+          return response.json();
+        })
+        .then(doc => {
+          const terrain = terrainMesh(doc, this.props.projection, this.props.ramp);
+          terrain.url = url;
+          state.terrain = terrain; // for the tests: what is drawn
+          this.setState({terrain});
+          showTerrainLegend(terrain);
+        })
+        .catch(error => {
+          if (error.name !== 'AbortError') {
+            console.warn(`twin viewer: ${url}: ${error.message}`); // eslint-disable-line no-console
+          }
+        });
+    }
+
+    renderLayers() {
+      const {terrain} = this.state;
+      if (!terrain) {
+        return null;
+      }
+      const vertices = terrain.rows * terrain.cols;
+      return new FeatureMeshLayer(this.getSubLayerProps({id: 'mesh'}), {
+        data: [{}], mesh: terrain.mesh, getPosition: [0, 0, 0], getColor: [255, 255, 255, 255],
+        featureIds: new Uint32Array(vertices), pickable: false,
+        coordinateSystem: COORDINATE_SYSTEM.LNGLAT_OFFSETS,
+        coordinateOrigin: [terrain.origin[0], terrain.origin[1], 0]
+      });
+    }
+  }
+  TerrainCoverageLayer.layerName = 'TerrainCoverageLayer';
+  TerrainCoverageLayer.defaultProps = {
+    coverageUrl: '', extent: [-180, -90, 180, 90], resolution: 1, maxCells: 256,
+    projection: null, ramp: [[0, 0, 0], [255, 255, 255]]
+  };
+
+  function showTerrainLegend(terrain) {
+    const legend = document.getElementById('terrain-legend');
+    if (!legend) {
+      return;
+    }
+    legend.hidden = !terrain;
+    if (terrain) {
+      const metres = v => v.toLocaleString('de-DE', {maximumFractionDigits: 1});
+      document.getElementById('terrain-range').textContent =
+        `${metres(terrain.min)}–${metres(terrain.max)} m ü. NHN`;
+    }
+  }
+
   /* --------------------------------------------------------------------------------------- */
 
   const state = {
@@ -219,7 +444,8 @@ void main(void) {
     firstFrameMs: null,
     frames: 0,
     tilesetLoaded: false,
-    errors: []
+    errors: [],
+    terrain: null // the terrain drawn: its mesh, heights and request (TerrainCoverageLayer)
   };
 
   function escapeHtml(value) {
@@ -348,6 +574,16 @@ void main(void) {
       item.append(input, ` ${label}`);
       box.append(item);
     }
+    for (const [id, label] of Object.entries(config.unavailable || {})) {
+      const item = document.createElement('label');
+      const input = document.createElement('input');
+      input.type = 'checkbox';
+      input.disabled = true;
+      input.dataset.layer = id;
+      item.className = 'unavailable';
+      item.append(input, ` ${label}`);
+      box.append(item);
+    }
   }
 
   function start() {
@@ -362,7 +598,7 @@ void main(void) {
       container,
       jsonInput: {...jsonInput, layers: shown(layers)},
       tooltip: false,
-      configuration: {classes: {BuildingTilesLayer, OgcFeaturesLayer}},
+      configuration: {classes: {BuildingTilesLayer, OgcFeaturesLayer, TerrainCoverageLayer}},
       customLibraries: null
     });
     state.deck = deckgl;
@@ -379,7 +615,8 @@ void main(void) {
 
   globalThis.twinViewer = state;
   // For other pages that build a deck with pydeck (the notebook): the layer classes.
-  state.classes = {BuildingTilesLayer, OgcFeaturesLayer, FeatureMeshLayer};
+  state.classes = {BuildingTilesLayer, OgcFeaturesLayer, FeatureMeshLayer,
+                   TerrainCoverageLayer};
   // A page with the deck as JSON (script#deck-json) starts by itself.
   const begin = () => document.getElementById('deck-json') && start();
   if (document.readyState === 'loading') {
