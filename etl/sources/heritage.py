@@ -5,13 +5,17 @@ or as a spreadsheet (XLSX): 8-digit ID numbers (Cottbus' start with ``0910``), l
 name, description and the section of the list. The geometries arrive separately, as GML or
 GeoPackage from the heritage office's WFS (or anything GDAL reads), keyed by the same ID.
 One load takes the list and one or more geometry files, joins them by ID and publishes every
-monument that has both.
+monument that has both. Structured exports of other offices look alike and are read too:
+Berlin's Landesdenkmalamt list (``ObjDokNr`` written as 7 digits, ``NA`` cells, the kinds
+``Gesamtanlage``, ``Ensemble``, ``Gartendekmal``, some rows repeated) with its KML points, one
+placemark per point, the ID only in the placemark's name ("Punkt 09040625"). The points of
+one monument, over all placemarks and files, are published as one MultiPoint.
 
 The list's sections are A (Bodendenkmale, archaeological sites), B (Grabungsschutzgebiete),
 C (Denkmalbereiche, heritage areas) and D (Bau-, Garten- und technische Denkmale).
 **Archaeological sites are never published**: the state keeps them out of publication to
-protect them from looters. Rows of sections A and B, their geometries and whole layers or
-sheets named after them are dropped here, before anything reaches a :class:`Part`; the load
+protect them from looters. Rows of sections A and B, their geometries and whole layers,
+sheets or geometry files named after them are dropped here, before anything reaches a :class:`Part`; the load
 says how many were withheld, never which. Their rows are not even checked, so no message can
 name one; only their ID numbers are kept, in memory, to drop their geometries too.
 """
@@ -303,6 +307,7 @@ class HeritageSource(Source):
         self._withheld_rows = 0
         self._withheld_features = 0
         self._withheld_layers: list[str] = []
+        self._withheld_files: list[str] = []
 
     def key_problem(self, collection: Collection, key: str) -> str | None:
         if not ID_PATTERN.fullmatch(key):
@@ -341,13 +346,17 @@ class HeritageSource(Source):
         self._note_withheld()
 
     def _note_withheld(self) -> None:
-        if not (self._withheld_rows or self._withheld_features or self._withheld_layers):
+        if not (self._withheld_rows or self._withheld_features or self._withheld_layers
+                or self._withheld_files):
             return
         # Counts only: no ID, name, place or row of an archaeological site, to protect them.
         layers = ""
         if self._withheld_layers:
             names = ", ".join(f"'{n}'" for n in self._withheld_layers)
-            layers = f", with everything in layer(s), sheet(s) or file(s) {names}"
+            layers = f", with everything in layer(s) or sheet(s) {names}"
+        if self._withheld_files:
+            names = ", ".join(f"'{n}'" for n in self._withheld_files)
+            layers += f", with everything in file(s) {names}"
         self.notes.append(
             f"withheld {self._withheld_rows} list entr"
             f"{'y' if self._withheld_rows == 1 else 'ies'} of sections A/B (Bodendenkmale, "
@@ -489,7 +498,7 @@ class HeritageSource(Source):
                          ) -> Iterator[Part]:
         if withheld_name(path.stem):
             # A file of archaeological sites (Berlin's bodendenkmal.kml) is never read.
-            self._withheld_layers.append(str(path))  # the path as given: notes show it
+            self._withheld_files.append(str(path))  # the path as given: notes show it
             return
         with _readable(path) as (readable, trimmed):
             if trimmed:
