@@ -15,9 +15,10 @@ The list's sections are A (Bodendenkmale, archaeological sites), B (Grabungsschu
 C (Denkmalbereiche, heritage areas) and D (Bau-, Garten- und technische Denkmale).
 **Archaeological sites are never published**: the state keeps them out of publication to
 protect them from looters. Rows of sections A and B, their geometries and whole layers,
-sheets or geometry files named after them are dropped here, before anything reaches a :class:`Part`; the load
-says how many were withheld, never which. Their rows are not even checked, so no message can
-name one; only their ID numbers are kept, in memory, to drop their geometries too.
+sheets or geometry files named after them are dropped here, before anything reaches a
+:class:`Part`; the load says how many were withheld, never which. Their rows are not even
+checked, so no message can name one; only their ID numbers are kept, in memory, to drop
+their geometries too.
 """
 
 from __future__ import annotations
@@ -203,17 +204,20 @@ class _Rows:
 @contextmanager
 def _readable(path: Path) -> Iterator[tuple[Path, int]]:
     """The file, or a copy without the NUL bytes some KML exporters write after ``</kml>``
-    (GDAL's XML parser stops at them); and how many were dropped. Only trailing ones: a NUL
-    inside a document is damage and stays an error."""
+    (GDAL's XML parser stops at them); and how many were dropped. Only in XML, and only
+    trailing ones: a NUL inside a document is damage and stays an error, and binary formats
+    (a GeoPackage) may well end in zeros."""
     try:
         with path.open("rb") as fh:
+            head = fh.read(64)
             fh.seek(max(path.stat().st_size - 64, 0))
             tail = fh.read()
     except OSError:
         yield path, 0  # the reader names the problem
         return
     trimmed = len(tail) - len(tail.rstrip(b"\0"))
-    if not trimmed or not tail.rstrip(b"\0").rstrip().endswith(b">"):
+    xml = head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
+    if not (trimmed and xml and tail.rstrip(b"\0").rstrip().endswith(b">")):
         yield path, 0
         return
     with tempfile.TemporaryDirectory(prefix="twin-heritage-") as tmp:
