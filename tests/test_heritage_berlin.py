@@ -311,3 +311,19 @@ def test_loading_again_changes_nothing(loaded, copy_without_conflicts: Path) -> 
     assert published(settings) == before
     run = last_run(settings)
     assert run["unchanged_count"] == before[0] and run["inserted_count"] == 0
+
+
+def test_a_nul_byte_inside_a_kml_is_refused(empty_settings: Settings, loaded,
+                                           copy_without_conflicts: Path, tmp_path: Path) -> None:
+    # Only NUL bytes after the document are an exporter's habit; one inside is damage.
+    data = (REAL / "denkmalbereich.kml").read_bytes()
+    assert data.endswith(b"\0")
+    middle = data.index(b"<Placemark>", len(data) // 2)
+    broken = tmp_path / "denkmalbereich.kml"
+    broken.write_bytes(data[:middle] + b"\0" + data[middle:])
+    before = published(empty_settings)
+    code, output = load(empty_settings, copy_without_conflicts, broken)
+    assert code != 0
+    assert f"{broken}: " in output  # the file given, not a copy read in its place
+    assert "twin-heritage-" not in output
+    assert published(empty_settings) == before

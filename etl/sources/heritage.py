@@ -513,8 +513,10 @@ class HeritageSource(Source):
             except SourceError as exc:
                 if readable == path:
                     raise
-                # Name the file the user gave, not the trimmed copy read in its place.
-                raise SourceError(exc.reason, path=str(path)) from exc
+                # Name the file the user gave, not the trimmed copy read in its place (GDAL's
+                # own words name it too).
+                raise SourceError(exc.reason.replace(str(readable), str(path)),
+                                  path=str(path)) from exc
 
     def _read_layers(self, path: Path, readable: Path, options: LoadOptions,
                      matched: set[str], errors: list[RecordError],
