@@ -5,15 +5,20 @@ or as a spreadsheet (XLSX): 8-digit ID numbers (Cottbus' start with ``0910``), l
 name, description and the section of the list. The geometries arrive separately, as GML or
 GeoPackage from the heritage office's WFS (or anything GDAL reads), keyed by the same ID.
 One load takes the list and one or more geometry files, joins them by ID and publishes every
-monument that has both.
+monument that has both. Structured exports of other offices look alike and are read too:
+Berlin's Landesdenkmalamt list (``ObjDokNr`` written as 7 digits, ``NA`` cells, the kinds
+``Gesamtanlage``, ``Ensemble``, ``Gartendekmal``, some rows repeated) with its KML points, one
+placemark per point, the ID only in the placemark's name ("Punkt 09040625"). The points of
+one monument, over all placemarks and files, are published as one MultiPoint.
 
 The list's sections are A (Bodendenkmale, archaeological sites), B (Grabungsschutzgebiete),
 C (Denkmalbereiche, heritage areas) and D (Bau-, Garten- und technische Denkmale).
 **Archaeological sites are never published**: the state keeps them out of publication to
-protect them from looters. Rows of sections A and B, their geometries and whole layers or
-sheets named after them are dropped here, before anything reaches a :class:`Part`; the load
-says how many were withheld, never which. Their rows are not even checked, so no message can
-name one; only their ID numbers are kept, in memory, to drop their geometries too.
+protect them from looters. Rows of sections A and B, their geometries and whole layers,
+sheets or geometry files named after them are dropped here, before anything reaches a
+:class:`Part`; the load says how many were withheld, never which. Their rows are not even
+checked, so no message can name one; only their ID numbers are kept, in memory, to drop
+their geometries too.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+import tempfile
 import unicodedata
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -71,6 +78,9 @@ _WITHHELD_NAME_WORDS = ("bodendenkmal", "archaeolog", "archeolog", "grabungsschu
                         "bodenfund")
 #: Abbreviations of the kind "Bodendenkmal" in the kind column (Denkmalart "BD").
 _WITHHELD_CODES = ("bd", "bod", "bodd", "a", "b")
+#: Words that mark a heritage area in the kind column: Brandenburg's "Denkmalbereich",
+#: Berlin's "Gesamtanlage" and "Ensemble" (its parts too).
+_AREA_WORDS = ("bereich", "ensemble", "gesamtanlage")
 #: A section given by its letter: "A", "D.", "Abschnitt C", "C - Denkmalbereiche".
 _SECTION_LETTER = re.compile(r"^(?:abschnitt\s*)?([abcd])(?:$|[\s.):,;-])")
 
@@ -105,7 +115,7 @@ def classify(section: str | None, kind: str | None,
             or (kind and re.sub(r"[\W_]+", "", _fold(kind)) in _WITHHELD_CODES) \
             or any(w in n for n in folded_names for w in _WITHHELD_NAME_WORDS):
         return Section.WITHHELD
-    if letter == "c" or any("bereich" in t or "ensemble" in t for t in texts):
+    if letter == "c" or any(w in t for t in texts for w in _AREA_WORDS):
         return Section.DENKMALBEREICH
     for t in texts:  # the kind first: it is the finer of the two
         if "garten" in t or "park" in t:
@@ -128,7 +138,15 @@ def withheld_name(name: str) -> bool:
 #: Column names of the list (normalised, see :func:`normalise_name`) per registry field, in
 #: order of preference. The first one present feeds the field.
 ID_COLUMNS = ("idnr", "idnummer", "objektnummer", "objektnr", "denkmalnummer", "denkmalnr",
-              "denkmalid", "objektid", "nummer", "nr", "id")
+              "denkmalid", "objektid", "objdoknr", "nummer", "nr", "id")
+#: An 8-digit ID written as a number, its leading zero lost.
+LOST_ZERO = re.compile(r"[1-9]\d{6}")
+#: Cells that mean "no value" in exported lists (R's and Berlin's ``NA``).
+MISSING_MARKERS = frozenset({"NA"})
+#: An ID written into a placemark's name, KML's only label: "Punkt 09040625".
+NAME_ID = re.compile(r"^\D*?(\d+)\s*$")
+#: Drivers whose features carry a name but often no attribute table (KML exports).
+NAMED_DRIVERS = frozenset({"KML", "LIBKML"})
 LIST_COLUMNS: dict[str, tuple[str, ...]] = {
     "denkmalnummer": ID_COLUMNS,
     "bezeichnung": ("bezeichnung", "offiziellebezeichnung", "denkmalbezeichnung",
@@ -159,6 +177,18 @@ class Entry:
     path: Path
     row: int | str  # "12 (sheet 'Denkmale')" in a workbook
     values: dict[str, str | None]
+    #: The row as read, every column: a later row equal to it is a repetition, not a conflict.
+    cells: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Point:
+    """A point feature of a monument, held until every geometry file is read."""
+
+    path: Path
+    row: int
+    crs: str
+    geom: Any
 
 
 @dataclass
@@ -169,6 +199,31 @@ class _Rows:
     where: str  # "" for a CSV, " (sheet 'X')" for a spreadsheet
     header: list[str]
     rows: list[tuple[int, dict[str, Any]]]
+
+
+@contextmanager
+def _readable(path: Path) -> Iterator[tuple[Path, int]]:
+    """The file, or a copy without the NUL bytes some KML exporters write after ``</kml>``
+    (GDAL's XML parser stops at them); and how many were dropped. Only in XML, and only
+    trailing ones: a NUL inside a document is damage and stays an error, and binary formats
+    (a GeoPackage) may well end in zeros."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(64)
+            fh.seek(max(path.stat().st_size - 64, 0))
+            tail = fh.read()
+    except OSError:
+        yield path, 0  # the reader names the problem
+        return
+    trimmed = len(tail) - len(tail.rstrip(b"\0"))
+    xml = head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
+    if not (trimmed and xml and tail.rstrip(b"\0").rstrip().endswith(b">")):
+        yield path, 0
+        return
+    with tempfile.TemporaryDirectory(prefix="twin-heritage-") as tmp:
+        copy = Path(tmp) / path.name
+        copy.write_bytes(path.read_bytes()[:-trimmed])
+        yield copy, trimmed
 
 
 def file_kind(path: Path) -> str:
@@ -210,14 +265,16 @@ def _cell_text(value: Any) -> str | None:
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value).strip()
-    return text or None
+    return text if text and text not in MISSING_MARKERS else None
 
 
 def _id_text(value: Any) -> tuple[str | None, bool]:
     """An ID as text, and whether a lost leading zero was put back.
 
     Spreadsheets (and GIS integer fields) keep 09100203 as the number 9100203; a number
-    with fewer than eight digits is zero-padded, text is taken as written.
+    with fewer than eight digits is zero-padded. Text is taken as written, but for seven
+    digits not starting with 0: the same number written out by a spreadsheet (Berlin's
+    ``ObjDokNr`` 9040625 for 09040625). "0910010" has kept its zero and lost a digit.
     """
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -229,7 +286,9 @@ def _id_text(value: Any) -> tuple[str | None, bool]:
     if value is None:
         return None, False
     text = str(value).strip().replace("\u00a0", "")
-    return text or None, False
+    if LOST_ZERO.fullmatch(text):
+        return "0" + text, True
+    return (text, False) if text and text not in MISSING_MARKERS else (None, False)
 
 
 def _canonical(key: str) -> str:
@@ -252,6 +311,7 @@ class HeritageSource(Source):
         self._withheld_rows = 0
         self._withheld_features = 0
         self._withheld_layers: list[str] = []
+        self._withheld_files: list[str] = []
 
     def key_problem(self, collection: Collection, key: str) -> str | None:
         if not ID_PATTERN.fullmatch(key):
@@ -275,12 +335,14 @@ class HeritageSource(Source):
             self._read_list(path, kinds[path])
         matched: set[str] = set()
         errors: list[RecordError] = []
+        held: dict[str, list[_Point]] = {}
         for path in geometries:
-            yield from self._read_geometries(path, options, matched, errors)
+            yield from self._read_geometries(path, options, matched, errors, held)
         if errors:
             raise LoadRefusedError(
                 f"{len(errors)} geometr{'y' if len(errors) == 1 else 'ies'} refused; nothing "
                 f"was changed. First: {errors[0].location}", path=errors[0].path, errors=errors)
+        yield from self._merged_points(held)
         for key, entry in self._entries.items():
             if key not in matched:
                 self.notes.append(f"{entry.path}: row {entry.row} ({key}): no geometry in the "
@@ -288,13 +350,17 @@ class HeritageSource(Source):
         self._note_withheld()
 
     def _note_withheld(self) -> None:
-        if not (self._withheld_rows or self._withheld_features or self._withheld_layers):
+        if not (self._withheld_rows or self._withheld_features or self._withheld_layers
+                or self._withheld_files):
             return
         # Counts only: no ID, name, place or row of an archaeological site, to protect them.
         layers = ""
         if self._withheld_layers:
             names = ", ".join(f"'{n}'" for n in self._withheld_layers)
             layers = f", with everything in layer(s) or sheet(s) {names}"
+        if self._withheld_files:
+            names = ", ".join(f"'{n}'" for n in self._withheld_files)
+            layers += f", with everything in file(s) {names}"
         self.notes.append(
             f"withheld {self._withheld_rows} list entr"
             f"{'y' if self._withheld_rows == 1 else 'ies'} of sections A/B (Bodendenkmale, "
@@ -306,7 +372,7 @@ class HeritageSource(Source):
     def _read_list(self, path: Path, kind: str) -> None:
         tables = [_csv_rows(path)] if kind == "csv" else self._xlsx_rows(path)
         errors: list[RecordError] = []
-        padded = 0
+        padded = repeated = conflicting = missing = 0
         for table in tables:
             columns = _map_columns(table)
             id_col = columns["denkmalnummer"]
@@ -354,22 +420,42 @@ class HeritageSource(Source):
                 padded += was_padded
                 if key in self._entries:
                     first = self._entries[key]
+                    if first.cells == cells:
+                        # Berlin's export repeats some rows word for word: one monument.
+                        repeated += 1
+                        continue
+                    conflicting += 1
+                    # Column names only: which values differ, not what they are.
+                    differ = [h for h in dict.fromkeys([*first.cells, *cells])
+                              if first.cells.get(h) != cells.get(h)]
                     errors.append(RecordError(
-                        f"duplicate ID '{key}' (first in {first.path.name} row {first.row})",
+                        f"duplicate ID '{key}' with other values (first in {first.path.name} "
+                        f"row {first.row}; differs in {', '.join(differ)})",
                         path=str(path), row=_row(row, table), field=id_col))
                     continue
+                missing += sum(1 for v in cells.values()
+                               if isinstance(v, str) and v.strip() in MISSING_MARKERS)
                 values: dict[str, str | None] = {
                     name: _cell_text(cells.get(col)) if col else None
                     for name, col in columns.items() if not name.startswith("_")}
                 values["denkmalnummer"] = key
                 values["abschnitt"] = section.value
-                self._entries[key] = Entry(path, _row(row, table), values)
+                self._entries[key] = Entry(path, _row(row, table), values, cells)
         if padded:
             self.notes.append(f"{path}: {padded} ID number(s) were stored as numbers and had "
-                              "lost their leading zero; zero-padded to 8 digits")
+                              "lost their leading zero (7 digits); zero-padded to 8 digits")
+        if repeated:
+            self.notes.append(f"{path}: {repeated} row(s) repeat an earlier row exactly (same ID, "
+                              "same values in every column); each published once")
+        if missing:
+            # The marker unquoted: notes mask every quoted value.
+            self.notes.append(f"{path}: {missing} cell(s) reading "
+                              f"{' or '.join(sorted(MISSING_MARKERS))} read as empty")
         if errors:
+            dups = (f" ({conflicting} of them repeat an ID with other values)"
+                    if conflicting else "")
             raise LoadRefusedError(
-                f"{len(errors)} row(s) of the heritage list refused; nothing was changed. "
+                f"{len(errors)} row(s) of the heritage list refused{dups}; nothing was changed. "
                 f"First: {errors[0].location}", path=str(path), errors=errors)
 
     def _withhold(self, table: _Rows) -> None:
@@ -412,8 +498,30 @@ class HeritageSource(Source):
 
     # -- the geometries -------------------------------------------------------------------
     def _read_geometries(self, path: Path, options: LoadOptions, matched: set[str],
-                         errors: list[RecordError]) -> Iterator[Part]:
-        layers = vector_layers(path)
+                         errors: list[RecordError], held: dict[str, list[_Point]]
+                         ) -> Iterator[Part]:
+        if withheld_name(path.stem):
+            # A file of archaeological sites (Berlin's bodendenkmal.kml) is never read.
+            self._withheld_files.append(str(path))  # the path as given: notes show it
+            return
+        with _readable(path) as (readable, trimmed):
+            if trimmed:
+                self.notes.append(f"{path}: {trimmed} NUL byte(s) after the end of the document "
+                                  "(as some exporters write them) ignored")
+            try:
+                yield from self._read_layers(path, readable, options, matched, errors, held)
+            except SourceError as exc:
+                if readable == path:
+                    raise
+                # Name the file the user gave, not the trimmed copy read in its place (GDAL's
+                # own words name it too).
+                raise SourceError(exc.reason.replace(str(readable), str(path)),
+                                  path=str(path)) from exc
+
+    def _read_layers(self, path: Path, readable: Path, options: LoadOptions,
+                     matched: set[str], errors: list[RecordError],
+                     held: dict[str, list[_Point]]) -> Iterator[Part]:
+        layers = vector_layers(readable)
         if not layers:
             raise SourceError("file holds no layer", path=str(path))
         file_crs: tuple[str, str] | None = None
@@ -423,12 +531,16 @@ class HeritageSource(Source):
                 # Never read: a layer of archaeological sites is counted, no more.
                 self._withheld_layers.append(layer)
                 continue
-            info = inspect_vector(path, layer)
+            info = inspect_vector(readable, layer)
             if info.feature_count == 0:
                 continue
             by_name = {normalise_name(f): f.lower() for f in info.fields}
-            id_col = next((by_name[c] for c in ID_COLUMNS if c in by_name), None)
-            if id_col is None:
+            named = info.driver in NAMED_DRIVERS
+            # A placemark's "id" is an anchor inside the document, not a number of the list.
+            id_col = next((by_name[c] for c in ID_COLUMNS if c in by_name
+                           and not (named and c == "id")), None)
+            name_col = by_name.get("name") if named else None
+            if id_col is None and name_col is None:
                 raise SourceError(
                     f"no ID column{where}: expected one of 'ID-Nr.', 'Objektnummer', "
                     f"'Denkmalnummer'...; the layer has: {', '.join(info.fields) or 'no fields'}",
@@ -445,30 +557,84 @@ class HeritageSource(Source):
                 raise SourceError(f"layers '{file_crs[0]}' and '{layer}' have different CRS "
                                   f"({file_crs[1]}, {crs}); give them as separate files",
                                   path=str(path))
-            for batch in read_vector(path, info, batch_size=self.batch_size):
-                keep = self._join(path, where, batch, id_col, (kind_cols, name_cols), matched,
-                                  errors)
+            unnamed: list[int] = []
+            for batch in read_vector(readable, info, batch_size=self.batch_size):
+                keep, keys = self._join(path, where, batch, (id_col, name_col),
+                                        (kind_cols, name_cols), matched, errors, unnamed)
                 if keep.size == 0 or errors:
                     continue
-                entries = [self._entries[k] for k in self._keys(batch, id_col, keep)]
-                columns = {f.name: [e.values.get(f.name) for e in entries]
-                           for f in HERITAGE.loaded_fields}
                 geoms = shapely.force_2d(batch.geometries[keep])
-                yield Part(HERITAGE, Batch(columns, geoms, batch.rows[keep]), path, crs,
-                           info.feature_count)
+                rows = batch.rows[keep]
+                points = shapely.get_type_id(geoms) == shapely.GeometryType.POINT
+                for key, geom, row in zip(np.asarray(keys, dtype=object)[points],
+                                          geoms[points], rows[points], strict=True):
+                    # Held until every file is read: a monument's points may come in many
+                    # placemarks and files, and are published as one MultiPoint.
+                    held.setdefault(key, []).append(_Point(path, int(row), crs, geom))
+                if points.all():
+                    continue
+                other = ~points
+                yield self._part([k for k, p in zip(keys, points, strict=True) if not p],
+                                 geoms[other], rows[other], path, crs, info.feature_count)
+            if unnamed:
+                # Rows only: the name of an unmatched placemark may be an archaeological site's.
+                self.notes.append(
+                    f"{path}{where}: {len(unnamed)} placemark(s) whose name holds no ID "
+                    f"number of 8 digits (rows {', '.join(map(str, unnamed))}); not published")
 
-    @staticmethod
-    def _keys(batch: Batch, id_col: str, keep: np.ndarray) -> list[str]:
-        return [_id_text(batch.columns[id_col][i])[0] for i in keep]
+    def _part(self, keys: list[str], geoms: np.ndarray, rows: np.ndarray, path: Path, crs: str,
+              total: int) -> Part:
+        entries = [self._entries[k] for k in keys]
+        columns = {f.name: [e.values.get(f.name) for e in entries]
+                   for f in HERITAGE.loaded_fields}
+        return Part(HERITAGE, Batch(columns, geoms, rows), path, crs, total)
 
-    def _join(self, path: Path, where: str, batch: Batch, id_col: str,
+    def _merged_points(self, held: dict[str, list[_Point]]) -> Iterator[Part]:
+        """The held points, one feature per monument: a MultiPoint of its distinct points where
+        it has several, named after its first placemark."""
+        out: dict[tuple[Path, str], list[tuple[str, Any, int]]] = {}
+        merged = placemarks = 0
+        for key, points in held.items():
+            if len({p.crs for p in points}) > 1:
+                # Files in different CRS cannot be merged here; the core names the duplicate.
+                for p in points:
+                    out.setdefault((p.path, p.crs), []).append((key, p.geom, p.row))
+                continue
+            first = points[0]
+            geom = first.geom
+            if len(points) > 1:
+                coords = list(dict.fromkeys(
+                    tuple(c) for p in points for c in shapely.get_coordinates(p.geom)))
+                geom = shapely.multipoints(coords) if len(coords) > 1 else geom
+                merged += 1
+                placemarks += len(points)
+            out.setdefault((first.path, first.crs), []).append((key, geom, first.row))
+        if merged:
+            self.notes.append(f"{merged} monument(s) given as several points ({placemarks} "
+                              "features in all, in one or more files): each published as one "
+                              "MultiPoint of its distinct points")
+        for (path, crs), items in out.items():
+            for start in range(0, len(items), self.batch_size):
+                chunk = items[start:start + self.batch_size]
+                yield self._part([k for k, _, _ in chunk],
+                                 np.asarray([g for _, g, _ in chunk], dtype=object),
+                                 np.asarray([r for _, _, r in chunk], dtype=int), path, crs,
+                                 len(items))
+
+    def _join(self, path: Path, where: str, batch: Batch, id_cols: tuple[str | None, str | None],
               columns: tuple[list[str], list[str]], matched: set[str],
-              errors: list[RecordError]) -> np.ndarray:
-        """Indexes of the batch's features that are published; notes and errors for the rest."""
-        keep = []
+              errors: list[RecordError], unnamed: list[int]) -> tuple[np.ndarray, list[str]]:
+        """Indexes and keys of the batch's features that are published; notes and errors for
+        the rest. ``id_cols``: the ID field and, in KML, the name it may be written in."""
+        keep, keys = [], []
+        id_col, name_col = id_cols
         missing = shapely.is_missing(batch.geometries) | shapely.is_empty(batch.geometries)
-        for i, raw in enumerate(batch.columns[id_col]):
-            key, _ = _id_text(raw)
+        for i in range(len(batch)):
+            key, _ = _id_text(batch.columns[id_col][i]) if id_col else (None, False)
+            from_name = key is None and name_col is not None
+            if from_name:
+                m = NAME_ID.match(_cell_text(batch.columns[name_col][i]) or "")
+                key = _id_text(m.group(1))[0] if m else None
             kinds = [_cell_text(batch.columns[c][i]) for c in columns[0]]
             names = tuple(_cell_text(batch.columns[c][i]) for c in columns[1])
             if (key is not None and _canonical(key) in self._withheld_ids) or any(
@@ -477,6 +643,11 @@ class HeritageSource(Source):
                 self._withheld_features += 1
                 continue
             row = int(batch.rows[i])
+            if from_name and (key is None or not ID_PATTERN.fullmatch(key)):
+                # A label, not a key field: "Punkt" alone joins nothing, like a geometry
+                # without an entry in the list.
+                unnamed.append(row)
+                continue
             if key is None:
                 errors.append(RecordError(f"feature has no ID{where}", path=str(path), row=row,
                                           field=id_col))
@@ -499,7 +670,8 @@ class HeritageSource(Source):
                 continue
             matched.add(key)
             keep.append(i)
-        return np.asarray(keep, dtype=int)
+            keys.append(key)
+        return np.asarray(keep, dtype=int), keys
 
 
 def _row(row: int, table: _Rows) -> str | int:
