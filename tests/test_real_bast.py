@@ -225,3 +225,16 @@ def test_street_damage_on_a_counted_road_gets_its_traffic(loaded: Settings,
         ).fetchone()[0]
     assert far > 250  # farther than the nearest-station rule reaches
     assert damage == dtv and all(v is not None for v in dtv.values())
+
+
+def test_a_zip_with_several_files_is_refused(loaded: Settings, national: tuple[Path, Path],
+                                             tmp_path: Path) -> None:
+    path = tmp_path / "2021_S.zip"
+    with zipfile.ZipFile(path, "w") as archive, zipfile.ZipFile(national[0]) as a, \
+            zipfile.ZipFile(national[1]) as b:
+        for source in (a, b):
+            archive.writestr(source.namelist()[0], source.read(source.namelist()[0]))
+    result = run_twin(loaded, "load", "traffic-counts", str(STATIONS), str(path))
+    assert result.returncode == 66, result.stderr
+    message = " ".join(result.stderr.split())
+    assert str(path) in message and "expected one file in the ZIP archive, found 2" in message

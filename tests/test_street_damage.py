@@ -708,6 +708,13 @@ def test_html_item_page_shows_the_redacted_description(server: Server,
     ("Frau Hering", None),
     ("Ottokar Wrobelski 0355 112233", None),
     ("Zum Wrobelski 4", None),
+    # Issue 9: Mark-a-Spot's address_string, abbreviated and classified roads, US addresses.
+    ("50997 Köln - Godorf, Amselweg 3", "Amselweg"),
+    ("Str. der Jugend 33, 03050 Cottbus", "Straße der Jugend"),
+    ("B168, Cottbus", "B 168"),
+    ("B 96a", "B 96a"),
+    ("Wohnung B 12, Karlstraße 3", "Karlstraße"),
+    ("1540 W 17TH ST, CHICAGO, IL, 60608", None),
 ])
 def test_only_a_street_name_is_published_from_an_address(address: str,
                                                           street: str | None) -> None:

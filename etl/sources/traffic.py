@@ -27,11 +27,7 @@ same rule, so that loading the same files again deletes and re-creates nothing.
 
 from __future__ import annotations
 
-import codecs
-import contextlib
-import csv
 import datetime as dt
-import io
 import math
 import re
 import zipfile
@@ -39,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -48,7 +44,8 @@ import shapely
 from etl import geometry
 from etl.read import Batch, inspect_vector, read_vector
 from etl.sources.base import LoadMode, LoadOptions, Part, Source
-from etl.tabular import DELIMITERS, Table, points, read_csv
+from etl.streamed import header, read_filtered
+from etl.tabular import Table, points, read_csv
 from twin.errors import LoadRefusedError, RecordError, SourceError
 from twin.registry import TRAFFIC_COUNTS, TRAFFIC_STATIONS
 from twin.settings import STORAGE_SRID
@@ -109,8 +106,6 @@ COORDINATE_COLUMNS = (
 #: Station numbers become part of observation ids ('<station>/<UTC hour>'): no '/' or spaces.
 STATION_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,31}")
 VECTOR_SUFFIXES = frozenset({".geojson", ".json", ".gpkg", ".shp", ".gml", ".fgb"})
-#: Bytes read to tell a file's encoding and header; the national hourly files are large.
-SNIFF_BYTES = 1 << 16
 
 
 # -- local hours and instants ------------------------------------------------------------------
@@ -208,7 +203,7 @@ class TrafficSource(Source):
         for path in paths:
             table = None
             if path.suffix.lower() not in VECTOR_SUFFIXES:
-                if _is_hourly(_header(path)):
+                if _is_hourly(header(path)):
                     hourly.append(path)  # read once the stations are known
                     continue
                 if zipfile.is_zipfile(path):
@@ -231,7 +226,9 @@ class TrafficSource(Source):
 
         observations: list[Observation] = []
         for path in hourly:
-            table, skipped = _read_hourly(path, stations)
+            # BASt's national files hold every station of a road class: keep the call's.
+            table, skipped = read_filtered(path, "Zst",
+                                           lambda zst: station_key(zst) in stations)
             self._skipped_stations(table, skipped, errors)
             observations += self._observations(table, stations, errors)
         if errors:
@@ -571,96 +568,6 @@ def _road(kind: str | None, number: str | None, suffix: str | None) -> str | Non
     if not parts[0] or not parts[1]:
         return None
     return f"{parts[0]} {parts[1]}{parts[2]}"
-
-
-@contextlib.contextmanager
-def _binary(path: Path) -> Iterator[IO[bytes]]:
-    """The bytes of ``path``, or of the one file inside a ZIP archive (BASt ships its
-    national hourly files zipped), read as a stream."""
-    if not path.is_file():
-        raise SourceError("not a file", path=str(path))
-    if not zipfile.is_zipfile(path):
-        with path.open("rb", buffering=SNIFF_BYTES) as f:
-            yield f
-        return
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = [i for i in archive.infolist() if not i.is_dir()]
-            if len(members) != 1:
-                raise SourceError(
-                    f"expected one hourly file in the ZIP archive, found {len(members)}: "
-                    f"{', '.join(m.filename for m in members) or 'none'}", path=str(path))
-            with archive.open(members[0]) as f:
-                yield f
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SourceError(f"cannot read the ZIP archive ({exc}); is the file truncated?",
-                          path=str(path)) from exc
-
-
-def _encoding(head: bytes) -> str:
-    """UTF-8 (with or without BOM) when the first bytes decode as such, else Windows-1252."""
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8-sig"
-
-
-@contextlib.contextmanager
-def _text(path: Path) -> Iterator[tuple[IO[str], str]]:
-    with _binary(path) as raw:
-        buffered = raw if isinstance(raw, io.BufferedReader) else \
-            io.BufferedReader(raw, SNIFF_BYTES)  # type: ignore[arg-type]
-        encoding = _encoding(buffered.peek(SNIFF_BYTES))
-        yield io.TextIOWrapper(buffered, encoding=encoding, newline=""), encoding
-
-
-def _header(path: Path) -> list[str]:
-    """The header cells of a CSV or of the file in a ZIP archive."""
-    try:
-        with _text(path) as (stream, _):
-            first = stream.readline()
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"cannot decode as UTF-8 or Windows-1252 ({exc})",
-                          path=str(path)) from exc
-    delimiter = max(DELIMITERS, key=first.count)
-    return [h.strip() for h in first.rstrip("\r\n").split(delimiter)]
-
-
-def _read_hourly(path: Path, stations: dict[str, Station]
-                 ) -> tuple[Table, dict[str, tuple[int, int]]]:
-    """The rows of an hourly file (CSV, BASt .txt, or either zipped) whose ``Zst`` is a
-    station of the call, streamed so that a national file is never held whole, and for every
-    other station its first line and number of rows. Cells keep their blanks (BASt pads
-    values); every reader strips them."""
-    skipped: dict[str, tuple[int, int]] = {}
-    rows: list[tuple[int, dict[str, str]]] = []
-    encoding = "utf-8"
-    try:
-        with _text(path) as (stream, encoding):
-            first = stream.readline()
-            delimiter = max(DELIMITERS, key=first.count)
-            header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
-            zst = next((i for i, h in enumerate(header) if h.lower() == "zst"), None)
-            reader = csv.reader(stream, delimiter=delimiter)
-            for record in reader:
-                line = reader.line_num + 1  # the header was read before the reader
-                if not any(cell.strip() for cell in record):
-                    continue
-                if len(record) > len(header):
-                    raise SourceError(f"line {line} has {len(record)} columns, the header "
-                                      f"{len(header)}", path=str(path))
-                number = record[zst].strip() if zst is not None and zst < len(record) else ""
-                if number and station_key(number) not in stations:
-                    first_line, n = skipped.get(number, (line, 0))
-                    skipped[number] = (first_line, n + 1)
-                    continue
-                rows.append((line, dict(zip(header, record, strict=False))))
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"cannot decode as {encoding} ({exc})", path=str(path)) from exc
-    except csv.Error as exc:
-        raise SourceError(f"not a readable CSV file ({exc})", path=str(path)) from exc
-    return Table(path, header, encoding, delimiter, rows), skipped
 
 
 def _counts_part(path: Path, obs: list[Observation], total: int) -> Part:
