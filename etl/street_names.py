@@ -5,13 +5,16 @@ Cottbus", "Stadtring / Ecke Vetschauer Straße", "Karlstraße 12 (Frau X)", "Ger
 Karlstraße 12". Only a street name is published, never a house number or a person:
 
 - a street of Cottbus listed in config/vocabulary.yml is published as listed;
-- otherwise the first street in the text (part by part between commas) is taken: a word
+- otherwise the first street in the text (part by part between commas, so that Mark-a-Spot's
+  "50997 Köln - Godorf, Amselweg 3" gives "Amselweg") is taken: a word
   ending in a street word (Karlstraße, Stadtring, Karl-Marx-Straße) with at most two words
   before it that begin street names (Alte, Neue, Große...; -er adjectives of places such as
-  Berliner, Sandower), or "Straße der/des ..." or a preposition ("Am Turm", "An der
+  Berliner, Sandower), or "Straße der/des ..." ("Str. der Jugend" is written out as
+  "Straße der Jugend") or a preposition ("Am Turm", "An der
   Spreeaue") followed by one to three words that pass the allow-list
   (:func:`twin.vocabulary.is_word`); words before the street that do not begin street names
   are dropped ("Gerlinde X Karlstraße" -> "Karlstraße");
+- a part that is a classified road alone ("B 168", "A15", "B 96a") is published as "B 168";
 - anything else is published as NULL.
 """
 
@@ -25,6 +28,10 @@ from twin.vocabulary import fold, is_word, vocabulary
 #: Where an address stops being a street: a comma, a parenthesis, a corner ("/", "Ecke").
 _CUT = re.compile(r"\s*(?:[,;(\[]|/|\b(?:Ecke|Höhe|gegenüber|vor|nahe|bei|Nr\.?)\b|\d)",
                   re.IGNORECASE)
+#: A classified road as BASt and signs write it: class letter (Autobahn, Bundes-, Landes-,
+#: Kreisstraße), number, optional suffix: "B 168", "A15", "B 96a". Written "B 168" so that
+#: street damage meets the traffic counts on the same road (etl/sources/traffic.py).
+_ROAD = re.compile(r"([ABLK])\s?(\d{1,4}[a-z]?)(?![\w.,-]?\d)")
 _WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?")
 
 
@@ -67,10 +74,18 @@ def street_name(text: object) -> str | None:
     'Karlstraße'
     >>> street_name("Karlstraße 12 (Frau X)")
     'Karlstraße'
+    >>> street_name("50997 Köln - Godorf, Amselweg 3")
+    'Amselweg'
+    >>> street_name("Str. der Jugend 33, 03050 Cottbus")
+    'Straße der Jugend'
+    >>> street_name("B168, Cottbus")
+    'B 168'
     """
     if text is None or not str(text).strip():
         return None
     for part in re.split(r"[,;]", normalise(str(text))):
+        if road := _ROAD.fullmatch(part.strip()):
+            return f"{road[1]} {road[2]}"
         if found := _street_in(_CUT.split(part.strip(), maxsplit=1)[0].strip()):
             return found
     return None
@@ -91,11 +106,13 @@ def _street_in(head: str) -> str | None:
                 name = _known_words(rest)
                 if name:
                     return " ".join(tokens[i:i + len(words)] + name)
-        if lower in ("straße", "strasse") and i + 1 < len(tokens) and \
+        if lower in ("straße", "strasse", "str.") and i + 1 < len(tokens) and \
                 tokens[i + 1].lower() in ("der", "des"):
             name = _known_words(tokens[i + 2:i + 5])
             if name:
-                return " ".join(tokens[i:i + 2] + name)
+                # "Str. der Jugend" is how forms abbreviate "Straße der Jugend".
+                word = "Straße" if lower == "str." else token
+                return " ".join([word, tokens[i + 1], *name])
         kind = _street_word(token) if token[:1].isupper() else None
         if kind:
             start = i

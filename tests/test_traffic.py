@@ -49,6 +49,9 @@ EPSG_25833 = "http://www.opengis.net/def/crs/EPSG/0/25833"
 COUNT_FIELDS = {"KFZ_R1": "kfz_r1", "KFZ_R2": "kfz_r2", "Lkw_R1": "lkw_r1", "Lkw_R2": "lkw_r2",
                 "Pkw_R1": "pkw_r1", "Pkw_R2": "pkw_r2", "Bus_R1": "bus_r1", "Bus_R2": "bus_r2"}
 REQUIRED_COUNTS = ("KFZ_R1", "KFZ_R2", "Lkw_R1", "Lkw_R2")
+#: BASt quality marks of values BASt counts as valid, as docs/sources/traffic-counts.md cites
+#: them: '-' measured and plausible, 'k' corrected, 's' estimated; empty is no mark.
+BAST_VALID = ("", "-", "k", "s")
 #: The Sundays the clocks change in 2024, found with zoneinfo below, not typed in.
 SPRING_FORWARD = dt.date(2024, 3, 31)
 FALL_BACK = dt.date(2024, 10, 27)
@@ -139,7 +142,7 @@ def expected_flags() -> dict[str, str]:
         kinds = [
             ("negative", any(n < 0 for n in numbers)),
             ("spike", any(n > SPIKE_LIMIT for n in numbers)),
-            ("quality", any(row[k].strip() not in ("", "-") for k in row
+            ("quality", any(row[k].strip() not in BAST_VALID for k in row
                             if k.startswith("K_") and k[2:] in COUNT_FIELDS)),
         ]
         flag = next((name for name, on in kinds if on), None)
@@ -661,8 +664,6 @@ def _duplicate_row(line: int):
 
 HOURLY_REFUSALS = [
     ("missing-column", _drop_column("Stunde"), ["row 1", "'Stunde'", "required column"]),
-    ("unknown-station", _set(5, "Zst", "9999"),
-     ["row 5", "'Zst'", "'9999'", "not in the stations file", "pass the stations file"]),
     ("malformed-date", _set(7, "Datum", "240332"), ["row 7", "'Datum'", "yymmdd"]),
     ("malformed-date-format", _set(8, "Datum", "25.03.2024"), ["row 8", "'Datum'", "yymmdd"]),
     ("hour-25", _set(9, "Stunde", "25"), ["row 9", "'Stunde'", "1-24"]),
@@ -686,6 +687,22 @@ def test_refused_hourly_files_change_nothing(base: Settings, tmp_path: Path, cas
     run = last_run(base)
     assert run["outcome"] == "refused" and run["refusals"]
     assert run["refusals"][0]["path"] == str(path)
+
+
+def test_rows_of_unlisted_stations_are_skipped_with_one_note(base: Settings,
+                                                             tmp_path: Path) -> None:
+    header, rows = read_table(SPRING)
+    listed = {r["Zst"] for r in read_table(STATIONS_CSV)[1]}
+    other = [dict(r, Zst=str(9000 + i % 2)) for i, r in enumerate(rows[:30])]
+    path = write_table(tmp_path / "with_others.csv", header, rows + other)
+    before = published(base)
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), str(path))
+    assert result.returncode == 0, result.stderr
+    assert published(base) == before  # the listed stations' rows are the sample's
+    notes = [n for n in last_run(base)["notes"] if "not in the stations file" in n]
+    assert notes == [f"{path}: row {len(rows) + 2}, column Zst: {len(other)} row(s) of "
+                     f"{len({r['Zst'] for r in other} - listed)} station(s) not in the "
+                     "stations file of this load skipped (e.g. 9000, 9001)"]
 
 
 def test_counts_without_their_stations_file_are_refused(base: Settings) -> None:

@@ -75,9 +75,15 @@ OTHER = "other"
 OPEN311_WITHHELD = ("email", "first_name", "last_name", "phone", "device_id", "account_id",
                     "status_notes", "media_url")
 #: GeoReport v2 fields that are published (through the mapping in _open311_record).
+#: Mark-a-Spot servers (Cologne's and Bonn's "Sag's uns") send ``address_string`` instead of
+#: ``address`` ("50997 Köln - Godorf, Amselweg 3"); either gives the street.
 OPEN311_USED = ("service_request_id", "status", "service_name", "service_code", "description",
-                "requested_datetime", "updated_datetime", "address", "lat", "long")
-OPEN311_REQUIRED = ("service_request_id", "status", "requested_datetime", "lat", "long")
+                "requested_datetime", "updated_datetime", "address", "address_string", "lat",
+                "long")
+OPEN311_ADDRESS = ("address", "address_string")
+#: A report without these is refused. ``lat``/``long`` are not among them: a report without a
+#: pin is skipped with a note (:func:`_has_location`), the rest of the feed loads.
+OPEN311_REQUIRED = ("service_request_id", "status", "requested_datetime")
 
 
 @dataclass(frozen=True)
@@ -225,7 +231,7 @@ class StreetDamageSource(Source):
             files.append(records)
         if errors:
             raise LoadRefusedError(
-                f"{len(errors)} record(s) refused; nothing was changed. First: "
+                f"{refused_rows(errors)} record(s) refused; nothing was changed. First: "
                 f"{errors[0].location}", path=errors[0].path, errors=errors)
         for records in files:
             yield from records.parts(self.batch_size)
@@ -273,6 +279,7 @@ class StreetDamageSource(Source):
         extra: set[str] = set()
         withheld: set[str] = set()
         others = _Others()
+        unplaced: list[int] = []
         for row, request in enumerate(requests, start=1):
             if not isinstance(request, dict):
                 errors.append(RecordError("expected a service request (a JSON object), got "
@@ -280,8 +287,19 @@ class StreetDamageSource(Source):
                 continue
             withheld.update(k for k in request if k in OPEN311_WITHHELD)
             extra.update(k for k in request if k not in OPEN311_USED + OPEN311_WITHHELD)
+            if not _has_location(request.get("lat"), request.get("long")):
+                # A citizen feed must not be blocked by one report without a pin; it cannot
+                # be placed, so it is not published.
+                unplaced.append(row)
+                continue
             values, geometry = self._open311_record(path, row, request, errors, others)
             records.add(row, values, geometry)
+        if unplaced:
+            rows = ", ".join(map(str, unplaced[:10])) + (", ..." if len(unplaced) > 10 else "")
+            self.notes.append(
+                f"{path}: row {unplaced[0]}, field 'lat': {len(unplaced)} report(s) without a "
+                f"usable location ('lat'/'long' missing or 0/0) not placed and not published "
+                f"(rows {rows})")
         if withheld:
             self.notes.append(f"{path}: personal fields withheld, never published: "
                               f"{', '.join(sorted(withheld))}")
@@ -339,7 +357,8 @@ class StreetDamageSource(Source):
             "category": others("service_name", category_of(request.get("service_name"))),
             "service_code": others("service_code", service_code_of(request.get("service_code"))),
             "status": status,
-            "street": street_of(request.get("address")),
+            "street": street_of(next((request[k] for k in OPEN311_ADDRESS
+                                      if request.get(k) and str(request[k]).strip()), None)),
             "description": redact(_text(request.get("description"))),
             "condition_class": None,
             "condition_rating": None,
@@ -466,9 +485,20 @@ def _number(value: Any) -> float | None:
     return number if number is not None and math.isfinite(number) else None
 
 
-def _open311_point(lat: Any, lon: Any, refuse) -> Any:
+def refused_rows(errors: list[RecordError]) -> int:
+    """How many records (file and row) the errors refuse: one row may fail in several fields."""
+    return len({(e.path, e.row) for e in errors})
+
+
+def _has_location(lat: Any, lon: Any) -> bool:
+    """False when a report has no pin: ``lat`` or ``long`` missing or empty, or both 0 (the
+    placeholder many GeoReport servers send for "no location"; 0/0 is in the Atlantic)."""
     if lat is None or lon is None or not str(lat).strip() or not str(lon).strip():
-        return None  # named as missing by the required-field check
+        return False
+    return not (_number(lat) == 0 and _number(lon) == 0)
+
+
+def _open311_point(lat: Any, lon: Any, refuse) -> Any:
     y, x = _number(lat), _number(lon)
     if y is None or not -90 <= y <= 90:
         refuse(f"'{lat}' is not a latitude (WGS84 degrees, -90 to 90)", "lat")

@@ -1,17 +1,20 @@
 """Traffic counts: counting stations and hourly counts in the layout of the BASt.
 
 One load takes a stations file and any number of hourly files; the source tells them apart by
-their header. The hourly files follow the federal road research institute's (Bundesanstalt für
-Straßenwesen) layout: semicolon-separated, ``TKNR;Zst;Land;Strklas;Strnum;Datum;Wotag;Fahrtzw;
-Stunde;KFZ_R1;KFZ_R2;Lkw_R1;Lkw_R2;...`` with the date as ``yymmdd`` and the hour as 1-24 of
-local (Europe/Berlin) wall-clock time. Columns are read by name, never by position: the files
-of different years order and name their columns differently.
+their header. The hourly files (CSV, BASt's ``.txt``, or either zipped) follow the federal
+road research institute's (Bundesanstalt für Straßenwesen) layout: semicolon-separated,
+``TKNR;Zst;Land;Strklas;Strnum;Datum;Wotag;Fahrtzw;Stunde;KFZ_R1;KFZ_R2;Lkw_R1;Lkw_R2;...``
+with the date as ``yymmdd`` and the hour as 1-24 of local (Europe/Berlin) wall-clock time.
+Columns are read by name, never by position: the files of different years order and name
+their columns differently. BASt's national files (``{year}_A_S.txt``, every station of a
+road class) are streamed and only the rows of the call's stations kept; the others are
+counted in one note.
 
 Every hour becomes an observation with a real instant: the hour that does not exist when the
 clocks go forward is not stored (a note says so), the hour that occurs twice when they go back
 is taken in file order (first CEST, then CET). Negative values, values over the capacity of a
-direction and values the BASt quality flags (``K_*``) mark as estimated or faulty are flagged,
-never silently used: the station figures (twin/sql/derive_traffic.sql) skip them.
+direction and values whose BASt quality mark (``K_*``) is not one BASt counts as valid are
+flagged, never silently used: the station figures (twin/sql/derive_traffic.sql) skip them.
 
 A gap is the absence of data, so it is derived, not loaded: twin/sql/derive_traffic.sql gives
 every hour of a local day on which a station has a row, and that has no row itself, a row with
@@ -27,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import zipfile
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +44,7 @@ import shapely
 from etl import geometry
 from etl.read import Batch, inspect_vector, read_vector
 from etl.sources.base import LoadMode, LoadOptions, Part, Source
+from etl.streamed import header, read_filtered
 from etl.tabular import Table, points, read_csv
 from twin.errors import LoadRefusedError, RecordError, SourceError
 from twin.registry import TRAFFIC_COUNTS, TRAFFIC_STATIONS
@@ -56,9 +61,11 @@ SPIKE_LIMIT = 3000
 GAP = "gap"
 #: Flags, most severe first; an observation carries the first that applies.
 FLAGS = (GAP, "negative", "spike", "quality")
-#: BASt quality flags (``K_*``) that mark an original, plausible value; any other value
-#: (e.g. 'a', 'd', 's', 'k', 'z') says the value was substituted, estimated or is faulty.
-QUALITY_OK = frozenset({"", "-"})
+#: BASt quality marks (``K_*``) of a value BASt itself counts as valid: '-' a measured value
+#: that passed the plausibility checks, 'k' a value BASt corrected, 's' a value BASt
+#: substituted by its estimation procedure (see docs/sources/traffic-counts.md for the
+#: source). Any other letter ('a', 'd', 'u', 'z', ...) excludes the hour from the figures.
+QUALITY_OK = frozenset({"", "-", "k", "s"})
 
 #: Columns an hourly file must have (matched case-insensitively).
 HOURLY_REQUIRED = ("Zst", "Datum", "Stunde", "KFZ_R1", "KFZ_R2", "Lkw_R1", "Lkw_R2")
@@ -75,7 +82,8 @@ BAST_COLUMNS = frozenset(
     | {f"{k}{c}_r{r}".lower() for c in _CLASSES for r in (1, 2) for k in ("", "K_")})
 
 #: Stations file: published field -> accepted column names (lower case), first match wins.
-#: The BASt station lists' own names (DZ_Nr, DZ_Name, Nahziel_Ri1...) are accepted too.
+#: The BASt station lists' own names (DZ_Nr, DZ_Name, Nahziel_Ri1...) are accepted too; a
+#: BASt list has no road column but road class, number and suffix (ROAD_PARTS).
 STATION_COLUMNS = {
     "station_id": ("zst", "station_id", "dz_nr"),
     "name": ("name", "dz_name", "bezeichnung"),
@@ -83,6 +91,11 @@ STATION_COLUMNS = {
     "direction_1": ("richtung_1", "direction_1", "nahziel_ri1", "fernziel_ri1"),
     "direction_2": ("richtung_2", "direction_2", "nahziel_ri2", "fernziel_ri2"),
 }
+#: BASt station list columns from which ``road`` is built when the file has no road column:
+#: Str_Kl "B", Str_Nr "96", Str_Zus "a" -> "B 96a" (as etl/street_names.py writes a road).
+ROAD_PARTS = ("str_kl", "str_nr", "str_zus")
+#: Cells that mean "no value" (R's NA in BASt's station lists).
+MISSING = frozenset({"", "NA"})
 #: Coordinate column pairs of a stations CSV and their CRS, first match wins.
 COORDINATE_COLUMNS = (
     (("x", "y"), "EPSG:25833"),
@@ -185,13 +198,18 @@ class TrafficSource(Source):
 
     def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
         stations: dict[str, Station] = {}
-        hourly: list[Table] = []
+        hourly: list[Path] = []
         errors: list[RecordError] = []
         for path in paths:
-            table = None if path.suffix.lower() in VECTOR_SUFFIXES else read_csv(path)
-            if table is not None and _is_hourly(table):
-                hourly.append(table)
-                continue
+            table = None
+            if path.suffix.lower() not in VECTOR_SUFFIXES:
+                if _is_hourly(header(path)):
+                    hourly.append(path)  # read once the stations are known
+                    continue
+                if zipfile.is_zipfile(path):
+                    raise SourceError("a ZIP archive is read for BASt hourly files only; "
+                                      "unzip the stations list", path=str(path))
+                table = read_csv(path)
             found = (self._stations_from_vector(path, options, errors) if table is None
                      else self._stations_from_csv(table, options, errors))
             for st in found:
@@ -207,7 +225,11 @@ class TrafficSource(Source):
             _refuse(errors)
 
         observations: list[Observation] = []
-        for table in hourly:
+        for path in hourly:
+            # BASt's national files hold every station of a road class: keep the call's.
+            table, skipped = read_filtered(path, "Zst",
+                                           lambda zst: station_key(zst) in stations)
+            self._skipped_stations(table, skipped, errors)
             observations += self._observations(table, stations, errors)
         if errors:
             _refuse(errors)
@@ -239,6 +261,11 @@ class TrafficSource(Source):
         names = {h.lower(): h for h in table.header}
         columns = {f: next((names[a] for a in aliases if a in names), None)
                    for f, aliases in STATION_COLUMNS.items()}
+        road_parts = [names.get(p) for p in ROAD_PARTS]
+        if columns["road"] is None and road_parts[0] and road_parts[1]:
+            for _, record in table.rows:
+                record["road"] = _road(*(record.get(c) if c else None for c in road_parts))
+            columns["road"] = "road"
         if columns["station_id"] is None:
             raise SourceError(
                 "neither a stations file (no column 'Zst' with the station number) nor a BASt "
@@ -253,7 +280,7 @@ class TrafficSource(Source):
         if options.crs and pair[0] == ("x", "y"):
             crs = geometry.resolve_crs(str(path), None, options.crs)
         self._note_dropped(path, table.header,
-                           {c for c in columns.values() if c} | {xcol, ycol})
+                           {c for c in [*columns.values(), *road_parts] if c} | {xcol, ycol})
         rows = [line for line, _ in table.rows]
         xs, ys = [r.get(xcol) for _, r in table.rows], [r.get(ycol) for _, r in table.rows]
         geoms = np.full(len(rows), None, dtype=object)
@@ -333,7 +360,9 @@ class TrafficSource(Source):
         for record, geom, row in zip(records, geoms, rows, strict=True):
             def text(f: str, record: dict = record) -> str | None:
                 value = record.get(columns[f]) if columns[f] else None
-                return (str(value).strip() or None) if value is not None else None
+                if value is None or str(value).strip() in MISSING:
+                    return None
+                return str(value).strip()
 
             sid = text("station_id")
             if isinstance(record.get(columns["station_id"]), float) and sid and \
@@ -378,7 +407,6 @@ class TrafficSource(Source):
             self.notes.append(f"{path}: columns not in the BASt layout, dropped: "
                               f"{', '.join(unknown)}")
         wotag = names.get("wotag")
-        unknown_stations: dict[str, list[int]] = {}
         wrong_weekday: list[int] = []
         out = []
         for line, record in table.rows:
@@ -391,8 +419,6 @@ class TrafficSource(Source):
             station = stations.get(station_key(zst)) if zst else None
             if not zst:
                 fail("the station number is missing", col["Zst"])
-            elif station is None:
-                unknown_stations.setdefault(zst, []).append(line)
             try:
                 day = parse_datum(record.get(col["Datum"]) or "")
             except ValueError as exc:
@@ -426,18 +452,38 @@ class TrafficSource(Source):
             flag = next((f for f, on in zip(FLAGS[1:], flagged, strict=True) if on), None)
             out.append(Observation(station, day, stunde, values, flag, path, line,
                                    blank=blank))
-        for zst, lines in unknown_stations.items():
-            errors.append(RecordError(
-                f"station '{zst}' is not in the stations file of this load ({len(lines)} "
-                "row(s) of this file); pass the stations file (CSV or GeoJSON) in the same "
-                "`twin load traffic-counts` call", path=str(path), row=lines[0],
-                field=col["Zst"]))
         if wrong_weekday:
             self.notes.append(
                 f"{path}: row {wrong_weekday[0]}, field '{wotag}': the weekday disagrees with "
                 f"'{col['Datum']}' in {len(wrong_weekday)} row(s) (1 = Monday); is the date "
                 "really yymmdd?")
         return out
+
+    def _skipped_stations(self, table: Table, skipped: dict[str, tuple[int, int]],
+                          errors: list[RecordError]) -> None:
+        """Rows of stations the call does not list: skipped with one note when the file has
+        rows of listed stations (BASt's national files hold every station of a road class),
+        refused when it has none (the stations file was forgotten)."""
+        if not skipped:
+            return
+        path = table.path
+        zst = next((h for h in table.header if h.lower() == "zst"), "Zst")
+        if not table.rows:
+            for number, (first, n) in skipped.items():
+                errors.append(RecordError(
+                    f"station '{number}' is not in the stations file of this load ({n} "
+                    "row(s) of this file); pass the stations file (CSV or GeoJSON) in the "
+                    "same `twin load traffic-counts` call", path=str(path), row=first,
+                    field=zst))
+            return
+        rows = sum(n for _, n in skipped.values())
+        first = min(line for line, _ in skipped.values())
+        examples = ", ".join(sorted(skipped, key=lambda k: skipped[k][0])[:5])
+        self.notes.append(
+            # The column unquoted: notes mask quoted text that is not an allow-listed word.
+            f"{path}: row {first}, column {zst}: {rows} row(s) of {len(skipped)} station(s) "
+            f"not in the stations file of this load skipped (e.g. {examples}"
+            f"{', ...' if len(skipped) > 5 else ''})")
 
     def _resolve_hours(self, observations: list[Observation], errors: list[RecordError], *,
                        with_gaps: bool) -> dict[Path, list[Observation]]:
@@ -511,8 +557,17 @@ def _add_gaps(by_path: dict[Path, list[Observation]]) -> None:
                                                  path, 0, instant))
 
 
-def _is_hourly(table: Table) -> bool:
-    return len(HOURLY_MARKERS & {h.lower() for h in table.header}) >= 2
+def _is_hourly(header: list[str]) -> bool:
+    return len(HOURLY_MARKERS & {h.lower() for h in header}) >= 2
+
+
+def _road(kind: str | None, number: str | None, suffix: str | None) -> str | None:
+    """A road as BASt's station lists split it: ("B", "96", "a") -> "B 96a"."""
+    parts = [(v or "").strip() for v in (kind, number, suffix)]
+    parts = ["" if v in MISSING else v for v in parts]
+    if not parts[0] or not parts[1]:
+        return None
+    return f"{parts[0]} {parts[1]}{parts[2]}"
 
 
 def _counts_part(path: Path, obs: list[Observation], total: int) -> Part:
@@ -532,6 +587,7 @@ def _counts_part(path: Path, obs: list[Observation], total: int) -> Part:
 
 
 def _refuse(errors: list[RecordError]) -> None:
+    rows = len({(e.path, e.row) for e in errors})  # one row may fail in several fields
     raise LoadRefusedError(
-        f"{len(errors)} record(s) refused; nothing was changed. First: {errors[0].location}",
+        f"{rows} record(s) refused; nothing was changed. First: {errors[0].location}",
         path=errors[0].path, errors=errors)
