@@ -13,6 +13,7 @@ import pyogrio
 import pyogrio.errors
 import shapely
 
+from etl.truncation import truncation_evidence
 from twin.errors import SourceError
 
 
@@ -60,7 +61,7 @@ def vector_layers(path: Path) -> list[str]:
     try:
         return [str(name) for name, _ in pyogrio.list_layers(path)]
     except _GDAL_ERRORS as exc:
-        raise SourceError(f"not a readable vector file ({exc})", path=str(path)) from exc
+        raise _unreadable(path, exc) from exc
 
 
 def inspect_vector(path: Path, layer: str | None = None) -> VectorInfo:
@@ -80,7 +81,7 @@ def inspect_vector(path: Path, layer: str | None = None) -> VectorInfo:
             raise SourceError(f"no layer '{layer}'; layers: {names}", path=str(path))
         info = pyogrio.read_info(path, layer=layer)
     except _GDAL_ERRORS as exc:
-        raise SourceError(f"not a readable vector file ({exc})", path=str(path)) from exc
+        raise _unreadable(path, exc) from exc
     return VectorInfo(
         layer=layer,
         crs=info.get("crs"),
@@ -112,9 +113,24 @@ def read_vector(path: Path, info: VectorInfo, *, batch_size: int) -> Iterator[Ba
                 yield Batch(columns, geoms, np.arange(start, start + n))
                 start += n
     except _GDAL_ERRORS as exc:
-        raise SourceError(
-            f"reading stopped at feature {start} ({exc}); is the file truncated?", path=str(path)
-        ) from exc
+        raise _unreadable(path, exc, start) from exc
+
+
+def _unreadable(path: Path, exc: BaseException, start: int | None = None) -> SourceError:
+    """The refusal of a file GDAL could not read: "truncated" only when the file's own
+    structure shows it (etl/truncation.py), otherwise what the reader said."""
+    evidence = truncation_evidence(path)
+    if start is None:
+        what = "not a readable vector file"
+    else:
+        what = f"reading stopped at feature {start}"
+    if evidence:
+        return SourceError(f"{what}: the file is truncated ({evidence}); GDAL said: {exc}",
+                           path=str(path))
+    if isinstance(exc, NotImplementedError | shapely.errors.GEOSException):
+        # A geometry GDAL read but shapely cannot take (a curve, say): the file is whole.
+        return SourceError(f"{what}: a geometry cannot be converted ({exc})", path=str(path))
+    return SourceError(f"{what} ({exc})", path=str(path))
 
 
 def _geometry_column(schema: pa.Schema, meta: dict) -> str | None:

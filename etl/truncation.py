@@ -1,0 +1,143 @@
+"""Whether a file really is truncated, from its own bytes, before any message says so.
+
+GDAL's errors do not tell a file cut short from a file that holds something the reader cannot
+take (a curve, a broken record): "is the file truncated?" guessed wrong for a complete GML with
+arcs. So a message says "truncated" only with evidence from the format's own structure: the
+XML root left open, JSON text ending mid-way, a GeoPackage (SQLite) or shapefile shorter than
+its header says, a ZIP without its central directory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from pathlib import Path
+
+#: Bytes read from the start and from the end of a file to judge it.
+_HEAD = 64 * 1024
+_TAIL = 64 * 1024 + 22  # a ZIP's end record sits within 64 KiB (comment) + 22 bytes of the end
+#: JSON up to this size is parsed whole to tell an early end from a syntax error.
+_JSON_PARSE_LIMIT = 64 * 1024 * 1024
+
+_XML_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)[\s/>]")
+_BLANK = b" \t\r\n\x00"  # a trailing NUL byte (seen after </kml>) is no truncation
+
+
+def truncation_evidence(path: Path) -> str | None:
+    """What shows that ``path`` ends before its content does, or None if nothing does.
+
+    Parameters
+    ----------
+    path : Path
+        A file as the city received it (a shapefile's ``.shp``; its ``.shx`` and ``.dbf``
+        sidecars are judged with it).
+
+    Returns
+    -------
+    str or None
+        A sentence for a message ("the XML ends before its root element <gml:Feature...> is
+        closed"), or None when the file looks complete or its format is not one judged here.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(_HEAD)
+            fh.seek(max(0, size - _TAIL))
+            tail = fh.read()
+    except OSError:
+        return None
+    if not head:
+        return None
+    if head.startswith(b"SQLite format 3\x00"):
+        return _sqlite(head, size)
+    if head[:4] == b"\x00\x00\x27\x0a":  # 9994, the shapefile (and .shx) magic number
+        return _shapefile(path, head, size)
+    if head.startswith(b"PK\x03\x04"):
+        return None if b"PK\x05\x06" in tail else "the ZIP archive has no central directory " \
+            "at its end"
+    text = head.lstrip(b"\xef\xbb\xbf" + _BLANK)
+    if text.startswith(b"<"):
+        return _xml(text, tail)
+    if text[:1] in (b"{", b"["):
+        return _json(path, size, tail)
+    return None
+
+
+def _xml(head: bytes, tail: bytes) -> str | None:
+    # The root is the first element that is no declaration, comment or processing instruction.
+    body = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", head, flags=re.S)
+    root = _XML_ROOT.search(body)
+    if root is None:
+        return None
+    name = root.group(1)
+    if re.match(rb"<" + re.escape(name) + rb"[^>]*/>", body[root.start():]):
+        return None  # an empty root element, closed where it opens
+    end = tail.rstrip(_BLANK)
+    if end.endswith(b"</" + name + b">") or re.search(
+            rb"</" + re.escape(name) + rb"\s*>$", end):
+        return None
+    return f"the XML ends before its root element <{name.decode(errors='replace')}> is closed"
+
+
+def _json(path: Path, size: int, tail: bytes) -> str | None:
+    if size > _JSON_PARSE_LIMIT:
+        # Too large to parse for a message: judge by the last character.
+        end = tail.rstrip(_BLANK)[-1:]
+        return None if end in (b"}", b"]") else "the JSON text ends in the middle of a value"
+    try:
+        text = path.read_bytes().decode("utf-8-sig", errors="replace")
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip(" \t\r\n\x00")):
+            return (f"the JSON text ends in the middle of a value (line {exc.lineno}, column "
+                    f"{exc.colno}: {exc.msg})")
+    return None
+
+
+def _sqlite(head: bytes, size: int) -> str | None:
+    if len(head) < 100:
+        return f"the file has {size} bytes, fewer than a SQLite header"
+    page_size = struct.unpack(">H", head[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    change_counter, pages, valid_for = struct.unpack(">I", head[24:28])[0], \
+        struct.unpack(">I", head[28:32])[0], struct.unpack(">I", head[92:96])[0]
+    if pages and change_counter == valid_for and size < pages * page_size:
+        return (f"its header says {pages} page(s) of {page_size} bytes "
+                f"({pages * page_size:,} bytes); the file has {size:,}")
+    if page_size and size % page_size:
+        return f"its size ({size:,} bytes) is no whole number of {page_size}-byte pages"
+    return None
+
+
+def _shapefile(path: Path, head: bytes, size: int) -> str | None:
+    if len(head) < 100:
+        return f"the file has {size} bytes, fewer than a shapefile header"
+    declared = struct.unpack(">i", head[24:28])[0] * 2  # in 16-bit words
+    if size < declared:
+        return f"its header says {declared:,} bytes; the file has {size:,}"
+    if path.suffix.lower() == ".shp":
+        for sidecar in sorted(path.parent.glob(path.stem + ".*")):
+            if sidecar.suffix.lower() == ".dbf":
+                evidence = _dbf(sidecar)
+            elif sidecar.suffix.lower() == ".shx":
+                evidence = _shapefile(sidecar, sidecar.read_bytes()[:100],
+                                      sidecar.stat().st_size)
+            else:
+                continue
+            if evidence:
+                return f"{sidecar.name}: {evidence}"
+    return None
+
+
+def _dbf(path: Path) -> str | None:
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        header = fh.read(12)
+    if len(header) < 12:
+        return f"the file has {size} bytes, fewer than a dBASE header"
+    records, header_len, record_len = struct.unpack("<IHH", header[4:12])
+    declared = header_len + records * record_len
+    if size < declared:
+        return f"its header says {records:,} record(s), {declared:,} bytes; the file has {size:,}"
+    return None
