@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
+from xml.parsers import expat
 
 #: Bytes read from the start and from the end of a file to judge it.
 _HEAD = 64 * 1024
@@ -24,7 +26,42 @@ _XML_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)[\s/>]")
 _BLANK = b" \t\r\n\x00"  # a trailing NUL byte (seen after </kml>) is no truncation
 
 
-def truncation_evidence(path: Path) -> str | None:
+@dataclass(frozen=True)
+class Damage:
+    """What is wrong with a file's own structure: cut short (``truncated``) or not
+    well-formed somewhere before its end."""
+
+    truncated: bool
+    text: str
+
+    def __str__(self) -> str:
+        return f"the file is truncated ({self.text})" if self.truncated else self.text
+
+
+def damage(path: Path) -> Damage | None:
+    """Whether ``path`` is truncated or, for XML and JSON, not well-formed; None if neither
+    shows. Reads the whole file for XML and JSON: for messages about a failed read only."""
+    if evidence := truncation_evidence(path):
+        return Damage(True, evidence)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_HEAD).lstrip(b"\xef\xbb\xbf" + _BLANK)
+    except OSError:
+        return None
+    if head.startswith(b"<"):
+        problem = _expat(path)
+        if problem is not None and not problem[0]:
+            return Damage(False, f"the XML is not well-formed ({problem[1]})")
+    elif head[:1] in (b"{", b"[") and path.stat().st_size <= _JSON_PARSE_LIMIT:
+        try:
+            json.loads(path.read_bytes().decode("utf-8-sig", errors="replace"))
+        except json.JSONDecodeError as exc:
+            return Damage(False, f"the JSON text is not valid ({exc.msg}, line {exc.lineno}, "
+                                 f"column {exc.colno})")
+    return None
+
+
+def truncation_evidence(path: Path, *, thorough: bool = True) -> str | None:
     """What shows that ``path`` ends before its content does, or None if nothing does.
 
     Parameters
@@ -32,11 +69,15 @@ def truncation_evidence(path: Path) -> str | None:
     path : Path
         A file as the city received it (a shapefile's ``.shp``; its ``.shx`` and ``.dbf``
         sidecars are judged with it).
+    thorough : bool
+        Also parse XML and JSON (up to 64 MiB) to their end; without it only the formats
+        whose header declares their length (GeoPackage/SQLite, shapefile, ZIP) are judged,
+        reading a few bytes: cheap enough to ask before every read.
 
     Returns
     -------
     str or None
-        A sentence for a message ("the XML ends before its root element <gml:Feature...> is
+        A sentence for a message ("the XML ends before its root element <wfs:...> is
         closed"), or None when the file looks complete or its format is not one judged here.
     """
     try:
@@ -56,28 +97,53 @@ def truncation_evidence(path: Path) -> str | None:
     if head.startswith(b"PK\x03\x04"):
         return None if b"PK\x05\x06" in tail else "the ZIP archive has no central directory " \
             "at its end"
+    if not thorough:
+        return None
     text = head.lstrip(b"\xef\xbb\xbf" + _BLANK)
     if text.startswith(b"<"):
-        return _xml(text, tail)
+        problem = _expat(path)
+        if problem is not None and problem[0]:
+            return f"{_xml_root(text) or 'the XML ends early'}: {problem[1]}"
+        return None
     if text[:1] in (b"{", b"["):
         return _json(path, size, tail)
     return None
 
 
-def _xml(head: bytes, tail: bytes) -> str | None:
+def _expat(path: Path) -> tuple[bool, str] | None:
+    """The first well-formedness error of an XML file as (at its end, text), or None.
+
+    An error raised only when the parser is told the input is over means the document was
+    fine as far as it went and then stopped: truncated. An error on the way is damage inside.
+    """
+    parser = expat.ParserCreate()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                parser.Parse(chunk, False)
+    except expat.ExpatError as exc:
+        if exc.code == expat.errors.codes[expat.errors.XML_ERROR_JUNK_AFTER_DOC_ELEMENT]:
+            return None  # a complete document with bytes after it (a NUL after </kml>)
+        return False, f"{expat.errors.messages[exc.code]}, line {exc.lineno}, column " \
+                      f"{exc.offset + 1}"
+    except OSError:
+        return None
+    try:
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        return True, f"{expat.errors.messages[exc.code]} at line {exc.lineno}"
+    return None
+
+
+def _xml_root(head: bytes) -> str | None:
+    """The truncation said with the root element's name, which tells the reader what it is."""
     # The root is the first element that is no declaration, comment or processing instruction.
     body = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", head, flags=re.S)
     root = _XML_ROOT.search(body)
     if root is None:
         return None
-    name = root.group(1)
-    if re.match(rb"<" + re.escape(name) + rb"[^>]*/>", body[root.start():]):
-        return None  # an empty root element, closed where it opens
-    end = tail.rstrip(_BLANK)
-    if end.endswith(b"</" + name + b">") or re.search(
-            rb"</" + re.escape(name) + rb"\s*>$", end):
-        return None
-    return f"the XML ends before its root element <{name.decode(errors='replace')}> is closed"
+    return (f"the XML ends before its root element <{root.group(1).decode(errors='replace')}>"
+            " is closed")
 
 
 def _json(path: Path, size: int, tail: bytes) -> str | None:
