@@ -155,6 +155,10 @@ def _json(path: Path, size: int, tail: bytes) -> str | None:
         text = path.read_bytes().decode("utf-8-sig", errors="replace")
         json.loads(text)
     except json.JSONDecodeError as exc:
+        # "Unterminated string" is said where the string starts: it runs to the end.
+        if exc.msg.startswith("Unterminated string"):
+            return (f"the JSON text ends inside a string begun at line {exc.lineno}, column "
+                    f"{exc.colno}")
         if exc.pos >= len(text.rstrip(" \t\r\n\x00")):
             return (f"the JSON text ends in the middle of a value (line {exc.lineno}, column "
                     f"{exc.colno}: {exc.msg})")
