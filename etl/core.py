@@ -39,8 +39,10 @@ from twin.settings import Settings, get_settings
 
 __all__ = ["LoadMode", "LoadOptions", "LoadReport", "load", "load_file"]
 
-#: Refusals kept in the run record and printed; the count is always complete.
-MAX_REPORTED = 200
+#: Notes, repairs and refusals kept in the run record, each: every one a real file makes (a
+#: Berlin list made 6,330 notes), bounded only so one record stays far below jsonb's limit.
+#: The terminal shows a few of each kind (twin/messages.py); counts are always complete.
+MAX_RECORDED = 100_000
 
 
 @dataclass
@@ -431,18 +433,21 @@ def _merge_detail(conn: psycopg.Connection, detail: Detail,
 
 def _check_duplicates(conn: psycopg.Connection, coll: Collection) -> None:
     key = sql.Identifier(coll.id_field.name)
+    # The true number of duplicate keys is counted in full; their rows are listed up to the
+    # run record's bound.
     dups = conn.execute(sql.SQL(
-        "SELECT {key}, array_agg(_path || ':' || _row ORDER BY _path, _row), min(_path) "
-        "FROM {stage} GROUP BY {key} HAVING count(*) > 1 ORDER BY min(_path), min(_row) "
-        "LIMIT %s").format(key=key, stage=_stage_name(coll)), (MAX_REPORTED,)).fetchall()
+        "SELECT {key}, array_agg(_path || ':' || _row ORDER BY _path, _row), min(_path), "
+        "count(*) OVER () FROM {stage} GROUP BY {key} HAVING count(*) > 1 "
+        "ORDER BY min(_path), min(_row) LIMIT %s").format(key=key, stage=_stage_name(coll)),
+        (MAX_RECORDED,)).fetchall()
     if dups:
         errors = [RecordError(f"duplicate key '{k}' (also in rows "
                               f"{', '.join(w.rsplit(':', 1)[1] for w in where[1:])})",
                               path=where[0].rsplit(":", 1)[0],
                               row=int(where[0].rsplit(":", 1)[1]), field=coll.id_field.name)
-                  for k, where, _ in dups]
+                  for k, where, _, _ in dups]
         raise LoadRefusedError(
-            f"{len(dups)} duplicate key(s) in field '{coll.id_field.name}' of {coll.id}; "
+            f"{dups[0][3]} duplicate key(s) in field '{coll.id_field.name}' of {coll.id}; "
             f"nothing was changed. First: {errors[0].location}", path=dups[0][2],
             errors=errors)
 
@@ -551,13 +556,15 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
             yield
         except LoadRefusedError as exc:
             report.outcome = "refused"
-            report.refusals = [_refusal(e) for e in exc.errors[:MAX_REPORTED]]
+            report.refusals = [_refusal(e) for e in exc.errors]
             message = str(exc)
+            exc.run_id = report.run_id
             raise
         except SourceError as exc:
             report.outcome = "refused"
             report.refusals = [_refusal(exc)]
             message = str(exc)
+            exc.run_id = report.run_id
             raise
         except (TwinError, psycopg.Error, OSError) as exc:
             report.outcome = "failed"
@@ -576,6 +583,7 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
             raise
         finally:
             _mask_report(report)
+            message = _bounded(report, message)
             conn.execute(
                 "UPDATE twin.load_run SET finished_at = now(), outcome = %s, collection = %s, "
                 "read_count = %s, inserted_count = %s, updated_count = %s, deleted_count = %s, "
@@ -584,9 +592,20 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
                 (report.outcome if report.outcome != "running" else "failed",
                  ",".join(report.counts) or report.source, report.read,
                  report.total("inserted"), report.total("updated"), report.total("deleted"),
-                 report.total("unchanged"), json.dumps(report.repairs),
-                 json.dumps(report.refusals), json.dumps(report.notes), message,
+                 report.total("unchanged"), json.dumps(report.repairs[:MAX_RECORDED]),
+                 json.dumps(report.refusals[:MAX_RECORDED]),
+                 json.dumps(report.notes[:MAX_RECORDED]), message,
                  report.run_id))
+
+
+def _bounded(report: LoadReport, message: str | None) -> str | None:
+    """The run's message, saying which lists the record keeps only the first of."""
+    cut = [f"the first {MAX_RECORDED:,} of {len(items):,} {name}"
+           for name, items in (("notes", report.notes), ("repairs", report.repairs),
+                               ("refusals", report.refusals)) if len(items) > MAX_RECORDED]
+    if not cut:
+        return message
+    return "; ".join(filter(None, [message, f"this record keeps {', '.join(cut)}"]))
 
 
 def _committed(conn: psycopg.Connection, xid: str | None) -> bool:

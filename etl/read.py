@@ -13,6 +13,7 @@ import pyogrio
 import pyogrio.errors
 import shapely
 
+from etl.truncation import damage, truncation_evidence
 from twin.errors import SourceError
 
 
@@ -60,7 +61,7 @@ def vector_layers(path: Path) -> list[str]:
     try:
         return [str(name) for name, _ in pyogrio.list_layers(path)]
     except _GDAL_ERRORS as exc:
-        raise SourceError(f"not a readable vector file ({exc})", path=str(path)) from exc
+        raise _unreadable(path, exc) from exc
 
 
 def inspect_vector(path: Path, layer: str | None = None) -> VectorInfo:
@@ -80,7 +81,7 @@ def inspect_vector(path: Path, layer: str | None = None) -> VectorInfo:
             raise SourceError(f"no layer '{layer}'; layers: {names}", path=str(path))
         info = pyogrio.read_info(path, layer=layer)
     except _GDAL_ERRORS as exc:
-        raise SourceError(f"not a readable vector file ({exc})", path=str(path)) from exc
+        raise _unreadable(path, exc) from exc
     return VectorInfo(
         layer=layer,
         crs=info.get("crs"),
@@ -91,7 +92,15 @@ def inspect_vector(path: Path, layer: str | None = None) -> VectorInfo:
 
 
 def read_vector(path: Path, info: VectorInfo, *, batch_size: int) -> Iterator[Batch]:
-    """Stream a layer as :class:`Batch` es; a file that breaks mid-way raises SourceError."""
+    """Stream a layer as :class:`Batch` es; a file that breaks mid-way raises SourceError.
+
+    A file whose header shows it cut short (GeoPackage, shapefile, ZIP) is refused before
+    reading: GDAL would read its remains without complaint. A file of fewer features than
+    GDAL counted in it is refused when its structure shows why (XML and JSON: cut short or not
+    well-formed), since some readers (GML) stop there silently.
+    """
+    if evidence := truncation_evidence(path, thorough=False):
+        raise SourceError(f"the file is truncated ({evidence})", path=str(path))
     start = 1
     try:
         with pyogrio.open_arrow(path, layer=info.layer, batch_size=batch_size,
@@ -112,9 +121,27 @@ def read_vector(path: Path, info: VectorInfo, *, batch_size: int) -> Iterator[Ba
                 yield Batch(columns, geoms, np.arange(start, start + n))
                 start += n
     except _GDAL_ERRORS as exc:
-        raise SourceError(
-            f"reading stopped at feature {start} ({exc}); is the file truncated?", path=str(path)
-        ) from exc
+        raise _unreadable(path, exc, start) from exc
+    if start - 1 < info.feature_count and (problem := damage(path)) is not None:
+        raise SourceError(f"reading stopped after feature {start - 1} of the "
+                          f"{info.feature_count} GDAL counted: {problem}", path=str(path))
+
+
+def _unreadable(path: Path, exc: BaseException, start: int | None = None) -> SourceError:
+    """The refusal of a file GDAL could not read: "truncated" only when the file's own
+    structure shows it (etl/truncation.py), otherwise what is wrong with it or what the reader
+    said."""
+    problem = damage(path)
+    if start is None:
+        what = "not a readable vector file"
+    else:
+        what = f"reading stopped at feature {start}"
+    if problem is not None:
+        return SourceError(f"{what}: {problem}; GDAL said: {exc}", path=str(path))
+    if isinstance(exc, NotImplementedError | shapely.errors.GEOSException):
+        # A geometry GDAL read but shapely cannot take (a curve, say): the file is whole.
+        return SourceError(f"{what}: a geometry cannot be converted ({exc})", path=str(path))
+    return SourceError(f"{what} ({exc})", path=str(path))
 
 
 def _geometry_column(schema: pa.Schema, meta: dict) -> str | None:

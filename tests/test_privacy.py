@@ -313,6 +313,13 @@ def corpus(empty_settings: Settings, tmp_path_factory) -> Iterator[dict]:
     status = run_twin(empty_settings, "db", "status", "--runs", "100")
     assert status.returncode == 0, status.stderr
     outputs.append(("`twin db status`", status.stdout + status.stderr))
+    with psycopg.connect(empty_settings.dsn) as conn:
+        run_ids = [i for (i,) in conn.execute("SELECT id FROM twin.load_run ORDER BY id")]
+    for run_id in run_ids:
+        # Every note, repair and refusal of the run, whole.
+        whole = run_twin(empty_settings, "db", "status", "--run", str(run_id))
+        assert whole.returncode == 0, whole.stderr
+        outputs.append((f"`twin db status --run {run_id}`", whole.stdout + whole.stderr))
     server = Server(empty_settings, work / "server.log")
     try:
         yield {"settings": empty_settings, "outputs": outputs, "server": server}

@@ -46,10 +46,13 @@ def _fail(exc: TwinError | psycopg.Error) -> typer.Exit:
     err.print("[bold red]error:[/] ", markup=True, end="")
     err.print(text, markup=False, soft_wrap=True)
     if isinstance(exc, LoadRefusedError) and len(exc.errors) > 1:
-        for e in exc.errors[1:20]:
-            err.print(f"  {e}", soft_wrap=True, markup=False)
-        if len(exc.errors) > 20:
-            err.print(f"  ... and {len(exc.errors) - 20} more (see `twin db status`)")
+        from twin.messages import terminal_lines
+
+        refusals = [{"path": e.path, "row": getattr(e, "row", None),
+                     "field": getattr(e, "field", None), "reason": e.reason}
+                    for e in exc.errors]
+        for line in terminal_lines([], [], refusals, run_id=exc.run_id):
+            err.print(f"  {line}", soft_wrap=True, markup=False)
     return typer.Exit(exit_code(exc))
 
 
@@ -68,12 +71,17 @@ def db_init() -> None:
 
 
 @db_app.command("status")
-def db_status(runs: Annotated[int, typer.Option(help="How many load runs to show")] = 20
+def db_status(runs: Annotated[int, typer.Option(help="How many load runs to show")] = 20,
+              run: Annotated[int | None, typer.Option(
+                  help="Show load run RUN whole: every note, repair and refusal")] = None
               ) -> None:
-    """Published tables, their row counts and the latest load runs."""
+    """Published tables, their row counts and the latest load runs (or one run whole)."""
     from twin import db
     from twin.registry import COLLECTIONS
 
+    if run is not None:
+        _run_status(run)
+        return
     try:
         with db.connect() as conn:
             tables = [db.table_status(conn, c) for c in COLLECTIONS]
@@ -96,6 +104,37 @@ def db_status(runs: Annotated[int, typer.Option(help="How many load runs to show
     _table("Load runs (newest first)", ("id", "started", "source", "outcome", "read",
                                         "inserted", "updated", "deleted", "unchanged",
                                         "repairs", "refusals", "file", "message"), run_rows)
+
+
+def _run_status(run_id: int) -> None:
+    """`twin db status --run N`: the run's record, with every line a terminal left out."""
+    from twin import db
+    from twin.errors import UnknownNameError
+    from twin.messages import note_line, refusal_line, repair_line
+
+    try:
+        with db.connect() as conn:
+            record = db.load_run(conn, run_id)
+        if record is None:
+            raise UnknownNameError(f"no load run {run_id} (see `twin db status`)")
+    except (TwinError, psycopg.Error) as exc:
+        raise _fail(exc) from exc
+    finished = f"{record['finished_at']:%Y-%m-%d %H:%M:%S}" if record["finished_at"] else "-"
+    # Plain print, never wrapped: a script or a pager reads one message per line.
+    print(f"load run {record['id']}: {record['source']} ({record['collection']}), "
+          f"{record['outcome']}, mode {record['mode']}, started "
+          f"{record['started_at']:%Y-%m-%d %H:%M:%S}, finished {finished}")
+    print(f"files: {record['path']}")
+    print("read {read_count}, inserted {inserted_count}, updated {updated_count}, deleted "
+          "{deleted_count}, unchanged {unchanged_count}".format(**record))
+    if record["message"]:
+        print(f"message: {record['message']}")
+    for title, items, line in (("notes", record["notes"], note_line),
+                               ("repairs", record["repairs"], repair_line),
+                               ("refusals", record["refusals"], refusal_line)):
+        print(f"# {title}: {len(items)}")
+        for item in items:
+            print(line(item))
 
 
 def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -133,13 +172,12 @@ def _load(source_name: str, paths: list[Path], *, layer: str | None = None,
         report = load(SOURCES[source_name](), paths, options)
     except (TwinError, psycopg.Error) as exc:
         raise _fail(exc) from exc
-    for note in report.notes:
-        err.print(f"note: {note}", markup=False, soft_wrap=True)
-    for repair in report.repairs[:50]:
-        err.print(f"repair: {repair['path']}: row {repair['row']} ({repair['key']}), field "
-                  f"'{repair['field']}': {repair['reason']}", markup=False, soft_wrap=True)
-    if len(report.repairs) > 50:
-        err.print(f"repair: ... and {len(report.repairs) - 50} more")
+    from twin.messages import terminal_lines
+
+    # A few lines of each kind; the run record keeps them all (`twin db status --run N`).
+    for line in terminal_lines(report.notes, report.repairs, [], paths=report.paths,
+                               run_id=report.run_id):
+        err.print(line, markup=False, soft_wrap=True)
     err.print(report.summary(), markup=False, soft_wrap=True)
 
 

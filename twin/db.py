@@ -247,3 +247,10 @@ def recent_runs(conn: psycopg.Connection, limit: int = 20) -> list[dict]:
             (limit,),
         )
         return cur.fetchall()
+
+
+def load_run(conn: psycopg.Connection, run_id: int) -> dict | None:
+    """Every column of load run ``run_id`` (notes, repairs and refusals whole), or None."""
+    mark_abandoned_runs(conn)
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute("SELECT * FROM twin.load_run WHERE id = %s", (run_id,)).fetchone()

@@ -50,6 +50,8 @@ class SourceError(TwinError):
 
     #: Subclasses that build their message from parts masked already say False.
     _mask = True
+    #: The load run that recorded this refusal (`twin db status --run N`), once a load has.
+    run_id: int | None = None
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
         if self._mask:
