@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ class Batch:
     columns: dict[str, list]
     geometries: np.ndarray  # shapely geometries or None
     rows: np.ndarray  # feature index in the file, 1-based, for messages
-    #: Geometries of the batch that held curves (gml:Arc...) and were linearised.
+    #: Geometries of the batch that held arcs (gml:Arc, circular strings) and were linearised.
     linearised: int = 0
 
     def __len__(self) -> int:
@@ -124,9 +125,10 @@ def read_vector(path: Path, info: VectorInfo, *, batch_size: int) -> Iterator[Ba
                     wkb = np.asarray(record_batch.column(geom_col).to_pylist(), dtype=object)
                     curved = np.array([_is_curve(w) for w in wkb], dtype=bool)
                     if curved.any():
-                        # GEOS has no curves: GDAL linearises them (read without Arrow).
+                        # GEOS has no curves: GDAL linearises them (read without Arrow). A
+                        # MultiSurface of plain polygons is only retyped; arcs are approximated.
+                        linearised = sum(_has_arcs(w) for w in wkb[curved])
                         wkb[curved] = _linear_wkb(path, info.layer, start, n)[curved]
-                        linearised = int(curved.sum())
                     geoms = shapely.from_wkb(wkb, on_invalid="ignore")
                 else:
                     geoms = np.full(n, None, dtype=object)
@@ -145,6 +147,41 @@ def _is_curve(wkb: bytes | None) -> bool:
     order = "little" if wkb[0] == 1 else "big"
     code = int.from_bytes(wkb[1:5], order) & 0x0FFFFFFF  # EWKB flags off
     return code in _CURVE_TYPES
+
+
+def _has_arcs(wkb: bytes) -> bool:
+    """True when a WKB geometry holds a circular string anywhere (an arc, not just a curve type
+    around straight lines)."""
+    return _walk(memoryview(wkb), 0)[0]
+
+
+def _walk(buf: memoryview, pos: int) -> tuple[bool, int]:
+    """(holds an arc, position after it) of the WKB geometry at ``pos``."""
+    order = "<" if buf[pos] == 1 else ">"
+    code = struct.unpack_from(order + "I", buf, pos + 1)[0]
+    pos += 5
+    if code & 0x20000000:  # EWKB: an SRID follows
+        pos += 4
+    iso_dim = (code & 0x0FFFFFFF) // 1000
+    dims = 2 + (bool(code & 0x80000000) or iso_dim in (1, 3)) \
+        + (bool(code & 0x40000000) or iso_dim in (2, 3))
+    kind = (code & 0x0FFFFFFF) % 1000
+    count = struct.unpack_from(order + "I", buf, pos)[0] if kind != 1 else 0
+    if kind == 1:  # Point
+        return False, pos + 8 * dims
+    if kind in (2, 8):  # LineString, CircularString
+        return kind == 8, pos + 4 + 8 * dims * count
+    if kind in (3, 17):  # Polygon, Triangle: rings of points
+        pos += 4
+        for _ in range(count):
+            points = struct.unpack_from(order + "I", buf, pos)[0]
+            pos += 4 + 8 * dims * points
+        return False, pos
+    found, pos = False, pos + 4  # collections, CompoundCurve, CurvePolygon, Multi*...
+    for _ in range(count):
+        arc, pos = _walk(buf, pos)
+        found = found or arc
+    return found, pos
 
 
 def _linear_wkb(path: Path, layer: str, start: int, n: int) -> np.ndarray:
