@@ -19,6 +19,7 @@ import shapely
 from pyproj import Transformer
 
 from etl.read import looks_truncated
+from etl.sources.parcels import spellings_table
 from tests import nas_delivery
 from tests.conftest import TWIN, twin_env
 from tests.helpers import assert_refused, last_run, published_of, run_twin
@@ -291,3 +292,8 @@ def test_nas_without_ogr2ogr_says_how_to_install_it(empty_settings: Settings,
     result = subprocess.run([TWIN, "load", "parcels", str(path)], env=env, capture_output=True,
                             text=True, timeout=300)
     assert_refused(result, path, ["ogr2ogr", "make setup", "gdal-bin"])
+
+
+def test_the_spellings_table_in_the_docs_is_current() -> None:
+    doc = (PROJECT_ROOT / "docs" / "sources" / "parcels.md").read_text(encoding="utf-8")
+    assert spellings_table() in doc

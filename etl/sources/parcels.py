@@ -35,32 +35,36 @@ class Spelling:
     field: str
     ave: tuple[str, ...]
     aaa: tuple[str, ...]
-    #: How the field is made when no spelling is present (documented in docs/sources/parcels.md).
-    otherwise: str = ""
+    #: How the field is read or made beyond its spellings (shown in docs/sources/parcels.md).
+    rule: str = ""
 
 
 #: One table of accepted spellings per field; docs/sources/parcels.md shows it.
 SPELLINGS: tuple[Spelling, ...] = (
     Spelling("flstkennz", ("flstkennz",), ("flurstueckskennzeichen",)),
-    Spelling("land", ("land",), (), "AAA: the name of the state from the Land key"),
+    Spelling("land", ("land",), (), "AAA: the state's name from the Land key (`12`: Brandenburg)"),
     Spelling("gemarkung", ("gemarkung",), ()),
     Spelling("gemaschl", ("gemaschl",), (),
-             "Land + Gemarkungsnummer (AAA), else the first 6 characters of flstkennz"),
-    Spelling("flur", ("flur",), ("flurnummer",), "'Flur 2' is read as 2"),
+             "AAA: `land` + `gemarkungsnummer` of `gemarkung/AX_Gemarkung_Schluessel`; "
+             "absent: the first 6 characters of `flstkennz`"),
+    Spelling("flur", ("flur",), ("flurnummer",), "`Flur 2` is read as 2"),
     Spelling("flstnrzae", ("flstnrzae",), ("zaehler",),
-             "split from flurstnr ('425/1': 425)"),
-    Spelling("flstnrnen", ("flstnrnen",), ("nenner",), "split from flurstnr ('425/1': 1)"),
+             "absent: split from `flurstnr` (`425/1`: 425)"),
+    Spelling("flstnrnen", ("flstnrnen",), ("nenner",),
+             "absent: split from `flurstnr` (`425/1`: 1)"),
     Spelling("flaeche", ("flaeche",), ("amtlicheflaeche",)),
     Spelling("lagebeztxt", ("lagebeztxt",), ()),
     Spelling("tntxt", ("tntxt",), ()),
     Spelling("kreis", ("kreis",), ()),
     Spelling("kreisschl", ("kreisschl",), (),
-             "AAA: Land + Regierungsbezirk + Kreis of gemeindezugehoerigkeit"),
+             "AAA: `land` + `regierungsbezirk` (0 when none) + `kreis` of "
+             "`gemeindezugehoerigkeit/AX_Gemeindekennzeichen`"),
     Spelling("gemeinde", ("gemeinde",), ()),
     Spelling("gmdschl", ("gmdschl",), (),
-             "AAA: Land + Regierungsbezirk + Kreis + Gemeinde of gemeindezugehoerigkeit"),
-    Spelling("aktualit", ("aktualit",), ("beginnt",)),
-    Spelling("idflurst", ("idflurst",), ("gml_id",)),
+             "AAA: `kreisschl` + `gemeinde` of the same"),
+    Spelling("aktualit", ("aktualit",), ("beginnt",),
+             "AAA: the date of `lebenszeitintervall/AA_Lebenszeitintervall/beginnt`"),
+    Spelling("idflurst", ("idflurst",), ("gml_id",), "AAA: the object's `gml:id`"),
 )
 
 #: Columns of the ave schema read only to derive a field.
@@ -89,6 +93,19 @@ LAENDER = {
 
 _FLUR = re.compile(r"(?i)\s*flur\s*(\d+)\s*")
 _FLURSTNR = re.compile(r"\s*(\d+)\s*(?:/\s*(\d+)\s*)?")
+
+
+def spellings_table() -> str:
+    """The table of accepted spellings as Markdown (docs/sources/parcels.md holds it; a test
+    checks that it is current)."""
+    def names(spellings: tuple[str, ...]) -> str:
+        return ", ".join(f"`{n}`" for n in spellings) or "–"
+
+    lines = ["| field | ALKIS vereinfacht (`ave:Flurstueck`) | AAA (`AX_Flurstueck`, NAS) "
+             "| rule |", "|---|---|---|---|"]
+    lines += [f"| `{s.field}` | {names(s.ave)} | {names(s.aaa)} | {s.rule or '–'} |"
+              for s in SPELLINGS]
+    return "\n".join(lines) + "\n"
 
 
 class ParcelsSource(VectorSource):
