@@ -91,11 +91,16 @@ def flurstuecke(path: Path) -> Iterator[Path]:
         out = Path(tmp) / "flurstuecke.gpkg"
         command = [
             ogr2ogr,
-            # Identify the file as NAS by its namespace (GDAL 3.6 looks for schema file names).
+            # GDAL 3.6 (Debian 12) identifies NAS by schema file names in the first bytes: look
+            # for the AAA namespace instead. Newer GDAL wants the driver named (-if NAS).
             "--config", "NAS_INDICATOR", "adv-online.de/namespaces/adv/gid",
-            "-f", "GPKG", "-nlt", "GEOMETRY", str(out), str(path), LAYER,
+            "-if", "NAS", "-f", "GPKG", "-nlt", "GEOMETRY", str(out), str(path), LAYER,
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if "Unknown option name '-if'" in result.stderr:
+            command.remove("-if")
+            command.remove("NAS")
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0 or not out.exists():
             message = " ".join(line.removeprefix("ERROR 1: ") for line in
                                result.stderr.splitlines() if line.startswith("ERROR"))

@@ -297,3 +297,11 @@ def test_nas_without_ogr2ogr_says_how_to_install_it(empty_settings: Settings,
 def test_the_spellings_table_in_the_docs_is_current() -> None:
     doc = (PROJECT_ROOT / "docs" / "sources" / "parcels.md").read_text(encoding="utf-8")
     assert spellings_table() in doc
+
+
+def test_nas_without_parcels_is_refused_by_name(empty_settings: Settings,
+                                                tmp_path: Path) -> None:
+    path = nas_delivery.write_delivery(tmp_path / "owners_only.xml", parcels=())
+    result = run_twin(empty_settings, "load", "parcels", str(path))
+    assert_refused(result, path, ["holds no AX_Flurstueck"])
+    assert nas_delivery.OWNER["nachnameOderFirma"] not in result.stderr
