@@ -85,6 +85,11 @@ def inspect_vector(path: Path, layer: str | None = None) -> VectorInfo:
         raise SourceError("file does not exist", path=str(path))
     if path.is_file() and path.stat().st_size == 0:
         raise SourceError("file is empty (0 bytes)", path=str(path))
+    if path.is_file() and looks_truncated(path):
+        # GDAL's GML and KML readers stop quietly at the cut: fewer features, no error.
+        raise SourceError("the file is truncated: it ends before its document does (the root "
+                          "element is not closed); was the download or copy complete?",
+                          path=str(path))
     try:
         layers = pyogrio.list_layers(path)
         if layer is None:
@@ -210,7 +215,7 @@ def looks_truncated(path: Path) -> bool:
         with path.open("rb") as fh:
             head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
             fh.seek(max(0, path.stat().st_size - 256))
-            tail = fh.read().rstrip(b" \t\r\n\x00")
+            tail = _TRAILER.sub(b"", fh.read())
     except OSError:
         return False
     if head[:1] in (b"{", b"["):
@@ -221,6 +226,9 @@ def looks_truncated(path: Path) -> bool:
         return not tail.endswith(closing)
     return False
 
+
+#: What may follow the end of a document: blanks, NUL bytes, XML comments and instructions.
+_TRAILER = re.compile(rb"(?:[ \t\r\n\x00]|<!--(?:(?!-->).)*-->|<\?[^>]*\?>)+\Z", re.S)
 
 #: The first element of an XML document, after its declaration, comments and DOCTYPE.
 _XML_ROOT = re.compile(rb"<(?![?!])([A-Za-z_][\w.:-]*)")
