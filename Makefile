@@ -12,6 +12,7 @@ SOAK_SECONDS ?= 60
 
 setup: venv postgis db ## Virtualenv, PostGIS and the database (idempotent)
 	@scripts/setup_dictionary.sh
+	@scripts/setup_gdal.sh
 
 venv: $(STAMP)
 

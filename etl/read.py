@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,9 @@ import numpy as np
 import pyarrow as pa
 import pyogrio
 import pyogrio.errors
+import pyogrio.raw
 import shapely
+import shapely.errors
 
 from etl.truncation import damage, truncation_evidence
 from twin.errors import SourceError
@@ -24,6 +27,8 @@ class Batch:
     columns: dict[str, list]
     geometries: np.ndarray  # shapely geometries or None
     rows: np.ndarray  # feature index in the file, 1-based, for messages
+    #: Geometries of the batch that held arcs (gml:Arc, circular strings) and were linearised.
+    linearised: int = 0
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -39,6 +44,16 @@ class VectorInfo:
     fields: tuple[str, ...]
     driver: str | None
 
+
+#: Largest angle (degrees) of the arc between two vertices when GDAL linearises a curve
+#: (GDAL's OGR_ARC_STEPSIZE; its default is 4). The area a chord cuts off an arc of radius R
+#: and angle a is R²(a - sin a)/2, about R²a³/12: at 1 degree a parcel bounded by arcs loses
+#: less than 1e-4 of the circular segments beside it, far inside 0.1 % of its area.
+ARC_STEP_DEGREES = 1.0
+
+#: WKB type codes (ISO, with Z/M/ZM variants as + 1000/2000/3000) of curved geometries:
+#: CircularString, CompoundCurve, CurvePolygon, MultiCurve, MultiSurface, Curve, Surface.
+_CURVE_TYPES = frozenset(base + dim for base in range(8, 15) for dim in (0, 1000, 2000, 3000))
 
 _GDAL_ERRORS = (
     pyogrio.errors.DataSourceError,
@@ -70,6 +85,11 @@ def inspect_vector(path: Path, layer: str | None = None) -> VectorInfo:
         raise SourceError("file does not exist", path=str(path))
     if path.is_file() and path.stat().st_size == 0:
         raise SourceError("file is empty (0 bytes)", path=str(path))
+    # GDAL's GML and KML readers stop quietly at a cut: fewer features, no error, and GDAL's
+    # own count agrees with them. So a text file is parsed to its end first (etl/truncation.py).
+    if path.is_file() and (evidence := truncation_evidence(path)):
+        raise SourceError(f"the file is truncated ({evidence}); was the download or copy "
+                          "complete?", path=str(path))
     try:
         layers = pyogrio.list_layers(path)
         if layer is None:
@@ -113,14 +133,21 @@ def read_vector(path: Path, info: VectorInfo, *, batch_size: int) -> Iterator[Ba
                     for name in record_batch.schema.names
                     if name != geom_col
                 }
+                linearised = 0
                 if geom_col is not None:
                     wkb = np.asarray(record_batch.column(geom_col).to_pylist(), dtype=object)
+                    curved = np.array([_is_curve(w) for w in wkb], dtype=bool)
+                    if curved.any():
+                        # GEOS has no curves: GDAL linearises them (read without Arrow). A
+                        # MultiSurface of plain polygons is only retyped; arcs are approximated.
+                        linearised = sum(_has_arcs(w) for w in wkb[curved])
+                        wkb[curved] = _linear_wkb(path, info.layer, start, n)[curved]
                     geoms = shapely.from_wkb(wkb, on_invalid="ignore")
                 else:
                     geoms = np.full(n, None, dtype=object)
-                yield Batch(columns, geoms, np.arange(start, start + n))
+                yield Batch(columns, geoms, np.arange(start, start + n), linearised)
                 start += n
-    except _GDAL_ERRORS as exc:
+    except (*_GDAL_ERRORS, shapely.errors.ShapelyError) as exc:
         raise _unreadable(path, exc, start) from exc
     if start - 1 < info.feature_count and (problem := damage(path)) is not None:
         raise SourceError(f"reading stopped after feature {start - 1} of the "
@@ -142,6 +169,69 @@ def _unreadable(path: Path, exc: BaseException, start: int | None = None) -> Sou
         # A geometry GDAL read but shapely cannot take (a curve, say): the file is whole.
         return SourceError(f"{what}: a geometry cannot be converted ({exc})", path=str(path))
     return SourceError(f"{what} ({exc})", path=str(path))
+
+
+def _is_curve(wkb: bytes | None) -> bool:
+    """True when a WKB geometry is of a curved type (its type code, in either byte order)."""
+    if not wkb or len(wkb) < 5:
+        return False
+    order = "little" if wkb[0] == 1 else "big"
+    code = int.from_bytes(wkb[1:5], order) & 0x0FFFFFFF  # EWKB flags off
+    return code in _CURVE_TYPES
+
+
+def _has_arcs(wkb: bytes) -> bool:
+    """True when a WKB geometry holds a circular string anywhere (an arc, not just a curve type
+    around straight lines)."""
+    return _walk(memoryview(wkb), 0)[0]
+
+
+def _walk(buf: memoryview, pos: int) -> tuple[bool, int]:
+    """(holds an arc, position after it) of the WKB geometry at ``pos``."""
+    order = "<" if buf[pos] == 1 else ">"
+    code = struct.unpack_from(order + "I", buf, pos + 1)[0]
+    pos += 5
+    if code & 0x20000000:  # EWKB: an SRID follows
+        pos += 4
+    iso_dim = (code & 0x0FFFFFFF) // 1000
+    dims = 2 + (bool(code & 0x80000000) or iso_dim in (1, 3)) \
+        + (bool(code & 0x40000000) or iso_dim in (2, 3))
+    kind = (code & 0x0FFFFFFF) % 1000
+    count = struct.unpack_from(order + "I", buf, pos)[0] if kind != 1 else 0
+    if kind == 1:  # Point
+        return False, pos + 8 * dims
+    if kind in (2, 8):  # LineString, CircularString
+        return kind == 8, pos + 4 + 8 * dims * count
+    if kind in (3, 17):  # Polygon, Triangle: rings of points
+        pos += 4
+        for _ in range(count):
+            points = struct.unpack_from(order + "I", buf, pos)[0]
+            pos += 4 + 8 * dims * points
+        return False, pos
+    found, pos = False, pos + 4  # collections, CompoundCurve, CurvePolygon, Multi*...
+    for _ in range(count):
+        arc, pos = _walk(buf, pos)
+        found = found or arc
+    return found, pos
+
+
+def _linear_wkb(path: Path, layer: str, start: int, n: int) -> np.ndarray:
+    """WKB of features ``start`` .. ``start + n - 1`` (1-based), curves linearised by GDAL in
+    steps of at most :data:`ARC_STEP_DEGREES`."""
+    previous = pyogrio.get_gdal_config_option("OGR_ARC_STEPSIZE")
+    pyogrio.set_gdal_config_options({"OGR_ARC_STEPSIZE": str(ARC_STEP_DEGREES)})
+    try:
+        # pyogrio's feature reader linearises non-linear geometries (OGR_G_GetLinearGeometry,
+        # which takes its step from OGR_ARC_STEPSIZE).
+        _, _, wkb, _ = pyogrio.raw.read(path, layer=layer, columns=[], skip_features=start - 1,
+                                       max_features=n)
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_ARC_STEPSIZE": previous})
+    if len(wkb) != n:
+        raise SourceError(f"features {start}-{start + n - 1} could not be read again to "
+                          "linearise their curves", path=str(path))
+    return np.asarray(wkb, dtype=object)
+
 
 
 def _geometry_column(schema: pa.Schema, meta: dict) -> str | None:
