@@ -51,7 +51,7 @@ IGNORED_PROVIDER_KEYWORDS = frozenset({"language"})
 
 #: Hosts no page may load anything from (offline first); also checked over every served file.
 ONLINE_HOSTS = re.compile(
-    rb"cdn\.jsdelivr|unpkg\.com|cdnjs|fonts\.googleapis|fonts\.gstatic|basemaps\.cartocdn"
+    rb"cdn\.jsdelivr|unpkg\.com|cdn[j]s|fonts\.googleapis|fonts\.gstatic|basemaps\.cartocdn"
     rb"|tile\.openstreetmap|api\.mapbox")
 
 #: The templates we change (in twin/pygeoapi/templates/), each with the sha256 of pygeoapi's
