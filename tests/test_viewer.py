@@ -27,7 +27,7 @@ from tests.browser import artifact, chromium
 from tests.conftest import Server
 from twin.settings import Settings
 from twin.terrain import terrain_path
-from twin.tiles3d import build_tiles, write_building_tiles
+from twin.tiles3d import build_tiles, refresh_building_tiles, write_building_tiles
 from twin.tiles3d.style import HERITAGE_COLOURS
 from twin.viewer.page import TERRAIN_MAX_CELLS, TERRAIN_RAMP, render_page
 from twin.viewer.routes import link_tileset
@@ -162,6 +162,24 @@ def test_tiles_in_the_callers_transaction(buildings: dict, loaded_settings: Sett
         after = conn.execute("SELECT md5(string_agg(path, ',' ORDER BY path)) "
                              "FROM twin.building_tiles").fetchone()
     assert before == after
+
+
+def test_tiles_are_rebuilt_only_when_their_rows_change(buildings: dict,
+                                                      loaded_settings: Settings) -> None:
+    """Every load runs the derivation steps; one that changes no building keeps the tiles."""
+    with psycopg.connect(loaded_settings.dsn) as conn:
+        def version() -> str:
+            doc = json.loads(_tiles(conn)["tileset.json"])
+            return doc["asset"]["tilesetVersion"]
+
+        before = version()
+        assert refresh_building_tiles(conn) is None
+        assert version() == before
+        conn.execute("UPDATE twin.buildings SET storeys = storeys + 1 "
+                     "WHERE building_id = (SELECT min(building_id) FROM twin.buildings)")
+        assert refresh_building_tiles(conn) is not None
+        assert version() != before
+        conn.rollback()
 
 
 def test_bad_faces_are_skipped_or_triangulated(buildings: dict,

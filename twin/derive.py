@@ -16,7 +16,7 @@ from twin.analysis import commercial_land
 from twin.db import packaged_sql
 from twin.settings import Settings, get_settings
 from twin.terrain import ground_heights
-from twin.tiles3d.writer import write_building_tiles
+from twin.tiles3d import refresh_building_tiles
 
 
 def buildings_ground_from_terrain(conn: psycopg.Connection, settings: Settings) -> None:
@@ -40,8 +40,9 @@ def buildings_ground_from_terrain(conn: psycopg.Connection, settings: Settings) 
 
 def building_tiles(conn: psycopg.Connection, settings: Settings) -> None:
     """The 3D Tiles of the buildings (twin/tiles3d/), rewritten with the buildings' current
-    attributes in the load's transaction: the viewer and the collection never disagree."""
-    write_building_tiles(conn)
+    attributes in the load's transaction when any changed: the viewer and the collection
+    never disagree."""
+    refresh_building_tiles(conn)
 
 #: SQL files in twin/sql/ (``derive_*.sql``) and Python steps, in the order they run.
 STEPS: list[str | Callable[[psycopg.Connection], None]

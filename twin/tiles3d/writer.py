@@ -347,9 +347,45 @@ def build_tiles(conn: psycopg.Connection, *, tile_size: float = TILE_SIZE,
     return rows, stats
 
 
+#: What the tiles are made of, as one value: every column of every building and every face.
+#: The tiles are a function of these rows, so an equal fingerprint means equal tiles. Sums of
+#: 64-bit row hashes: one pass over each table, no sort, no big string.
+FINGERPRINT_SQL = """
+SELECT concat_ws('-',
+    (SELECT count(*) || ':' || coalesce(sum(hashtextextended(b::text, 0)::numeric), 0)
+       FROM twin.buildings b),
+    (SELECT count(*) || ':' || coalesce(sum(hashtextextended(s::text, 0)::numeric), 0)
+       FROM twin.building_surfaces s))
+"""
+_STORED_VERSION_SQL = """
+SELECT convert_from(content, 'UTF8')::jsonb #>> '{asset,tilesetVersion}'
+  FROM twin.building_tiles WHERE path = 'tileset.json'
+"""
+
+
+def refresh_building_tiles(conn: psycopg.Connection) -> TileStats | None:
+    """:func:`write_building_tiles` unless the stored tiles were made from the same rows.
+
+    Every load runs the derivation steps (twin/derive.py), and most loads (parcels, traffic)
+    change no building: rebuilding the tiles of a whole city for them would cost seconds each.
+    The fingerprint of the rows the tiles were made from is their ``asset.tilesetVersion``.
+
+    Returns
+    -------
+    TileStats or None
+        What was written, or None when the tiles were current.
+    """
+    fingerprint = conn.execute(FINGERPRINT_SQL).fetchone()[0]
+    stored = conn.execute(_STORED_VERSION_SQL).fetchone()
+    if stored is not None and stored[0] == fingerprint:
+        return None
+    return write_building_tiles(conn, version=fingerprint)
+
+
 def write_building_tiles(conn: psycopg.Connection, *, tile_size: float = TILE_SIZE,
                          group: int = COARSE_GROUP,
-                         progress: Callable[[str], None] | None = None) -> TileStats:
+                         progress: Callable[[str], None] | None = None,
+                         version: str | None = None) -> TileStats:
     """Replace the rows of twin.building_tiles by the tileset of the current buildings.
 
     Runs in the caller's transaction and never commits: called by the buildings load, the
@@ -363,6 +399,8 @@ def write_building_tiles(conn: psycopg.Connection, *, tile_size: float = TILE_SI
         Edge of a detailed tile in metres, and detailed tiles per coarse tile along an axis.
     progress
         Called with a line of text at each stage (long work shows progress).
+    version
+        The tileset's ``asset.tilesetVersion`` (see :func:`refresh_building_tiles`).
 
     Returns
     -------
@@ -370,6 +408,9 @@ def write_building_tiles(conn: psycopg.Connection, *, tile_size: float = TILE_SI
         Counts of buildings, faces, tiles, triangles and bytes written.
     """
     rows, stats = build_tiles(conn, tile_size=tile_size, group=group, progress=progress)
+    if version is not None:
+        rows = [(path, _with_version(content, version) if path == TILESET else content,
+                 kind) for path, content, kind in rows]
     conn.execute("DELETE FROM twin.building_tiles")
     with conn.cursor() as cur, cur.copy(
             "COPY twin.building_tiles (path, content, content_type) FROM STDIN (FORMAT BINARY)"
@@ -378,3 +419,9 @@ def write_building_tiles(conn: psycopg.Connection, *, tile_size: float = TILE_SI
         for row in rows:
             copy.write_row(row)
     return stats
+
+
+def _with_version(tileset: bytes, version: str) -> bytes:
+    doc = json.loads(tileset)
+    doc["asset"]["tilesetVersion"] = version
+    return json.dumps(doc, separators=(",", ":")).encode()
