@@ -184,7 +184,7 @@ def _load_coverage(source: CoverageSource, paths: list[Path], options: LoadOptio
                         os.replace(scratch, target)
                         _sync_directory(target.parent)
                         # Buildings without a ground height take it from the new terrain.
-                        derive.refresh(conn, settings)
+                        derive.refresh_after_terrain(conn, settings)
                         report.outcome = "succeeded"
                 finally:
                     scratch.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from twin.settings import PROJECT_ROOT
 
@@ -43,3 +43,14 @@ def artifact(name: str) -> Path:
     """Where a test keeps the file ``name``."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / name
+
+
+def watch(page: Page) -> tuple[list[str], list[str]]:
+    """The page's console and page errors, and the URL of every request it makes, as they
+    come (two lists the caller reads after the page has done its work)."""
+    errors: list[str] = []
+    seen: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: seen.append(r.url))
+    return errors, seen

@@ -23,7 +23,7 @@ import requests
 from PIL import Image
 from pyproj import Transformer
 
-from tests.browser import artifact, chromium
+from tests.browser import artifact, chromium, watch
 from tests.conftest import Server
 from twin.settings import Settings
 from twin.terrain import terrain_path
@@ -283,13 +283,9 @@ def test_viewer_in_chromium(buildings: dict, server: Server, pg: psycopg.Connect
         "FROM twin.buildings WHERE heritage_status <> 'listed' "
         "ORDER BY ST_Distance(geom, %s) LIMIT 1", (listed[6],)).fetchone()
     host = urlsplit(server.url).netloc
-    errors: list[str] = []
-    seen: list[str] = []
     with chromium() as browser:
         page = browser.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: seen.append(r.url))
+        errors, seen = watch(page)
         page.goto(f"{server.url}/viewer/?view={STREET_VIEW}")
         page.wait_for_selector("body[data-first-frame]", state="attached", timeout=120_000)
         shot = artifact("viewer-street.png")
@@ -363,13 +359,9 @@ def test_terrain_layer_in_chromium(buildings: dict, server: Server, pg: psycopg.
         "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_Centroid(ST_Collect(geom)), 4326) "
         "AS p FROM twin.buildings) s").fetchone()
     host = urlsplit(server.url).netloc
-    errors: list[str] = []
-    seen: list[str] = []
     with chromium() as browser:
         page = browser.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: seen.append(r.url))
+        errors, seen = watch(page)
 
         def terrain_on(view: str) -> dict:
             page.goto(f"{server.url}/viewer/?view={view}")

@@ -60,6 +60,8 @@ STEPS: list[str | Callable[[psycopg.Connection], None]
 ]
 #: Python steps that read the settings (the terrain's file).
 _WITH_SETTINGS = (buildings_ground_from_terrain, building_tiles)
+#: What a terrain load can change: it changes no table, only the ground under the buildings.
+_AFTER_TERRAIN = (buildings_ground_from_terrain, building_tiles)
 
 
 def refresh(conn: psycopg.Connection, settings: Settings | None = None) -> None:
@@ -72,3 +74,10 @@ def refresh(conn: psycopg.Connection, settings: Settings | None = None) -> None:
             step(conn, settings)
         else:
             step(conn)
+
+
+def refresh_after_terrain(conn: psycopg.Connection, settings: Settings) -> None:
+    """The derivation steps that read the terrain, after a terrain load (the SQL steps would
+    find nothing to change: no table was loaded)."""
+    for step in _AFTER_TERRAIN:
+        step(conn, settings)
