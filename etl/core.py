@@ -305,14 +305,10 @@ def _rows_written_by_derive(conn: psycopg.Connection, report: LoadReport) -> int
 
 def _zone_checked_crs(part: Part, report: LoadReport) -> str:
     """The CRS to read a file in, correcting eastings that carry the UTM zone prefix."""
-    if geometry.transformer_to_storage(part.crs) is None and \
-            geometry.has_zone_prefix(part.batch.geometries):
-        crs = f"EPSG:{geometry.ZONE_PREFIXED_SRID}"
-        report.notes.append(
-            f"{part.path}: eastings carry the UTM zone prefix '33' (e.g. 33454002 for 454002); "
-            f"read as {crs} (ETRS89 / UTM 33N zE-N) and corrected to EPSG:25833")
-        return crs
-    return part.crs
+    crs, note = geometry.zone_checked_crs(part.batch.geometries, part.crs)
+    if note:
+        report.notes.append(f"{part.path}: {note}")
+    return crs
 
 
 def _prepare(source: Source, part: Part, crs: str,

@@ -56,6 +56,28 @@ def has_zone_prefix(geoms: np.ndarray) -> bool:
     return 33_000_000 + BRANDENBURG_25833[0] <= xmin and xmax <= 33_000_000 + BRANDENBURG_25833[2]
 
 
+def zone_checked_crs(geoms: np.ndarray, crs: str) -> tuple[str, str | None]:
+    """The CRS to read ``geoms`` in, and a note when their eastings carry the UTM zone prefix
+    ('33454002' for 454002: read as EPSG:5650, which is exactly that CRS)."""
+    if transformer_to_storage(crs) is None and has_zone_prefix(geoms):
+        return f"EPSG:{ZONE_PREFIXED_SRID}", (
+            "eastings carry the UTM zone prefix '33' (e.g. 33454002 for 454002); read as "
+            f"EPSG:{ZONE_PREFIXED_SRID} (ETRS89 / UTM 33N zE-N) and corrected to "
+            f"EPSG:{STORAGE_SRID}")
+    return crs, None
+
+
+def points(xs: list, ys: list) -> np.ndarray:
+    """Point geometries from coordinate lists (decimal commas read); None where either
+    coordinate is missing."""
+    out = np.full(len(xs), None, dtype=object)
+    x = np.array([np.nan if v in (None, "") else float(str(v).replace(",", ".")) for v in xs])
+    y = np.array([np.nan if v in (None, "") else float(str(v).replace(",", ".")) for v in ys])
+    ok = ~(np.isnan(x) | np.isnan(y))
+    out[ok] = shapely.points(x[ok], y[ok])
+    return out
+
+
 def to_storage(geoms: np.ndarray, source_crs: str) -> np.ndarray:
     """Reproject to EPSG:25833 (x = easting, y = northing)."""
     # Published tables are 2D; a PolygonZ export would otherwise not fit the column.

@@ -115,6 +115,15 @@ class LoadRefusedError(SourceError):
         super().__init__(message, path=path)
 
 
+def refused(errors: list[RecordError], *, what: str = "record(s)",
+            detail: str = "") -> LoadRefusedError:
+    """The refusal of a load for ``errors``: how many rows (one row may fail in several
+    fields), ``detail`` after that, and the first error's place."""
+    rows = len({(e.path, e.row) for e in errors})
+    return LoadRefusedError(f"{rows} {what} refused{detail}; nothing was changed. First: "
+                            f"{errors[0].location}", path=errors[0].path, errors=errors)
+
+
 # Order matters: the first matching class (most specific first) wins.
 STATUS_CODES: list[tuple[type[TwinError], HTTPStatus, int]] = [
     (DatabaseUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE, 69),  # EX_UNAVAILABLE

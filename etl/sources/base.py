@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from etl.geometry import BRANDENBURG, Region, resolve_crs
-from etl.read import Batch, inspect_vector, read_vector
+from etl.io.vector import Batch, inspect_vector, read_vector
 from twin.errors import SourceError
 from twin.registry import Collection, Coverage
 

@@ -52,7 +52,7 @@ from etl.cityjson import (
     lod_key,
     read_city_model,
 )
-from etl.read import Batch
+from etl.io.vector import Batch
 from etl.sources.base import Detail, LoadOptions, Part, Source
 from etl.street_names import street_name
 from twin.errors import LoadRefusedError, RecordError, SourceError

@@ -34,12 +34,12 @@ import numpy as np
 import pyogrio
 import shapely
 
-from etl import tabular
+from etl.columns import header_key
 from etl.fields import ConversionError, convert
 from etl.geometry import resolve_crs, to_storage
-from etl.read import Batch, inspect_vector, read_vector
+from etl.io import text as tabular
+from etl.io.vector import Batch, inspect_vector, read_vector
 from etl.sources.base import LoadOptions, Part, Source
-from etl.tabular import header_key
 from twin.analysis.commercial_land import (
     BROADBAND_CLASSES,
     CONTAMINATION_CLASSES,

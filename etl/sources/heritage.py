@@ -39,11 +39,11 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from etl import tabular
+from etl.columns import header_key
 from etl.geometry import resolve_crs
-from etl.read import Batch, inspect_vector, read_vector, vector_layers
+from etl.io import text as tabular
+from etl.io.vector import Batch, inspect_vector, read_vector, vector_layers
 from etl.sources.base import LoadOptions, Part, Source
-from etl.tabular import header_key
 from twin.errors import LoadRefusedError, RecordError, SourceError
 from twin.registry import HERITAGE, Collection
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from etl import nas
 from etl.geometry import resolve_crs
-from etl.read import ARC_STEP_DEGREES, Batch, inspect_vector, read_vector
+from etl.io.vector import ARC_STEP_DEGREES, Batch, inspect_vector, read_vector
 from etl.sources.base import LoadOptions, Part, VectorSource
 from twin.errors import SourceError
 from twin.registry import PARCELS

@@ -32,11 +32,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import shapely
 
+from etl.columns import header_key
 from etl.fields import ConversionError, convert
-from etl.read import Batch
+from etl.io.text import decode, read_csv
+from etl.io.vector import Batch
 from etl.sources.base import LoadOptions, Part, Source
 from etl.street_names import street_name
-from etl.tabular import decode, header_key, read_csv
 from twin.errors import LoadRefusedError, RecordError, SourceError
 from twin.redact import redact
 from twin.registry import STREET_DAMAGE, Collection, FieldType

@@ -42,10 +42,11 @@ import numpy as np
 import shapely
 
 from etl import geometry
-from etl.read import Batch, inspect_vector, read_vector
+from etl.geometry import points
+from etl.io.text import Table, read_csv, read_filtered
+from etl.io.text import header_cells as header
+from etl.io.vector import Batch, inspect_vector, read_vector
 from etl.sources.base import LoadMode, LoadOptions, Part, Source
-from etl.streamed import header, read_filtered
-from etl.tabular import Table, points, read_csv
 from twin.errors import LoadRefusedError, RecordError, SourceError
 from twin.registry import TRAFFIC_COUNTS, TRAFFIC_STATIONS
 from twin.settings import STORAGE_SRID

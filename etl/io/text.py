@@ -1,10 +1,11 @@
-"""Reading a CSV or text table as a stream, from a file or from the one file in a ZIP archive,
-keeping only the rows a caller wants.
+"""Reading the delimited text tables the city receives (CSV, BASt's ``.txt``), from a file or
+from the one file in a ZIP archive: UTF-8 (with or without BOM) or Windows-1252, separated by
+semicolons (German Excel), commas or tabs.
 
-For files too large to hold (BASt's national hourly files: every counting station of a road
-class for a year, hundreds of megabytes, shipped zipped): the encoding is told from the first
-bytes, rows are read one by one and dropped unless wanted, and the ZIP is never unpacked to
-disk. Small files go through :func:`etl.tabular.read_csv`.
+Rows come with their line numbers so that errors can name them. Small files are read whole
+(:func:`read_csv`); files too large to hold (BASt's national hourly files: every counting
+station of a road class for a year, hundreds of megabytes, shipped zipped) are streamed and
+only the rows a caller wants kept (:func:`read_filtered`), never unpacked to disk.
 """
 
 from __future__ import annotations
@@ -15,14 +16,89 @@ import csv
 import io
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from etl.tabular import DELIMITERS, Table
 from twin.errors import SourceError
+
+DELIMITERS = ";,\t"
+
 
 #: Bytes read to tell a file's encoding.
 SNIFF_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as read, whatever its format (a CSV, one sheet of a workbook): its header (as
+    written) and its rows, each with the number a user finds it under (line, sheet row)."""
+
+    path: Path
+    header: list[str]
+    rows: list[tuple[int, dict[str, Any]]]
+    #: Where in the file: "" for a CSV, " (sheet 'X')" for a sheet of a workbook.
+    where: str = ""
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    def row(self, number: int) -> int | str:
+        """How messages name row ``number``: "12 (sheet 'Denkmale')" in a workbook."""
+        return f"{number}{self.where}" if self.where else number
+
+    def batches(self, size: int) -> Iterator[list[tuple[int, dict[str, str]]]]:
+        for start in range(0, len(self.rows), size):
+            yield self.rows[start:start + size]
+
+
+def decode(path: Path) -> tuple[str, str]:
+    """Text and encoding of a file: UTF-8 (BOM stripped) if it decodes, else Windows-1252."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise SourceError("file is empty", path=str(path))
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="strict"), "cp1252"
+
+
+def read_csv(path: Path, *, required: tuple[str, ...] = (),
+             delimiter: str | None = None) -> Table:
+    """Read a whole CSV (the city's lists are small); header names are matched as written.
+
+    Raises SourceError naming the file when it is empty, not a table, or lacks a column in
+    ``required``.
+    """
+    try:
+        text, encoding = decode(path)
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"cannot decode as UTF-8 or Windows-1252 ({exc})",
+                          path=str(path)) from exc
+    if delimiter is None:
+        first = text.splitlines()[0] if text else ""
+        delimiter = max(DELIMITERS, key=first.count)
+        if first.count(delimiter) == 0:
+            raise SourceError("no column separator (';', ',' or tab) in the header line",
+                              path=str(path))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [h.strip() for h in next(reader)]
+        rows = []
+        for record in reader:
+            if not any(cell.strip() for cell in record):
+                continue
+            line = reader.line_num
+            if len(record) > len(header):
+                raise SourceError(f"line {line} has {len(record)} columns, the header "
+                                  f"{len(header)}", path=str(path))
+            rows.append((line, dict(zip(header, record, strict=False))))
+    except csv.Error as exc:
+        raise SourceError(f"not a readable CSV file ({exc})", path=str(path)) from exc
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise SourceError(f"required column '{missing[0]}' is missing; the header has: "
+                          f"{', '.join(header)}", path=str(path))
+    return Table(path, header, rows, encoding=encoding, delimiter=delimiter)
 
 
 @contextlib.contextmanager
@@ -66,7 +142,7 @@ def _text(path: Path) -> Iterator[tuple[IO[str], str]]:
         yield io.TextIOWrapper(buffered, encoding=encoding, newline=""), encoding
 
 
-def header(path: Path) -> list[str]:
+def header_cells(path: Path) -> list[str]:
     """The header cells of a CSV or of the file in a ZIP archive."""
     try:
         with _text(path) as (stream, _):
@@ -113,4 +189,4 @@ def read_filtered(path: Path, column: str, keep: Callable[[str], bool]
         raise SourceError(f"cannot decode as {encoding} ({exc})", path=str(path)) from exc
     except csv.Error as exc:
         raise SourceError(f"not a readable CSV file ({exc})", path=str(path)) from exc
-    return Table(path, names, encoding, delimiter, rows), skipped
+    return Table(path, names, rows, encoding=encoding, delimiter=delimiter), skipped

@@ -1,10 +1,17 @@
-"""Reading vector files in Arrow batches through GDAL (pyogrio), whatever their format."""
+"""Reading vector files in Arrow batches through GDAL (pyogrio), whatever their format.
+
+Part of the intake layer (:mod:`etl.io`): every source reads its vector files here, so a file
+that is cut short, a layer that is missing, a curve to linearise or a trailing NUL byte is met
+the same way whichever source reads it.
+"""
 
 from __future__ import annotations
 
 import json
 import struct
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +50,9 @@ class VectorInfo:
     feature_count: int  # -1 when the driver cannot tell without reading
     fields: tuple[str, ...]
     driver: str | None
+    #: The file was parsed to its end for signs of a cut (:func:`inspect_vector` does it), so
+    #: :func:`read_vector` need not ask again.
+    complete: bool = False
 
 
 #: Largest angle (degrees) of the arc between two vertices when GDAL linearises a curve
@@ -108,6 +118,7 @@ def inspect_vector(path: Path, layer: str | None = None) -> VectorInfo:
         feature_count=int(info.get("features", -1)),
         fields=tuple(str(f) for f in info.get("fields", ())),
         driver=info.get("driver"),
+        complete=True,
     )
 
 
@@ -119,7 +130,7 @@ def read_vector(path: Path, info: VectorInfo, *, batch_size: int) -> Iterator[Ba
     GDAL counted in it is refused when its structure shows why (XML and JSON: cut short or not
     well-formed), since some readers (GML) stop there silently.
     """
-    if evidence := truncation_evidence(path, thorough=False):
+    if not info.complete and (evidence := truncation_evidence(path, thorough=False)):
         raise SourceError(f"the file is truncated ({evidence})", path=str(path))
     start = 1
     try:
@@ -250,3 +261,28 @@ def _values(column: pa.Array) -> list:
     if isinstance(column.type, pa.ExtensionType) and column.type.extension_name == "arrow.json":
         return [None if v is None else json.loads(v) for v in values]
     return values
+
+
+@contextmanager
+def without_trailing_nul(path: Path) -> Iterator[tuple[Path, int]]:
+    """The file, or a copy without the NUL bytes some KML exporters write after ``</kml>``
+    (GDAL's XML parser stops at them); and how many were dropped. Only in XML, and only
+    trailing ones: a NUL inside a document is damage and stays an error, and binary formats
+    (a GeoPackage) may well end in zeros."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(64)
+            fh.seek(max(path.stat().st_size - 64, 0))
+            tail = fh.read()
+    except OSError:
+        yield path, 0  # the reader names the problem
+        return
+    trimmed = len(tail) - len(tail.rstrip(b"\0"))
+    xml = head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
+    if not (trimmed and xml and tail.rstrip(b"\0").rstrip().endswith(b">")):
+        yield path, 0
+        return
+    with tempfile.TemporaryDirectory(prefix="twin-intake-") as tmp:
+        copy = Path(tmp) / path.name
+        copy.write_bytes(path.read_bytes()[:-trimmed])
+        yield copy, trimmed
