@@ -350,7 +350,7 @@ REFUSALS = [
     ("register-bad-date", lambda t: _register_with(t, 12, "Erfassungsdatum", "31.02.2024"),
      ["'Erfassungsdatum'", "not a date"]),
     ("duplicate-id", _duplicate_id, ["duplicate key 'register-", "'damage_id'"]),
-    ("missing-column", _no_column, ["required column 'zustandsklasse'", "the header has"]),
+    ("missing-column", _no_column, ["required column 'zustandsklasse'", "the file has"]),
     ("malformed-json", _truncated_json, ["not valid JSON", "line"]),
     ("georeport-error", _error_response, ["GeoReport error response", "403"]),
 ]

@@ -7,11 +7,13 @@ What the development company's GIS and spreadsheets export, with German column n
   (``Flächen-Nr``); or
 * **one vector file** whose features carry both the polygon and the sheet's columns.
 
-Columns are matched by name whatever their spelling (``Bruttofläche (ha)``, ``Bruttofläche
-ha``, ``bruttoflaeche_ha`` and the registry's own ``gross_area_ha`` are one column), see
-:data:`ALIASES`. Owner *names*, contact persons, phone numbers and every other column not
-listed are dropped before anything is stored: the load names them, never their values.
-Ownership is published only as hectares per owner type (city, private, other).
+Sheet and geometry are told apart by content (:func:`etl.io.sniff.kind_of`); a workbook's header
+is the row that names the site id, wherever titles above it put it, on every sheet that has one.
+Columns are matched by name whatever their spelling (``Bruttofläche (ha)``, ``Bruttofläche ha``,
+``bruttoflaeche_ha`` and the registry's own ``gross_area_ha`` are one column), see
+:data:`ALIASES` and :data:`COLUMNS`. Owner *names*, contact persons, phone numbers and every
+other column not listed are dropped before anything is stored: the load names them, never their
+values. Ownership is published only as hectares per owner type (city, private, other).
 
 Text classes are normalised (utilities ``full/partial/none``, contamination
 ``none/remediated/suspected/known``, broadband ``gigabit/high/basic/none``), and the sheet's
@@ -22,22 +24,22 @@ file, row and column.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyogrio
 import shapely
 
-from etl.columns import header_key
+from etl.cells import blank, cell_text, key_text
+from etl.columns import Column, Columns, Matched, header_key
 from etl.fields import ConversionError, convert
 from etl.geometry import resolve_crs, to_storage
-from etl.io import text as tabular
+from etl.io.sheets import read_sheets
+from etl.io.sniff import Kind, kind_of
+from etl.io.text import Table, read_csv
 from etl.io.vector import Batch, inspect_vector, read_vector
 from etl.sources.base import LoadOptions, Part, Source
 from twin.analysis.commercial_land import (
@@ -45,12 +47,10 @@ from twin.analysis.commercial_land import (
     CONTAMINATION_CLASSES,
     UTILITY_CLASSES,
 )
-from twin.errors import LoadRefusedError, RecordError, SourceError
+from twin.errors import RecordError, SourceError, refused
 from twin.registry import COMMERCIAL_LAND, FieldType
 from twin.settings import STORAGE_SRID
 
-#: Suffixes read as a site sheet (no geometry); anything else is read as a vector file.
-SHEET_SUFFIXES = (".xlsx", ".ods", ".csv")
 STORAGE = f"EPSG:{STORAGE_SRID}"
 
 #: Site sheets give hectares to one decimal: differences below this are rounding.
@@ -61,7 +61,8 @@ OWNER_TOLERANCE = 0.01
 #: more than 0.5 ha) is worth a note: one of the two is probably outdated.
 AREA_NOTE_SHARE = 0.10
 
-#: Registry field -> accepted column names, after :func:`normalise_header`.
+#: Registry field -> further accepted column names (the field's own name is accepted too);
+#: compared after :func:`etl.columns.header_key`, so 'Flächen-Nr' is 'flaechen_nr'.
 ALIASES: dict[str, tuple[str, ...]] = {
     "site_id": ("flaechen_nr", "flaechennr", "flaechennummer", "flaechen_id", "standort_nr",
                 "standortnummer", "nr", "id"),
@@ -91,6 +92,17 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "land_value_eur_m2": ("bodenrichtwert_eur_m2", "bodenrichtwert", "brw_eur_m2", "brw"),
     "contamination": ("altlasten", "altlast", "altlastenverdacht"),
 }
+#: The columns of a site sheet (or of a vector file carrying the sheet's columns). Strict: two
+#: columns giving one field refuse the file rather than one of them being picked silently.
+COLUMNS = Columns(tuple(
+    Column(f.name, (f.name, *ALIASES[f.name]), required=f.name == "site_id",
+           missing="required column 'Flächen-Nr' (site id) is missing"
+           if f.name == "site_id" else None)
+    for f in COMMERCIAL_LAND.loaded_fields), strict=True)
+SITE_ID_KEYS = frozenset(next(c for c in COLUMNS if c.field == "site_id").keys())
+#: What a geometry file given beside a site sheet contributes: the rest is the sheet's.
+GEOMETRY_FIELDS = ("site_id", "name")
+
 AREA_FIELDS = ("gross_area_ha", "net_area_ha", "gi_area_ha", "ge_area_ha", "free_area_ha",
                "owner_city_ha", "owner_private_ha", "owner_other_ha")
 OWNER_FIELDS = ("owner_city_ha", "owner_private_ha", "owner_other_ha")
@@ -135,29 +147,34 @@ _BROADBAND_KEYWORDS = (
 )
 
 
-normalise_header = header_key
-
-
-def _field_by_header() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for f in COMMERCIAL_LAND.loaded_fields:
-        for alias in (f.name, *ALIASES[f.name]):
-            table[header_key(alias)] = f.name
-    return table
-
-
-FIELD_BY_HEADER = _field_by_header()
+def _has_site_id(cells: list[str]) -> bool:
+    """Is this spreadsheet row the header? It is when it names the site id column."""
+    return any(header_key(c) in SITE_ID_KEYS for c in cells)
 
 
 @dataclass
-class _Table:
-    """Rows of one file: values by registry field, with the headers they came from."""
+class _Sites:
+    """One table of sites as read (a sheet, a CSV, a vector layer): its rows by header, its
+    columns matched to fields, and a polygon per row (EPSG:25833) once known."""
 
-    path: Path
-    headers: dict[str, str]  # registry field -> header as written in the file
-    columns: dict[str, list]  # registry field -> raw values
-    rows: np.ndarray  # row numbers as a user finds them (spreadsheet row, line, feature)
-    geometries: np.ndarray | None = None  # in EPSG:25833
+    table: Table
+    columns: Matched
+    geometries: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.table.rows)
+
+    def raw(self, i: int, field: str) -> Any:
+        header = self.columns.get(field)
+        return None if header is None else self.table.rows[i][1].get(header)
+
+    def row(self, i: int) -> int | str:
+        """Row ``i`` as messages name it: "4 (sheet 'Gewerbeflächen')" in a workbook."""
+        return self.table.row(self.table.rows[i][0])
+
+    def header(self, field: str) -> str:
+        """The column giving ``field``, as the file writes it."""
+        return self.columns.get(field) or field
 
 
 class CommercialLandSource(Source):
@@ -176,211 +193,182 @@ class CommercialLandSource(Source):
 
     # -- reading ----------------------------------------------------------------------------
     def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
-        sheets = [p for p in paths if p.suffix.lower() in SHEET_SUFFIXES]
-        shapes = [p for p in paths if p.suffix.lower() not in SHEET_SUFFIXES]
+        kinds = {p: kind_of(p) for p in paths}
+        sheets = [p for p in paths if kinds[p] in (Kind.TEXT, Kind.SPREADSHEET)]
+        # JSON that is not recognisably GeoJSON goes to GDAL too, which names what is wrong.
+        shapes = [p for p in paths if p not in sheets]
         if sheets and not shapes:
             raise SourceError(
                 "a site sheet needs the site polygons: give a geometry file (GeoPackage, "
                 "GeoJSON, Shapefile...) with the column 'Flächen-Nr' as well",
                 path=str(sheets[0]))
-        geometry_tables = [self._read_vector(p, options, with_attributes=not sheets)
-                           for p in shapes]
-        if not sheets:
-            for table in geometry_tables:
-                if len(table.rows):
-                    yield self._part(table)
-            return
-        tables = [self._read_sheet(p, options) for p in sheets]
-        self._join(tables, geometry_tables)
-        for table in tables:
-            if len(table.rows):
-                yield self._part(table)
+        polygons = [self._read_vector(p, options, with_attributes=not sheets) for p in shapes]
+        tables = polygons
+        if sheets:
+            tables = [t for p in sheets for t in self._read_sheet(p, kinds[p], options)]
+            self._join(tables, polygons)
+        for sites in tables:
+            if len(sites):
+                yield self._part(sites)
 
-    def _read_sheet(self, path: Path, options: LoadOptions) -> _Table:
-        if path.suffix.lower() == ".csv":
-            csv = tabular.read_csv(path)
-            headers = csv.header
-            columns = {h: [record.get(h) for _, record in csv.rows] for h in headers}
-            rows = np.array([line for line, _ in csv.rows], dtype=int)
+    def _read_sheet(self, path: Path, kind: Kind, options: LoadOptions) -> list[_Sites]:
+        if kind is Kind.TEXT:
+            tables = [read_csv(path)]
         else:
-            with _first_row_is_header():
-                info = inspect_vector(path, options.layer)
-                headers = list(info.fields)
-                columns = {h: [] for h in headers}
-                row_list: list[int] = []
-                for batch in read_vector(path, info, batch_size=self.batch_size):
-                    for h in headers:
-                        columns[h].extend(batch.columns[h.lower()])
-                    # Row 1 holds the headers: the first site is spreadsheet row 2.
-                    row_list.extend(int(r) + 1 for r in batch.rows)
-            rows = np.array(row_list, dtype=int)
-        if len(rows) == 0 and not options.allow_empty:
+            tables, skipped = read_sheets(path, _has_site_id, sheet=options.layer)
+            if not tables:
+                # No sheet names a site id: refuse, naming what the sheet's first row has.
+                tables, _ = read_sheets(path, any, sheet=options.layer)
+                tables = tables[:1]
+            elif skipped:
+                self.notes.append(f"{path}: sheets without a site id column, not read: "
+                                  f"{', '.join(skipped)}")
+        if not any(t.rows for t in tables) and not options.allow_empty:
             raise SourceError("the site sheet holds no sites; use --allow-empty to publish "
                               "an empty collection", path=str(path))
-        return self._table(path, headers, columns, rows)
+        return [self._sites(t, with_attributes=True) for t in tables]
 
     def _read_vector(self, path: Path, options: LoadOptions, *,
-                     with_attributes: bool) -> _Table:
+                     with_attributes: bool) -> _Sites:
         info = inspect_vector(path, options.layer)
         if info.feature_count == 0 and not options.allow_empty:
             raise SourceError("the file holds no sites; use --allow-empty to publish an empty "
                               "collection", path=str(path))
         crs = resolve_crs(str(path), info.crs, options.crs)
-        headers = list(info.fields)
-        columns: dict[str, list] = {h: [] for h in headers}
-        geoms, rows = [], []
+        rows: list[tuple[int, dict[str, Any]]] = []
+        geoms = []
         for batch in read_vector(path, info, batch_size=self.batch_size):
-            for h in headers:
-                columns[h].extend(batch.columns[h.lower()])
+            cells = [batch.columns[h.lower()] for h in info.fields]
+            rows.extend((int(r), {h: c[i] for h, c in zip(info.fields, cells, strict=True)})
+                        for i, r in enumerate(batch.rows))
             geoms.append(batch.geometries)
-            rows.append(batch.rows)
-        geometries = np.concatenate(geoms) if geoms else np.array([], dtype=object)
-        table = self._table(path, headers, columns,
-                            np.concatenate(rows) if rows else np.array([], dtype=int),
-                            keep=None if with_attributes else ("site_id", "name"))
+        sites = self._sites(Table(path, list(info.fields), rows),
+                            with_attributes=with_attributes,
+                            required=info.feature_count != 0)
         # Reprojected here, so that the gross area can be compared with the polygon's.
-        table.geometries = to_storage(geometries, crs)
-        if "site_id" not in table.headers and (info.feature_count != 0):
-            raise SourceError(
-                "no site id column ('Flächen-Nr'); the file has: "
-                f"{', '.join(headers) or 'no fields'}", path=str(path))
-        return table
+        sites.geometries = to_storage(
+            np.concatenate(geoms) if geoms else np.array([], dtype=object), crs)
+        return sites
 
-    def _table(self, path: Path, headers: list[str], columns: dict[str, list],
-               rows: np.ndarray, keep: tuple[str, ...] | None = None) -> _Table:
-        """Map the file's headers to registry fields; note what is dropped (names only)."""
-        mapped: dict[str, str] = {}
-        dropped: list[str] = []
-        ignored: list[str] = []
-        for header in headers:
-            field = FIELD_BY_HEADER.get(normalise_header(header))
-            if field is None:
-                dropped.append(header)
-            elif keep is not None and field not in keep:
-                ignored.append(header)
-            elif field in mapped:
-                raise SourceError(f"columns '{mapped[field]}' and '{header}' both give "
-                                  f"'{field}'; keep one", path=str(path))
-            else:
-                mapped[field] = header
-        if dropped:
-            # Names only: the values of unknown columns (owner names, contacts) go nowhere.
-            self.notes.append(f"{path}: columns not published and dropped: "
-                              f"{', '.join(dropped)}")
-        if ignored:
-            self.notes.append(f"{path}: the site sheet is the truth; columns of the geometry "
-                              f"file ignored: {', '.join(ignored)}")
-        if keep is None and len(rows):
-            absent = [f.name for f in COMMERCIAL_LAND.loaded_fields if f.name not in mapped]
+    def _sites(self, table: Table, *, with_attributes: bool,
+               required: bool | None = None) -> _Sites:
+        """Match the table's columns to fields; note what is dropped (names only)."""
+        columns = COLUMNS.match(table.header, path=table.path, where=table.where,
+                                required=bool(table.rows) if required is None else required)
+        prefix = f"{table.path}{table.where}"
+        # Names only: the values of unknown columns (owner names, contacts) go nowhere.
+        if note := columns.note():
+            self.notes.append(note)
+        if not with_attributes:
+            ignored = [h for f, h in columns.by_field.items() if f not in GEOMETRY_FIELDS]
+            if ignored:
+                self.notes.append(f"{prefix}: the site sheet is the truth; columns of the "
+                                  f"geometry file ignored: {', '.join(ignored)}")
+        elif table.rows:
+            absent = [f.name for f in COMMERCIAL_LAND.loaded_fields if f.name not in columns]
             if absent and "site_id" not in absent:
-                self.notes.append(f"{path}: no column for {', '.join(absent)}; "
+                self.notes.append(f"{prefix}: no column for {', '.join(absent)}; "
                                   "unknown for every site")
-        if keep is None and "site_id" not in mapped and len(rows):
-            raise SourceError("required column 'Flächen-Nr' (site id) is missing; the file "
-                              f"has: {', '.join(headers)}", path=str(path))
-        return _Table(path, mapped, {f: columns[h] for f, h in mapped.items()}, rows)
+        return _Sites(table, columns)
 
-    def _join(self, sheets: list[_Table], geometry_tables: list[_Table]) -> None:
+    def _join(self, sheets: list[_Sites], geometry_tables: list[_Sites]) -> None:
         """Give each sheet row the polygon with its site id; refuse what does not pair up."""
         errors: list[RecordError] = []
-        polygons: dict[str, tuple[Any, _Table, int]] = {}
-        for table in geometry_tables:
-            header = table.headers.get("site_id", "Flächen-Nr")
-            for i, raw in enumerate(table.columns.get("site_id", [])):
-                key = _key_text(raw)
+        polygons: dict[str, tuple[_Sites, int]] = {}
+        for shapes in geometry_tables:
+            for i in range(len(shapes)):
+                key = key_text(shapes.raw(i, "site_id"))
                 if key is None:
-                    errors.append(RecordError("site id is missing", path=str(table.path),
-                                              row=int(table.rows[i]), field=header))
+                    errors.append(RecordError("site id is missing", path=str(shapes.table.path),
+                                              row=shapes.row(i),
+                                              field=shapes.header("site_id")))
                 elif key in polygons:
-                    first = polygons[key]
+                    first, j = polygons[key]
                     errors.append(RecordError(
-                        f"site id '{key}' has a second polygon (first in row "
-                        f"{int(first[1].rows[first[2]])})", path=str(table.path),
-                        row=int(table.rows[i]), field=header))
+                        f"site id '{key}' has a second polygon (first in row {first.row(j)})",
+                        path=str(shapes.table.path), row=shapes.row(i),
+                        field=shapes.header("site_id")))
                 else:
-                    polygons[key] = (table.geometries[i], table, i)
-        used: dict[str, tuple[_Table, int]] = {}
+                    polygons[key] = (shapes, i)
+        used: dict[str, tuple[_Sites, int]] = {}
         for sheet in sheets:
-            header = sheet.headers["site_id"]
-            geoms = np.full(len(sheet.rows), None, dtype=object)
-            for i, raw in enumerate(sheet.columns["site_id"]):
-                key = _key_text(raw)
+            path = str(sheet.table.path)
+            geoms = np.full(len(sheet), None, dtype=object)
+            for i in range(len(sheet)):
+                key = key_text(sheet.raw(i, "site_id"))
                 if key is None:
                     continue  # the core refuses a missing key, naming the row
                 if key in used:
                     first, j = used[key]
                     errors.append(RecordError(
-                        f"site id '{key}' appears again (first in {first.path} row "
-                        f"{int(first.rows[j])})", path=str(sheet.path),
-                        row=int(sheet.rows[i]), field=header))
+                        f"site id '{key}' appears again (first in {first.table.path} row "
+                        f"{first.row(j)})", path=path, row=sheet.row(i),
+                        field=sheet.header("site_id")))
                     continue
                 if key not in polygons:
                     errors.append(RecordError(
                         f"no polygon with site id '{key}' in "
-                        f"{', '.join(str(t.path) for t in geometry_tables)}",
-                        path=str(sheet.path), row=int(sheet.rows[i]), field=header))
+                        f"{', '.join(str(t.table.path) for t in geometry_tables)}",
+                        path=path, row=sheet.row(i), field=sheet.header("site_id")))
                     continue
-                geoms[i] = polygons[key][0]
+                shapes, j = polygons[key]
+                geoms[i] = shapes.geometries[j]
                 used[key] = (sheet, i)
             sheet.geometries = geoms
-        for key, (_, table, i) in polygons.items():
+        for key, (shapes, i) in polygons.items():
             if key not in used:
                 errors.append(RecordError(
                     f"polygon of site id '{key}' has no row in the site sheet",
-                    path=str(table.path), row=int(table.rows[i]),
-                    field=table.headers.get("site_id")))
+                    path=str(shapes.table.path), row=shapes.row(i),
+                    field=shapes.header("site_id")))
         if errors:
-            raise LoadRefusedError(
-                f"{len(errors)} site(s) of sheet and geometry do not pair up; nothing was "
-                f"changed. First: {errors[0].location}", path=errors[0].path, errors=errors)
+            raise refused(errors, what="site(s)",
+                          detail=": sheet and geometry do not pair up")
 
     # -- values -----------------------------------------------------------------------------
-    def _part(self, table: _Table) -> Part:
-        """The table's values converted, checked for plausibility, as a Part."""
-        n = len(table.rows)
-        path = str(table.path)
+    def _part(self, sites: _Sites) -> Part:
+        """The table's values converted (the checks need them as numbers), checked for
+        plausibility, as a Part."""
+        n, path = len(sites), str(sites.table.path)
         errors: list[RecordError] = []
         values: dict[str, list] = {}
         for f in COMMERCIAL_LAND.loaded_fields:
-            raw = table.columns.get(f.name)
-            if raw is None:
+            if f.name not in sites.columns:
                 values[f.name] = [None] * n
                 continue
             parse = PARSERS.get(f.name, _PARSE_BY_TYPE[f.type])
+            header = sites.header(f.name)
             out = []
-            for i, value in enumerate(raw):
+            for i in range(n):
                 try:
-                    parsed, note = parse(value)
+                    parsed, note = parse(sites.raw(i, f.name))
                 except ConversionError as exc:
-                    errors.append(RecordError(str(exc), path=path, row=int(table.rows[i]),
-                                              field=table.headers[f.name]))
+                    errors.append(RecordError(str(exc), path=path, row=sites.row(i),
+                                              field=header))
                     parsed, note = None, None
                 if note:
-                    self.notes.append(f"{path}: row {int(table.rows[i])}, field "
-                                      f"'{table.headers[f.name]}': {note}")
+                    self.notes.append(f"{path}: row {sites.row(i)}, field '{header}': {note}")
                 out.append(parsed)
             values[f.name] = out
         if not errors:
             for i in range(n):
                 errors.extend(self._implausible({k: v[i] for k, v in values.items()},
-                                                table, i))
-                self._area_note(values["gross_area_ha"][i], table, i)
+                                                sites, i))
+                self._area_note(values["gross_area_ha"][i], sites, i)
         if errors:
-            raise LoadRefusedError(
-                f"{len(errors)} value(s) refused; nothing was changed. First: "
-                f"{errors[0].location}", path=errors[0].path, errors=errors)
-        geoms = table.geometries if table.geometries is not None \
+            raise refused(errors, what="site(s)")
+        geoms = sites.geometries if sites.geometries is not None \
             else np.full(n, None, dtype=object)
-        return Part(COMMERCIAL_LAND, Batch(values, geoms, table.rows), table.path, STORAGE, n)
+        rows = np.array([number for number, _ in sites.table.rows], dtype=int)
+        return Part(COMMERCIAL_LAND, Batch(values, geoms, rows), sites.table.path, STORAGE, n)
 
-    def _implausible(self, site: dict[str, Any], table: _Table, i: int) -> list[RecordError]:
+    def _implausible(self, site: dict[str, Any], sites: _Sites, i: int) -> list[RecordError]:
         """Refusals of one site's numbers, each naming the column as the file writes it."""
         errors: list[RecordError] = []
-        row, path = int(table.rows[i]), str(table.path)
+        row, path = sites.row(i), str(sites.table.path)
 
         def refuse(field: str, message: str) -> None:
-            errors.append(RecordError(message, path=path, row=row,
-                                      field=table.headers.get(field, field)))
+            errors.append(RecordError(message, path=path, row=row, field=sites.header(field)))
 
         for f in (*AREA_FIELDS, "price_eur_m2", "land_value_eur_m2"):
             if site[f] is not None and site[f] < 0:
@@ -395,7 +383,7 @@ class CommercialLandSource(Source):
         zoned = (site["gi_area_ha"] or 0.0) + (site["ge_area_ha"] or 0.0)
         limit, limit_name = (net, "net") if net is not None else (gross, "gross")
         if limit is not None and zoned > limit + tol:
-            field = "gi_area_ha" if "gi_area_ha" in table.headers else "ge_area_ha"
+            field = "gi_area_ha" if "gi_area_ha" in sites.columns else "ge_area_ha"
             refuse(field, f"GI {site['gi_area_ha'] or 0:g} ha + GE {site['ge_area_ha'] or 0:g}"
                           f" ha = {zoned:g} ha is more than the {limit_name} area "
                           f"{limit:g} ha")
@@ -410,55 +398,34 @@ class CommercialLandSource(Source):
         if gross is not None and any(s is not None for s in shares):
             total = sum(s or 0.0 for s in shares)
             if abs(total - gross) > max(tol, OWNER_TOLERANCE * gross):
-                field = next(f for f in OWNER_FIELDS if f in table.headers)
+                field = next(f for f in OWNER_FIELDS if f in sites.columns)
                 refuse(field, f"owner shares (city, private, other) add up to {total:g} ha, "
                               f"not to the gross area {gross:g} ha")
         return errors
 
-    def _area_note(self, gross: float | None, table: _Table, i: int) -> None:
-        geom = None if table.geometries is None else table.geometries[i]
+    def _area_note(self, gross: float | None, sites: _Sites, i: int) -> None:
+        geom = None if sites.geometries is None else sites.geometries[i]
         if gross is None or geom is None or shapely.is_empty(geom):
             return
         polygon_ha = shapely.area(geom) / 10_000
         if abs(polygon_ha - gross) > max(0.5, AREA_NOTE_SHARE * gross):
             self.notes.append(
-                f"{table.path}: row {int(table.rows[i])}, field "
-                f"'{table.headers.get('gross_area_ha')}': gross area {gross:g} ha, but the "
+                f"{sites.table.path}: row {sites.row(i)}, field "
+                f"'{sites.header('gross_area_ha')}': gross area {gross:g} ha, but the "
                 f"polygon has {polygon_ha:.1f} ha; is one of them outdated?")
-
-
-@contextmanager
-def _first_row_is_header() -> Iterator[None]:
-    """GDAL guesses whether row 1 of a spreadsheet is a header; a site sheet's always is."""
-    keys = ("OGR_XLSX_HEADERS", "OGR_ODS_HEADERS")
-    before = {k: pyogrio.get_gdal_config_option(k) for k in keys}
-    pyogrio.set_gdal_config_options(dict.fromkeys(keys, "FORCE"))
-    try:
-        yield
-    finally:
-        pyogrio.set_gdal_config_options(before)
 
 
 # -- value parsers: raw cell -> (value, note) ------------------------------------------------
 Parsed = tuple[Any, str | None]
 
 
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or \
-        (isinstance(value, str) and not value.strip())
-
-
-def _key_text(value: Any) -> str | None:
-    """A site id as text; spreadsheets turn '7' into 7.0."""
-    if _blank(value):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 def _text(value: Any) -> Parsed:
-    return _key_text(value), None
+    return cell_text(value), None
+
+
+def _key(value: Any) -> Parsed:
+    """A site id as text; spreadsheets turn '7' into 7.0."""
+    return key_text(value), None
 
 
 _UNIT = re.compile(r"\s*(ha|%|€/m²|€/m2|eur/m²|eur/m2|€|eur)\s*$", re.I)
@@ -466,7 +433,7 @@ _UNIT = re.compile(r"\s*(ha|%|€/m²|€/m2|eur/m²|eur/m2|€|eur)\s*$", re.I)
 
 def _number(value: Any) -> Parsed:
     """Numbers as German sheets write them: '12,5', '1.234,5', '85 %', '25,00 €/m²'."""
-    if _blank(value):
+    if blank(value):
         return None, None
     if isinstance(value, str):
         text = _UNIT.sub("", value.strip())
@@ -486,8 +453,8 @@ def _owner_area(value: Any) -> Parsed:
 
 
 def _yes_no(value: Any) -> Parsed:
-    if _blank(value) or isinstance(value, bool):
-        return (None if _blank(value) else value), None
+    if blank(value) or isinstance(value, bool):
+        return (None if blank(value) else value), None
     if isinstance(value, int | float):
         if value in (0, 1):
             return bool(value), None
@@ -506,7 +473,7 @@ def _rail(value: Any) -> Parsed:
 
 
 def _utilities(value: Any) -> Parsed:
-    if _blank(value):
+    if blank(value):
         return None, None
     text = str(value).strip().lower()
     for cls, words in _UTILITY_WORDS.items():
@@ -522,7 +489,7 @@ def _utilities(value: Any) -> Parsed:
 
 
 def _contamination(value: Any) -> Parsed:
-    if _blank(value):
+    if blank(value):
         return None, None
     text = str(value).strip().lower()
     if text == "-":
@@ -538,7 +505,7 @@ def _contamination(value: Any) -> Parsed:
 
 
 def _broadband(value: Any) -> Parsed:
-    if _blank(value):
+    if blank(value):
         return None, None
     text = str(value).strip().lower()
     if text in ("-", "nein", "keine", "kein"):
@@ -564,6 +531,7 @@ _PARSE_BY_TYPE: dict[FieldType, Callable[[Any], Parsed]] = {
     FieldType.BOOLEAN: _yes_no,
 }
 PARSERS: dict[str, Callable[[Any], Parsed]] = {
+    "site_id": _key,
     **{f: _owner_area for f in OWNER_FIELDS},
     "rail_siding": _rail,
     "utilities": _utilities,

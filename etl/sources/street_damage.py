@@ -1,12 +1,13 @@
 """Street damage: citizen reports (Open311 GeoReport v2) and the city's damage register (CSV).
 
-Both end in the collection ``street-damage``; ``source`` says which (``open311``,
-``register``) and ``damage_id`` is ``open311-<service_request_id>`` or ``register-<id>``.
-One load may take either kind of file or both; the kind is told by content (a JSON array or
-object is GeoReport, anything else a CSV), not by the file name. In replace mode a load of one
-kind replaces only the rows of that kind, so loading the register never deletes citizen
-reports and vice versa, and no load deletes the records field crews created through the write
-API (``source`` ``field``, ids ``field-<uuid>``; twin/transactions.py).
+Both end in the collection ``street-damage``; ``source`` says which (``open311``, ``register``)
+and ``damage_id`` is ``open311-<service_request_id>`` or ``register-<id>``. One load may take
+either kind of file or both; the kind is told by content (:func:`etl.io.sniff.kind_of`: JSON
+that is not GeoJSON is GeoReport, delimited text the register; XML, GeoJSON and workbooks are
+refused saying what is expected), not by the file name. In replace mode a load of one kind
+replaces only the rows of that kind, so loading the register never deletes citizen reports and
+vice versa, and no load deletes the records field crews created through the write API
+(``source`` ``field``, ids ``field-<uuid>``; twin/transactions.py).
 
 Personal data never reaches a Part: the reporter's contact fields (``email``, ``first_name``,
 ``last_name``, ``phone``, ``device_id``, ``account_id``), ``status_notes`` and ``media_url``
@@ -24,7 +25,6 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,13 +32,14 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import shapely
 
-from etl.columns import header_key
+from etl.columns import Column, Columns, Matched
 from etl.fields import ConversionError, convert
-from etl.io.text import decode, read_csv
+from etl.io.sniff import Kind, kind_of
+from etl.io.text import Table, decode, read_csv
 from etl.io.vector import Batch
 from etl.sources.base import LoadOptions, Part, Source
 from etl.street_names import street_name
-from twin.errors import LoadRefusedError, RecordError, SourceError
+from twin.errors import RecordError, SourceError, refused
 from twin.redact import redact
 from twin.registry import STREET_DAMAGE, Collection, FieldType
 from twin.vocabulary import fold, vocabulary
@@ -87,32 +88,30 @@ OPEN311_ADDRESS = ("address", "address_string")
 OPEN311_REQUIRED = ("service_request_id", "status", "requested_datetime")
 
 
-@dataclass(frozen=True)
-class Column:
-    """A register column: the registry-side role, the header names it may have."""
-
-    role: str
-    names: tuple[str, ...]
-    required: bool = True
-
-
-#: Register columns; header names are compared after :func:`header_key` (case, umlauts,
-#: spaces and punctuation ignored), so "Schadens-Nr.", "schadensnr" and "SCHADENS NR" match.
-REGISTER_COLUMNS = (
-    Column("id", ("id", "schadensnr", "schadennr", "schadensnummer", "schadenid", "nr")),
-    Column("street", ("strasse", "strassenname", "street")),
-    Column("category", ("schadensart", "schadenart", "art", "schadenstyp", "damagetype")),
+#: Register columns; header names are compared after :func:`etl.columns.header_key` (case,
+#: umlauts, spaces and punctuation ignored), so "Schadens-Nr.", "schadensnr" and "SCHADENS NR"
+#: match. The first spelling present wins.
+REGISTER_COLUMNS = Columns((
+    Column("id", ("id", "schadensnr", "schadennr", "schadensnummer", "schadenid", "nr"),
+           required=True),
+    Column("street", ("strasse", "strassenname", "street"), required=True),
+    Column("category", ("schadensart", "schadenart", "art", "schadenstyp", "damagetype"),
+           required=True),
     Column("condition", ("zustandsklasse", "zustandswert", "zebklasse", "zeb", "zustandsnote",
-                         "conditionclass")),
+                         "conditionclass"), required=True),
     Column("surveyed", ("erfassungsdatum", "erfasstam", "erfasst", "aufnahmedatum", "datum",
-                        "surveyed")),
-    Column("status", ("status", "bearbeitungsstand", "bearbeitungsstatus")),
-    Column("x", ("x", "rechtswert", "ostwert", "easting")),
-    Column("y", ("y", "hochwert", "nordwert", "northing")),
-    Column("updated", ("aktualisiertam", "geaendertam", "letzteaenderung", "updated"),
-           required=False),
-    Column("remark", ("bemerkung", "beschreibung", "hinweis", "description"), required=False),
-)
+                        "surveyed"), required=True),
+    Column("status", ("status", "bearbeitungsstand", "bearbeitungsstatus"), required=True),
+    Column("x", ("x", "rechtswert", "ostwert", "easting"), required=True),
+    Column("y", ("y", "hochwert", "nordwert", "northing"), required=True),
+    Column("updated", ("aktualisiertam", "geaendertam", "letzteaenderung", "updated")),
+    Column("remark", ("bemerkung", "beschreibung", "hinweis", "description")),
+))
+
+#: The fields of a record as read; its geometry travels among them under :data:`GEOMETRY`
+#: until it becomes a Part.
+RECORD_FIELDS = [f.name for f in STREET_DAMAGE.loaded_fields]
+GEOMETRY = "geometry"
 
 KEY_PATTERN = re.compile(r"(open311|register)-[A-Za-z0-9][A-Za-z0-9._:-]*")
 
@@ -179,31 +178,37 @@ class _Others:
                 f"'{OTHER}' (config/vocabulary.yml)" for name, n in sorted(self.counts.items())]
 
 
-@dataclass
-class _Records:
-    """Records of one file, column by column, with their row numbers."""
+def _kind(path: Path) -> str:
+    """OPEN311 or REGISTER, by content; anything else is refused saying what is expected."""
+    kind = kind_of(path)
+    if kind is Kind.JSON:
+        return OPEN311
+    if kind is Kind.TEXT:
+        return REGISTER
+    if kind is Kind.SPREADSHEET:
+        raise SourceError("this is a workbook; save the damage register as CSV",
+                          path=str(path))
+    head = b""
+    if path.is_file():
+        with path.open("rb") as fh:
+            head = fh.read(256).removeprefix(b"\xef\xbb\xbf").lstrip()
+    if head.startswith(b"<"):
+        raise SourceError("this is XML; ask the GeoReport server for JSON "
+                          "(requests.json) or give the register as CSV", path=str(path))
+    what = "GeoJSON" if head.startswith(b"{") else "a GIS file (GeoPackage, Shapefile...)"
+    raise SourceError(f"this is {what}; expected GeoReport v2 service requests as JSON "
+                      "(requests.json) or the damage register as CSV", path=str(path))
 
-    path: Path
-    crs: str
-    rows: list[int] = field(default_factory=list)
-    columns: dict[str, list] = field(
-        default_factory=lambda: {f.name: [] for f in STREET_DAMAGE.loaded_fields})
-    geometries: list = field(default_factory=list)
 
-    def add(self, row: int, values: dict[str, Any], geometry: Any) -> None:
-        self.rows.append(row)
-        for name, column in self.columns.items():
-            column.append(values.get(name))
-        self.geometries.append(geometry)
-
-    def parts(self, size: int) -> Iterator[Part]:
-        for start in range(0, len(self.rows), size):
-            stop = start + size
-            geoms = np.empty(len(self.rows[start:stop]), dtype=object)
-            geoms[:] = self.geometries[start:stop]
-            batch = Batch({k: v[start:stop] for k, v in self.columns.items()}, geoms,
-                          np.asarray(self.rows[start:stop]))
-            yield Part(STREET_DAMAGE, batch, self.path, self.crs, len(self.rows))
+def _parts(records: Table, crs: str, size: int) -> Iterator[Part]:
+    """The records of one file (values by field, the geometry under :data:`GEOMETRY`) in
+    batches of ``size``."""
+    for rows in records.batches(size):
+        geoms = np.empty(len(rows), dtype=object)
+        geoms[:] = [values[GEOMETRY] for _, values in rows]
+        columns = {name: [values.get(name) for _, values in rows] for name in records.header}
+        batch = Batch(columns, geoms, np.asarray([row for row, _ in rows]))
+        yield Part(STREET_DAMAGE, batch, records.path, crs, len(records.rows))
 
 
 class StreetDamageSource(Source):
@@ -215,27 +220,26 @@ class StreetDamageSource(Source):
 
     def __init__(self) -> None:
         super().__init__()
+        #: The kinds of file the current load read: what its replace may delete (the core
+        #: asks :meth:`replace_scope` after :meth:`read`). Set anew by every read.
         self._kinds: set[str] = set()
 
     # -- the contract -----------------------------------------------------------------------
     def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
         self._kinds = set()
-        files: list[_Records] = []
+        kinds = {path: _kind(path) for path in paths}
+        files: list[tuple[Table, str]] = []
         errors: list[RecordError] = []
         for path in paths:
-            text, kind = self._sniff(path)
-            self._kinds.add(kind)
-            if kind == OPEN311:
-                records = self._read_open311(path, text, errors)
+            if kinds[path] == OPEN311:
+                files.append((self._read_open311(path, errors), OPEN311_CRS))
             else:
-                records = self._read_register(path, options, errors)
-            files.append(records)
+                files.append((self._read_register(path, errors), options.crs or REGISTER_CRS))
         if errors:
-            raise LoadRefusedError(
-                f"{refused_rows(errors)} record(s) refused; nothing was changed. First: "
-                f"{errors[0].location}", path=errors[0].path, errors=errors)
-        for records in files:
-            yield from records.parts(self.batch_size)
+            raise refused(errors)
+        self._kinds = set(kinds.values())
+        for records, crs in files:
+            yield from _parts(records, crs, self.batch_size)
 
     def key_problem(self, collection: Collection, key: str) -> str | None:
         if not KEY_PATTERN.fullmatch(key):
@@ -249,34 +253,18 @@ class StreetDamageSource(Source):
         # never any load's to delete.
         return ("source", sorted(self._kinds))
 
-    # -- telling the files apart -------------------------------------------------------------
-    @staticmethod
-    def _sniff(path: Path) -> tuple[str, str]:
-        """The decoded text of ``path`` and its kind, by content."""
-        if not path.is_file():
-            raise SourceError("not a file", path=str(path))
+    # -- Open311 -----------------------------------------------------------------------------
+    def _read_open311(self, path: Path, errors: list[RecordError]) -> Table:
         try:
-            text, _ = decode(path)
+            doc = json.loads(decode(path)[0])
         except UnicodeDecodeError as exc:
             raise SourceError(f"cannot decode as UTF-8 or Windows-1252 ({exc})",
                               path=str(path)) from exc
-        first = text.lstrip()[:1]
-        if first in ("[", "{"):
-            return text, OPEN311
-        if first == "<":
-            raise SourceError("this is XML; ask the GeoReport server for JSON "
-                              "(requests.json) or give the register as CSV", path=str(path))
-        return text, REGISTER
-
-    # -- Open311 -----------------------------------------------------------------------------
-    def _read_open311(self, path: Path, text: str, errors: list[RecordError]) -> _Records:
-        try:
-            doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SourceError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: "
                               f"{exc.msg})", path=str(path)) from exc
         requests = self._requests(path, doc)
-        records = _Records(path, OPEN311_CRS)
+        records: list[tuple[int, dict[str, Any]]] = []
         extra: set[str] = set()
         withheld: set[str] = set()
         others = _Others()
@@ -293,8 +281,7 @@ class StreetDamageSource(Source):
                 # be placed, so it is not published.
                 unplaced.append(row)
                 continue
-            values, geometry = self._open311_record(path, row, request, errors, others)
-            records.add(row, values, geometry)
+            records.append((row, self._open311_record(path, row, request, errors, others)))
         if unplaced:
             rows = ", ".join(map(str, unplaced[:10])) + (", ..." if len(unplaced) > 10 else "")
             self.notes.append(
@@ -308,7 +295,7 @@ class StreetDamageSource(Source):
             self.notes.append(f"{path}: fields not published and dropped: "
                               f"{', '.join(sorted(extra))}")
         self.notes.extend(others.notes(path))
-        return records
+        return Table(path, RECORD_FIELDS, records)
 
     @staticmethod
     def _requests(path: Path, doc: Any) -> list:
@@ -334,7 +321,7 @@ class StreetDamageSource(Source):
         return doc
 
     def _open311_record(self, path: Path, row: int, request: dict, errors: list[RecordError],
-                        others: _Others) -> tuple[dict[str, Any], Any]:
+                        others: _Others) -> dict[str, Any]:
         def refuse(message: str, name: str) -> None:
             errors.append(RecordError(message, path=str(path), row=where, field=name))
 
@@ -351,8 +338,7 @@ class StreetDamageSource(Source):
                    "status")
         reported = _timestamp(request.get("requested_datetime"), "requested_datetime", refuse)
         updated = _timestamp(request.get("updated_datetime"), "updated_datetime", refuse)
-        geometry = _open311_point(request.get("lat"), request.get("long"), refuse)
-        values = {
+        return {
             "damage_id": f"{OPEN311}-{ident}" if ident else None,
             "source": OPEN311,
             "category": others("service_name", category_of(request.get("service_name"))),
@@ -365,48 +351,35 @@ class StreetDamageSource(Source):
             "condition_rating": None,
             "reported_at": reported,
             "updated_at": updated,
+            GEOMETRY: _open311_point(request.get("lat"), request.get("long"), refuse),
         }
-        return values, geometry
 
     # -- the register ------------------------------------------------------------------------
-    def _read_register(self, path: Path, options: LoadOptions,
-                       errors: list[RecordError]) -> _Records:
+    def _read_register(self, path: Path, errors: list[RecordError]) -> Table:
         table = read_csv(path)
-        by_key = {header_key(h): h for h in table.header}
-        header: dict[str, str] = {}
-        for column in REGISTER_COLUMNS:
-            found = next((by_key[n] for n in column.names if n in by_key), None)
-            if found is not None:
-                header[column.role] = found
-            elif column.required:
-                raise SourceError(
-                    f"required column '{column.names[0]}' (or {', '.join(column.names[1:])}) "
-                    f"is missing; the header has: {', '.join(table.header)}", path=str(path))
-        dropped = sorted(set(table.header) - set(header.values()))
-        if dropped:
-            self.notes.append(f"{path}: columns not published and dropped: {', '.join(dropped)}")
-
-        records = _Records(path, options.crs or REGISTER_CRS)
+        header = REGISTER_COLUMNS.match(table.header, path=path)
+        if note := header.note():
+            self.notes.append(note)
         others = _Others()
+        records = []
         for line, cells in table.rows:
-            values, geometry = self._register_record(path, line, cells, header, errors)
-            values["category"] = others(header["category"], values["category"])
-            records.add(line, values, geometry)
+            values = self._register_record(path, line, cells, header, errors)
+            values["category"] = others(header.by_field["category"], values["category"])
+            records.append((line, values))
         self.notes.extend(others.notes(path))
-        return records
+        return Table(path, RECORD_FIELDS, records)
 
-    def _register_record(self, path: Path, line: int, cells: dict[str, str],
-                         header: dict[str, str],
-                         errors: list[RecordError]) -> tuple[dict[str, Any], Any]:
+    def _register_record(self, path: Path, line: int, cells: dict[str, str], header: Matched,
+                         errors: list[RecordError]) -> dict[str, Any]:
         def cell(role: str) -> str | None:
-            name = header.get(role)
-            return _text(cells.get(name)) if name else None
+            return _text(cells.get(header.by_field[role])) if role in header else None
 
         def refuse(message: str, role: str) -> None:
-            errors.append(RecordError(message, path=str(path), row=where, field=header[role]))
+            errors.append(RecordError(message, path=str(path), row=where,
+                                      field=header.by_field[role]))
 
         ident = cell("id")
-        where: int | str = f"{line} ({header['id']} {ident})" if ident else line
+        where: int | str = f"{line} ({header.by_field['id']} {ident})" if ident else line
         for role in ("id", "status", "surveyed"):
             if cell(role) is None:
                 refuse("value is missing", role)
@@ -429,8 +402,7 @@ class StreetDamageSource(Source):
         surveyed = _local_midnight(cell("surveyed"), lambda m: refuse(m, "surveyed"))
         updated = _local_midnight(cell("updated"), lambda m: refuse(m, "updated")) \
             if "updated" in header else None
-        geometry = _register_point(cell("x"), cell("y"), header, refuse)
-        values = {
+        return {
             "damage_id": f"{REGISTER}-{ident}" if ident else None,
             "source": REGISTER,
             "category": category_of(cell("category")),
@@ -442,8 +414,8 @@ class StreetDamageSource(Source):
             "condition_rating": condition_rating(condition),
             "reported_at": surveyed,
             "updated_at": updated,
+            GEOMETRY: _register_point(cell("x"), cell("y"), refuse),
         }
-        return values, geometry
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -486,11 +458,6 @@ def _number(value: Any) -> float | None:
     return number if number is not None and math.isfinite(number) else None
 
 
-def refused_rows(errors: list[RecordError]) -> int:
-    """How many records (file and row) the errors refuse: one row may fail in several fields."""
-    return len({(e.path, e.row) for e in errors})
-
-
 def _has_location(lat: Any, lon: Any) -> bool:
     """False when a report has no pin: ``lat`` or ``long`` missing or empty, or both 0 (the
     placeholder many GeoReport servers send for "no location"; 0/0 is in the Atlantic)."""
@@ -514,8 +481,7 @@ def _open311_point(lat: Any, lon: Any, refuse) -> Any:
     return shapely.Point(x, y)
 
 
-def _register_point(x_text: str | None, y_text: str | None, header: dict[str, str],
-                    refuse) -> Any:
+def _register_point(x_text: str | None, y_text: str | None, refuse) -> Any:
     missing = [role for role, text in (("x", x_text), ("y", y_text)) if text is None]
     for role in missing:
         refuse("position is missing (every damage needs one)", role)
