@@ -32,7 +32,7 @@ from etl.geometry import where as _where
 from etl.sources.base import CoverageSource, Detail, LoadMode, LoadOptions, Part, Source
 from twin import derive
 from twin.db import connect, database_error, hold_run, mark_abandoned_runs
-from twin.errors import LoadRefusedError, RecordError, SourceError, TwinError
+from twin.errors import LoadRefusedError, RecordError, SourceError, TwinError, refused
 from twin.redact import mask_value, redact_message
 from twin.registry import COLLECTIONS, Collection
 from twin.settings import Settings, get_settings
@@ -267,9 +267,7 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
     report.notes.extend(source.notes)
 
     if errors:
-        raise LoadRefusedError(
-            f"{len(errors)} record(s) refused; nothing was changed. First: {errors[0].location}",
-            path=errors[0].path, errors=errors)
+        raise refused(errors)
     if report.read == 0 and not options.allow_empty:
         raise SourceError("the files hold no records; use --allow-empty to publish an empty "
                           "collection", path=", ".join(map(str, paths)))

@@ -212,10 +212,13 @@ GERMANY = Region("Germany", _envelope_25833(GERMANY_LONLAT), GERMANY_LONLAT)
 def check_in_region(
     geoms: np.ndarray, rows: np.ndarray, keys: list, *, path: str,
     region: Region = BRANDENBURG, read_as: str | None = None,
+    field: str | tuple[str, str] = "geometry",
 ) -> list[GeometryError]:
     """Errors for geometries (in EPSG:25833) whose bounds cannot lie in ``region``.
 
-    ``read_as`` names the CRS the file was read in, for the message.
+    ``read_as`` names the CRS the file was read in, for the message. ``field`` is what the
+    errors name: a pair names the columns points were made of (a list's x and y), the
+    easting's when it is out of place, else the northing's.
     """
     xmin, ymin, xmax, ymax = region.bounds
     errors = []
@@ -236,6 +239,9 @@ def check_in_region(
                 (lon < lon_w) | (lon > lon_e) | (lat < lat_s) | (lat > lat_n))
     for i in np.flatnonzero(outside):
         x, y = bounds[i, 0], bounds[i, 1]
+        named = field
+        if not isinstance(named, str):
+            named = named[0] if not (xmin <= x and bounds[i, 2] <= xmax) else named[1]
         hint = ""
         if x > 1_000_000:
             hint = " (the easting has too many digits: a zone prefix such as '33'?)"
@@ -243,7 +249,7 @@ def check_in_region(
         errors.append(GeometryError(
             f"coordinates (E {x:.0f}, N {y:.0f}) cannot be in {region.name} after "
             f"reprojection{source} to EPSG:{STORAGE_SRID}{hint}; is the CRS of the file right?",
-            path=path, row=where(rows[i], keys[i]), field="geometry"))
+            path=path, row=where(rows[i], keys[i]), field=named))
     return errors
 
 

@@ -70,7 +70,9 @@ def _zip_kind(path: Path) -> Kind:
         return Kind.VECTOR  # GDAL names what is wrong with it
     if any(n.startswith("xl/") for n in names) or "content.xml" in names:
         return Kind.SPREADSHEET
-    if len(names) == 1 and Path(names[0]).suffix.lower() in TEXT_SUFFIXES:
+    if names and all(Path(n).suffix.lower() in TEXT_SUFFIXES for n in names):
+        # One table (BASt's zipped hourly file), or several that the text reader refuses
+        # by name: GDAL would read them as unrelated layers.
         return Kind.TEXT
     return Kind.VECTOR  # a zipped shapefile, say: GDAL reads it through /vsizip/
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from etl.columns import Column, Columns
 from etl.geometry import BRANDENBURG, Region, resolve_crs
 from etl.io.vector import Batch, inspect_vector, read_vector
 from twin.errors import SourceError
@@ -119,49 +120,45 @@ class Source(ABC):
 class VectorSource(Source):
     """A source of one collection whose files GDAL reads (GPKG, Shapefile, GeoJSON, GML...)."""
 
-    #: Source columns (lower case) whose absence refuses the whole file.
+    #: Fields whose absence refuses the whole file.
     required: ClassVar[tuple[str, ...]] = ()
-    #: Source column (lower case) -> registry field, where the names differ.
+    #: Source column -> registry field, where the names differ (the column is preferred).
     renames: ClassVar[dict[str, str]] = {}
     #: What a key must look like, and how to say so when it does not.
     key_pattern: ClassVar[re.Pattern[str] | None] = None
     key_description: ClassVar[str] = ""
     sample_globs = ("*.gpkg", "*.geojson", "*.shp", "*.gml")
 
+    @classmethod
+    def columns(cls) -> Columns:
+        """The declared columns: every loaded field under the names ``renames`` gives it and
+        under its own."""
+        return Columns(tuple(
+            Column(f.name, (*(src for src, dst in cls.renames.items() if dst == f.name), f.name),
+                   required=f.name in cls.required,
+                   missing=f"required field '{f.name}' is missing")
+            for f in cls.collections[0].loaded_fields))
+
     def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
         collection = self.collections[0]
+        declared = self.columns()
         for path in paths:
             info = inspect_vector(path, options.layer)
             if info.feature_count == 0 and not options.allow_empty:
                 raise SourceError("the file holds no features; use --allow-empty to publish "
                                   "an empty collection", path=str(path))
-            available = {f.lower() for f in info.fields}
-            missing = [c for c in self.required if c not in available]
             # An empty GeoJSON has no fields at all: nothing is missing from no features.
-            if missing and info.feature_count != 0:
-                raise SourceError(
-                    f"required field '{missing[0]}' is missing; the file has: "
-                    f"{', '.join(info.fields) or 'no fields'}", path=str(path))
+            columns = declared.match(info.fields, path=path,
+                                     required=info.feature_count != 0)
             crs = resolve_crs(str(path), info.crs, options.crs)
-            mapping = {f.name: self.source_column(f.name, available)
-                       for f in collection.loaded_fields}
-            dropped = sorted(available - {c for c in mapping.values() if c})
-            if dropped:
-                # Names only: the values of unknown columns (owner data, say) go nowhere.
-                self.notes.append(f"{path}: columns not published and dropped: "
-                                  f"{', '.join(dropped)}")
+            if note := columns.note():
+                self.notes.append(note)
             for batch in read_vector(path, info, batch_size=self.batch_size):
-                columns = {name: batch.columns[col] if col else [None] * len(batch)
-                           for name, col in mapping.items()}
-                yield Part(collection, Batch(columns, batch.geometries, batch.rows), path, crs,
+                # GDAL's batches name their columns in lower case.
+                fields = {f.name: batch.columns[h.lower()] if (h := columns.get(f.name))
+                          else [None] * len(batch) for f in collection.loaded_fields}
+                yield Part(collection, Batch(fields, batch.geometries, batch.rows), path, crs,
                            info.feature_count)
-
-    def source_column(self, field_name: str, available: set[str]) -> str | None:
-        """The source column that feeds ``field_name``, if the file has it."""
-        for src, dst in self.renames.items():
-            if dst == field_name and src in available:
-                return src
-        return field_name if field_name in available else None
 
     def key_problem(self, collection: Collection, key: str) -> str | None:
         if self.key_pattern is not None and not self.key_pattern.fullmatch(key):

@@ -14,71 +14,86 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from etl import nas
+from etl.cells import digits, key_text
+from etl.columns import Column, Columns, Matched
 from etl.geometry import resolve_crs
 from etl.io.vector import ARC_STEP_DEGREES, Batch, inspect_vector, read_vector
 from etl.sources.base import LoadOptions, Part, VectorSource
 from twin.errors import SourceError
 from twin.registry import PARCELS
 
+_NO_KEY = ("required field 'flstkennz' is missing (in the AAA schema: "
+           "'flurstueckskennzeichen')")
 
-@dataclass(frozen=True)
-class Spelling:
-    """The accepted spellings (lower case) of one published field in each schema; the first
-    present wins. GDAL's GML and NAS drivers name a nested AAA element by its own name, or by
-    its path joined with '|' where that name is taken."""
+#: ALKIS vereinfacht (``ave:Flurstueck``): the published fields, then a column read only to
+#: derive two of them. Spellings in lower case, as docs/sources/parcels.md shows them.
+AVE = Columns((
+    Column("flstkennz", ("flstkennz",), required=True, missing=_NO_KEY),
+    Column("land", ("land",)),
+    Column("gemarkung", ("gemarkung",)),
+    Column("gemaschl", ("gemaschl",)),
+    Column("flur", ("flur",)),
+    Column("flstnrzae", ("flstnrzae",)),
+    Column("flstnrnen", ("flstnrnen",)),
+    Column("flaeche", ("flaeche",)),
+    Column("lagebeztxt", ("lagebeztxt",)),
+    Column("tntxt", ("tntxt",)),
+    Column("kreis", ("kreis",)),
+    Column("kreisschl", ("kreisschl",)),
+    Column("gemeinde", ("gemeinde",)),
+    Column("gmdschl", ("gmdschl",)),
+    Column("aktualit", ("aktualit",)),
+    Column("idflurst", ("idflurst",)),
+    Column("flurstnr", ("flurstnr",)),  # '425/1': Zähler and Nenner, when they are absent
+))
 
-    field: str
-    ave: tuple[str, ...]
-    aaa: tuple[str, ...]
-    #: How the field is read or made beyond its spellings (shown in docs/sources/parcels.md).
-    rule: str = ""
+#: The AAA model (``AX_Flurstueck``): the published fields it has, then the parts of the keys
+#: the others are made of ((spellings), digits). GDAL's GML and NAS drivers name a nested
+#: element by its own name, or by its path joined with '|' where that name is taken: the Land of
+#: the Gemarkung comes first in AX_Flurstueck, so it has the short name, the Land of the
+#: Gemeindekennzeichen the path.
+AAA = Columns((
+    Column("flstkennz", ("flurstueckskennzeichen",), required=True, missing=_NO_KEY),
+    Column("flur", ("flurnummer",)),
+    Column("flstnrzae", ("zaehler",)),
+    Column("flstnrnen", ("nenner",)),
+    Column("flaeche", ("amtlicheflaeche",)),
+    Column("aktualit", ("beginnt",)),
+    Column("idflurst", ("gml_id",)),
+    Column("gemarkung_land", ("gemarkung|ax_gemarkung_schluessel|land", "land")),
+    Column("gemarkungsnummer", ("gemarkungsnummer",)),
+    Column("gemeinde_land", ("gemeindezugehoerigkeit|ax_gemeindekennzeichen|land",)),
+    Column("regierungsbezirk", (
+        "regierungsbezirk", "gemeindezugehoerigkeit|ax_gemeindekennzeichen|regierungsbezirk")),
+    Column("gemeinde_kreis", ("kreis", "gemeindezugehoerigkeit|ax_gemeindekennzeichen|kreis")),
+    Column("gemeinde_nummer", (
+        "gemeinde", "gemeindezugehoerigkeit|ax_gemeindekennzeichen|gemeinde")),
+))
+#: The digits of the AAA key parts.
+_PART_WIDTHS = {"gemarkung_land": 2, "gemarkungsnummer": 4, "gemeinde_land": 2,
+                "regierungsbezirk": 1, "gemeinde_kreis": 2, "gemeinde_nummer": 3}
 
-
-#: One table of accepted spellings per field; docs/sources/parcels.md shows it.
-SPELLINGS: tuple[Spelling, ...] = (
-    Spelling("flstkennz", ("flstkennz",), ("flurstueckskennzeichen",)),
-    Spelling("land", ("land",), (), "AAA: the state's name from the Land key (`12`: Brandenburg)"),
-    Spelling("gemarkung", ("gemarkung",), ()),
-    Spelling("gemaschl", ("gemaschl",), (),
-             "AAA: `land` + `gemarkungsnummer` of `gemarkung/AX_Gemarkung_Schluessel`; "
-             "absent: the first 6 characters of `flstkennz`"),
-    Spelling("flur", ("flur",), ("flurnummer",), "`Flur 2` is read as 2"),
-    Spelling("flstnrzae", ("flstnrzae",), ("zaehler",),
-             "absent: split from `flurstnr` (`425/1`: 425)"),
-    Spelling("flstnrnen", ("flstnrnen",), ("nenner",),
-             "absent: split from `flurstnr` (`425/1`: 1)"),
-    Spelling("flaeche", ("flaeche",), ("amtlicheflaeche",)),
-    Spelling("lagebeztxt", ("lagebeztxt",), ()),
-    Spelling("tntxt", ("tntxt",), ()),
-    Spelling("kreis", ("kreis",), ()),
-    Spelling("kreisschl", ("kreisschl",), (),
-             "AAA: `land` + `regierungsbezirk` (0 when none) + `kreis` of "
-             "`gemeindezugehoerigkeit/AX_Gemeindekennzeichen`"),
-    Spelling("gemeinde", ("gemeinde",), ()),
-    Spelling("gmdschl", ("gmdschl",), (),
-             "AAA: `kreisschl` + `gemeinde` of the same"),
-    Spelling("aktualit", ("aktualit",), ("beginnt",),
-             "AAA: the date of `lebenszeitintervall/AA_Lebenszeitintervall/beginnt`"),
-    Spelling("idflurst", ("idflurst",), ("gml_id",), "AAA: the object's `gml:id`"),
-)
-
-#: Columns of the ave schema read only to derive a field.
-_AVE_SOURCES = ("flurstnr",)
-#: The AAA key parts: (spellings, digits). Land of the Gemarkung comes first in AX_Flurstueck,
-#: so it has the short name; the Gemeindekennzeichen's Land gets the path.
-_GEMARKUNG_LAND = (("gemarkung|ax_gemarkung_schluessel|land", "land"), 2)
-_GEMARKUNGSNUMMER = (("gemarkungsnummer",), 4)
-_GEMEINDE_PARTS = (
-    (("gemeindezugehoerigkeit|ax_gemeindekennzeichen|land",), 2),
-    (("regierungsbezirk", "gemeindezugehoerigkeit|ax_gemeindekennzeichen|regierungsbezirk"), 1),
-    (("kreis", "gemeindezugehoerigkeit|ax_gemeindekennzeichen|kreis"), 2),
-    (("gemeinde", "gemeindezugehoerigkeit|ax_gemeindekennzeichen|gemeinde"), 3),
-)
+#: The published fields, in the order of docs/sources/parcels.md, and how a field is read or
+#: made beyond its spellings.
+RULES = {
+    "flstkennz": "", "land": "AAA: the state's name from the Land key (`12`: Brandenburg)",
+    "gemarkung": "",
+    "gemaschl": "AAA: `land` + `gemarkungsnummer` of `gemarkung/AX_Gemarkung_Schluessel`; "
+                "absent: the first 6 characters of `flstkennz`",
+    "flur": "`Flur 2` is read as 2",
+    "flstnrzae": "absent: split from `flurstnr` (`425/1`: 425)",
+    "flstnrnen": "absent: split from `flurstnr` (`425/1`: 1)",
+    "flaeche": "", "lagebeztxt": "", "tntxt": "", "kreis": "",
+    "kreisschl": "AAA: `land` + `regierungsbezirk` (0 when none) + `kreis` of "
+                 "`gemeindezugehoerigkeit/AX_Gemeindekennzeichen`",
+    "gemeinde": "", "gmdschl": "AAA: `kreisschl` + `gemeinde` of the same",
+    "aktualit": "AAA: the date of `lebenszeitintervall/AA_Lebenszeitintervall/beginnt`",
+    "idflurst": "AAA: the object's `gml:id`",
+}
 #: Keys that GDAL may have read as numbers (losing leading zeros): their widths.
 _KEY_WIDTHS = {"gemaschl": 6, "kreisschl": 5, "gmdschl": 8}
 
@@ -98,20 +113,19 @@ _FLURSTNR = re.compile(r"\s*(\d+)\s*(?:/\s*(\d+)\s*)?")
 def spellings_table() -> str:
     """The table of accepted spellings as Markdown (docs/sources/parcels.md holds it; a test
     checks that it is current)."""
-    def names(spellings: tuple[str, ...]) -> str:
-        return ", ".join(f"`{n}`" for n in spellings) or "–"
+    def names(columns: Columns, field: str) -> str:
+        return ", ".join(f"`{n}`" for n in columns.spellings_of(field)) or "–"
 
     lines = ["| field | ALKIS vereinfacht (`ave:Flurstueck`) | AAA (`AX_Flurstueck`, NAS) "
              "| rule |", "|---|---|---|---|"]
-    lines += [f"| `{s.field}` | {names(s.ave)} | {names(s.aaa)} | {s.rule or '–'} |"
-              for s in SPELLINGS]
+    lines += [f"| `{f}` | {names(AVE, f)} | {names(AAA, f)} | {rule or '–'} |"
+              for f, rule in RULES.items()]
     return "\n".join(lines) + "\n"
 
 
 class ParcelsSource(VectorSource):
     name = "parcels"
     collections = (PARCELS,)
-    required = ("flstkennz",)
     # Land (2) + Gemarkung (4) + Flur (3) + Zähler (5) digits, Nenner (4) and two fillers,
     # where an absent Nenner is written as underscores.
     key_pattern = re.compile(r"\d{14}[\d_]{4}__")
@@ -140,25 +154,13 @@ class ParcelsSource(VectorSource):
         if info.feature_count == 0 and not options.allow_empty:
             raise SourceError("the file holds no features; use --allow-empty to publish "
                               "an empty collection", path=str(shown))
-        available = {f.lower() for f in info.fields}
-        aaa = "flurstueckskennzeichen" in available
-        mapping = {s.field: _first(s.aaa if aaa else s.ave, available) for s in SPELLINGS}
-        if mapping["flstkennz"] is None and info.feature_count != 0:
-            raise SourceError(
-                "required field 'flstkennz' is missing (in the AAA schema: "
-                f"'flurstueckskennzeichen'); the file has: {', '.join(info.fields) or 'no fields'}",
-                path=str(shown))
-        used = {c for c in mapping.values() if c}
-        if aaa:
-            used |= {c for names, _ in (_GEMARKUNG_LAND, _GEMARKUNGSNUMMER, *_GEMEINDE_PARTS)
-                     if (c := _first(names, available))}
-        else:
-            used |= {c for c in _AVE_SOURCES if c in available}
-        dropped = sorted(available - used)
-        if dropped:
-            # Names only: the values of unknown columns (owner data, say) go nowhere.
-            self.notes.append(f"{shown}: columns not published and dropped: "
-                              f"{', '.join(dropped)}")
+        columns = AAA.match(info.fields, path=shown, required=False)
+        aaa = "flstkennz" in columns
+        if not aaa:
+            # An empty GeoJSON has no fields at all: nothing is missing from no features.
+            columns = AVE.match(info.fields, path=shown, required=info.feature_count != 0)
+        if note := columns.note():
+            self.notes.append(note)
         if aaa:
             self.notes.append(
                 f"{shown}: AAA schema (AX_Flurstueck): the names of Gemarkung, Kreis and "
@@ -166,15 +168,16 @@ class ParcelsSource(VectorSource):
         crs = resolve_crs(str(shown), info.crs, options.crs)
         linearised = 0
         for batch in read_vector(path, info, batch_size=self.batch_size):
-            columns = {name: batch.columns[col] if col else [None] * len(batch)
-                       for name, col in mapping.items()}
+            read = _Read(columns, batch)
+            fields = {name: read.column(name) for name in RULES}
             if aaa:
-                _derive_aaa(columns, batch, available)
+                _derive_aaa(fields, read)
             else:
-                _derive_ave(columns, batch)
-            _pad_keys(columns)
+                _derive_ave(fields, read)
+            for name, width in _KEY_WIDTHS.items():
+                fields[name] = [digits(v, width) for v in fields[name]]
             linearised += batch.linearised
-            yield Part(collection, Batch(columns, batch.geometries, batch.rows), shown, crs,
+            yield Part(collection, Batch(fields, batch.geometries, batch.rows), shown, crs,
                        info.feature_count)
         if linearised:
             self.notes.append(
@@ -182,73 +185,52 @@ class ParcelsSource(VectorSource):
                 f"{ARC_STEP_DEGREES:g} degree of arc per vertex")
 
 
-def _first(names: tuple[str, ...], available: set[str]) -> str | None:
-    return next((n for n in names if n in available), None)
+class _Read:
+    """The raw values of one batch by declared field (GDAL names its columns in lower case)."""
+
+    def __init__(self, columns: Matched, batch: Batch) -> None:
+        self.columns, self.batch = columns, batch
+
+    def column(self, field: str) -> list:
+        header = self.columns.get(field)
+        return list(self.batch.columns[header.lower()]) if header else [None] * len(self.batch)
+
+    def key_part(self, field: str) -> list[str | None]:
+        return [digits(v, _PART_WIDTHS[field]) for v in self.column(field)]
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _digits(value: Any, width: int) -> str | None:
-    """A key part as its digits, zero-padded (GDAL reads '05' as the number 5)."""
-    text = _text(value)
-    if text is None:
-        return None
-    return text.zfill(width) if text.isdigit() else text
-
-
-def _derive_ave(columns: dict[str, list], batch: Batch) -> None:
+def _derive_ave(columns: dict[str, list], read: _Read) -> None:
     """Fields the ave variants write differently: 'Flur 2', flurstnr '425/1', no gemaschl."""
-    n = len(batch)
     columns["flur"] = [_flur(v) for v in columns["flur"]]
-    numbers = batch.columns.get("flurstnr")
-    if numbers is not None:
-        split = [_flurstnr(v) for v in numbers]
-        for i in range(n):
+    if "flurstnr" in read.columns:
+        for i, number in enumerate(read.column("flurstnr")):
             if columns["flstnrzae"][i] is None and columns["flstnrnen"][i] is None:
-                columns["flstnrzae"][i], columns["flstnrnen"][i] = split[i]
-    columns["gemaschl"] = [g if _text(g) else _key_prefix(k)
+                columns["flstnrzae"][i], columns["flstnrnen"][i] = _flurstnr(number)
+    columns["gemaschl"] = [g if key_text(g) else _key_prefix(k)
                            for g, k in zip(columns["gemaschl"], columns["flstkennz"], strict=True)]
 
 
-def _derive_aaa(columns: dict[str, list], batch: Batch, available: set[str]) -> None:
+def _derive_aaa(columns: dict[str, list], read: _Read) -> None:
     """Published fields from AX_Flurstueck's nested keys."""
-    n = len(batch)
-
-    def part(spec: tuple[tuple[str, ...], int]) -> list[str | None]:
-        names, width = spec
-        col = _first(names, available)
-        return [_digits(v, width) for v in batch.columns[col]] if col else [None] * n
-
-    land, number = part(_GEMARKUNG_LAND), part(_GEMARKUNGSNUMMER)
+    land, number = read.key_part("gemarkung_land"), read.key_part("gemarkungsnummer")
     columns["gemaschl"] = [a + b if a and b else _key_prefix(k)
                            for a, b, k in zip(land, number, columns["flstkennz"], strict=True)]
     columns["land"] = [LAENDER.get(g[:2]) if g else None for g in columns["gemaschl"]]
-    g_land, bezirk, kreis, gemeinde = (part(p) for p in _GEMEINDE_PARTS)
-    g_land = [a or (g[:2] if g else None) for a, g in zip(g_land, columns["gemaschl"],
-                                                            strict=True)]
+    g_land = [a or (g[:2] if g else None)
+              for a, g in zip(read.key_part("gemeinde_land"), columns["gemaschl"], strict=True)]
     # A state without Regierungsbezirke (Brandenburg) writes none: its digit is 0.
-    bezirk = [b or "0" for b in bezirk]
-    columns["kreisschl"] = [a + b + k if a and k else None
-                            for a, b, k in zip(g_land, bezirk, kreis, strict=True)]
-    columns["gmdschl"] = [ks + g if ks and g else None
-                          for ks, g in zip(columns["kreisschl"], gemeinde, strict=True)]
+    bezirk = [b or "0" for b in read.key_part("regierungsbezirk")]
+    columns["kreisschl"] = [a + b + k if a and k else None for a, b, k in
+                            zip(g_land, bezirk, read.key_part("gemeinde_kreis"), strict=True)]
+    columns["gmdschl"] = [ks + g if ks and g else None for ks, g in
+                          zip(columns["kreisschl"], read.key_part("gemeinde_nummer"), strict=True)]
     for name in ("flstnrzae", "flstnrnen"):
-        columns[name] = [_text(v) for v in columns[name]]
-
-
-def _pad_keys(columns: dict[str, list]) -> None:
-    for name, width in _KEY_WIDTHS.items():
-        columns[name] = [_digits(v, width) for v in columns[name]]
+        columns[name] = [key_text(v) for v in columns[name]]
 
 
 def _key_prefix(key: Any) -> str | None:
     """The Gemarkung key: Land (2) and Gemarkung (4), the first 6 characters of flstkennz."""
-    text = _text(key)
+    text = key_text(key)
     return text[:6] if text and text[:6].isdigit() else None
 
 
@@ -261,7 +243,7 @@ def _flur(value: Any) -> Any:
 
 def _flurstnr(value: Any) -> tuple[str | None, str | None]:
     """'425/1' -> ('425', '1'); '85' -> ('85', None); anything else unsplit, as the Zähler."""
-    text = _text(value)
+    text = key_text(value)
     if text is None:
         return None, None
     m = _FLURSTNR.fullmatch(text)

@@ -27,6 +27,7 @@ same rule, so that loading the same files again deletes and re-creates nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -42,12 +43,13 @@ import numpy as np
 import shapely
 
 from etl import geometry
-from etl.geometry import points
-from etl.io.text import Table, read_csv, read_filtered
-from etl.io.text import header_cells as header
+from etl.cells import MISSING_MARKERS, cell_text, key_text
+from etl.columns import Column, Columns, Matched, header_key
+from etl.io.sniff import Kind, kind_of
+from etl.io.text import Table, header_cells, read_csv, read_filtered
 from etl.io.vector import Batch, inspect_vector, read_vector
 from etl.sources.base import LoadMode, LoadOptions, Part, Source
-from twin.errors import LoadRefusedError, RecordError, SourceError
+from twin.errors import RecordError, SourceError, refused
 from twin.registry import TRAFFIC_COUNTS, TRAFFIC_STATIONS
 from twin.settings import STORAGE_SRID
 
@@ -68,45 +70,54 @@ FLAGS = (GAP, "negative", "spike", "quality")
 #: source). Any other letter ('a', 'd', 'u', 'z', ...) excludes the hour from the figures.
 QUALITY_OK = frozenset({"", "-", "k", "s"})
 
-#: Columns an hourly file must have (matched case-insensitively).
-HOURLY_REQUIRED = ("Zst", "Datum", "Stunde", "KFZ_R1", "KFZ_R2", "Lkw_R1", "Lkw_R2")
-#: BASt hourly columns -> published field; counts of the first four must be present.
+#: BASt hourly columns -> published field; a file without one of the first four is refused.
 COUNT_COLUMNS = {"KFZ_R1": "kfz_r1", "KFZ_R2": "kfz_r2", "Lkw_R1": "lkw_r1", "Lkw_R2": "lkw_r2",
                  "Pkw_R1": "pkw_r1", "Pkw_R2": "pkw_r2", "Bus_R1": "bus_r1", "Bus_R2": "bus_r2"}
 REQUIRED_COUNTS = ("KFZ_R1", "KFZ_R2", "Lkw_R1", "Lkw_R2")
-#: Header names that make a CSV an hourly file rather than a stations file.
-HOURLY_MARKERS = frozenset({"tknr", "datum", "stunde", "wotag", "fahrtzw", "kfz_r1", "kfz_r2"})
 _CLASSES = ("KFZ", "Lkw", "PLZ", "Pkw", "Lfw", "Mot", "PmA", "Bus", "LoA", "Lzg", "Sat", "Son")
-#: Every column of the BASt hourly layouts; others are named in a note and dropped.
-BAST_COLUMNS = frozenset(
-    {"tknr", "zst", "land", "strklas", "strnum", "datum", "wotag", "fahrtzw", "stunde"}
-    | {f"{k}{c}_r{r}".lower() for c in _CLASSES for r in (1, 2) for k in ("", "K_")})
+#: The columns of an hourly file, by name (never by position: the files of different years
+#: order and name them differently); its quality marks are ``K_<count>``. The other columns of
+#: the BASt layouts are read by nobody and dropped without a note; any other is named in one.
+HOURLY_COLUMNS = Columns((
+    Column("zst", ("Zst",), required=True),
+    Column("datum", ("Datum",), required=True),
+    Column("stunde", ("Stunde",), required=True),
+    Column("wotag", ("Wotag",)),
+    *(Column(f, (c,), required=c in REQUIRED_COUNTS) for c, f in COUNT_COLUMNS.items()),
+    *(Column(f"k_{f}", (f"K_{c}",)) for c, f in COUNT_COLUMNS.items()),
+), also=("TKNR", "Land", "Strklas", "Strnum", "Fahrtzw",
+         *(f"{k}{c}_R{r}" for c in _CLASSES for r in (1, 2) for k in ("", "K_"))))
+#: Header names that make a text file an hourly file rather than a stations list.
+HOURLY_MARKERS = frozenset(header_key(h) for h in ("TKNR", "Datum", "Stunde", "Wotag",
+                                                     "Fahrtzw", "KFZ_R1", "KFZ_R2"))
 
-#: Stations file: published field -> accepted column names (lower case), first match wins.
+#: Stations lists (CSV or GeoJSON): field -> accepted column names, the first present wins.
 #: The BASt station lists' own names (DZ_Nr, DZ_Name, Nahziel_Ri1...) are accepted too; a
-#: BASt list has no road column but road class, number and suffix (ROAD_PARTS).
-STATION_COLUMNS = {
-    "station_id": ("zst", "station_id", "dz_nr"),
-    "name": ("name", "dz_name", "bezeichnung"),
-    "road": ("strasse", "straße", "road"),
-    "direction_1": ("richtung_1", "direction_1", "nahziel_ri1", "fernziel_ri1"),
-    "direction_2": ("richtung_2", "direction_2", "nahziel_ri2", "fernziel_ri2"),
-}
-#: BASt station list columns from which ``road`` is built when the file has no road column:
-#: Str_Kl "B", Str_Nr "96", Str_Zus "a" -> "B 96a" (as etl/street_names.py writes a road).
-ROAD_PARTS = ("str_kl", "str_nr", "str_zus")
-#: Cells that mean "no value" (R's NA in BASt's station lists).
-MISSING = frozenset({"", "NA"})
-#: Coordinate column pairs of a stations CSV and their CRS, first match wins.
-COORDINATE_COLUMNS = (
-    (("x", "y"), "EPSG:25833"),
-    (("lon", "lat"), "EPSG:4326"),
-    (("koor_utm32_e", "koor_utm32_n"), "EPSG:25832"),
-    (("koor_wgs84_e", "koor_wgs84_n"), "EPSG:4326"),
-)
+#: BASt list has no road column but road class, number and suffix: Str_Kl "B", Str_Nr "96",
+#: Str_Zus "a" -> "B 96a" (as etl/street_names.py writes a road).
+STATION_COLUMNS = Columns((
+    Column("station_id", ("Zst", "station_id", "DZ_Nr"), required=True, missing=(
+        "no column 'Zst' with the station number: neither a stations list nor a BASt hourly "
+        "file (header 'TKNR;Zst;...;Datum;...;Stunde;KFZ_R1;...')")),
+    Column("name", ("Name", "DZ_Name", "Bezeichnung")),
+    Column("road", ("Strasse", "Straße", "road")),
+    Column("direction_1", ("Richtung_1", "direction_1", "Nahziel_Ri1", "Fernziel_Ri1")),
+    Column("direction_2", ("Richtung_2", "direction_2", "Nahziel_Ri2", "Fernziel_Ri2")),
+    Column("road_class", ("Str_Kl",)),
+    Column("road_number", ("Str_Nr",)),
+    Column("road_suffix", ("Str_Zus",)),
+))
+#: Coordinate column pairs of a stations CSV and their CRS, the first pair present wins.
+COORDINATES = ((("x", "y"), "EPSG:25833"), (("lon", "lat"), "EPSG:4326"),
+               (("utm32_e", "utm32_n"), "EPSG:25832"), (("wgs84_e", "wgs84_n"), "EPSG:4326"))
+STATION_CSV_COLUMNS = Columns((
+    *STATION_COLUMNS,
+    Column("x", ("x",)), Column("y", ("y",)), Column("lon", ("lon",)), Column("lat", ("lat",)),
+    Column("utm32_e", ("Koor_UTM32_E",)), Column("utm32_n", ("Koor_UTM32_N",)),
+    Column("wgs84_e", ("Koor_WGS84_E",)), Column("wgs84_n", ("Koor_WGS84_N",)),
+))
 #: Station numbers become part of observation ids ('<station>/<UTC hour>'): no '/' or spaces.
 STATION_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,31}")
-VECTOR_SUFFIXES = frozenset({".geojson", ".json", ".gpkg", ".shp", ".gml", ".fgb"})
 
 
 # -- local hours and instants ------------------------------------------------------------------
@@ -202,17 +213,19 @@ class TrafficSource(Source):
         hourly: list[Path] = []
         errors: list[RecordError] = []
         for path in paths:
-            table = None
-            if path.suffix.lower() not in VECTOR_SUFFIXES:
-                if _is_hourly(header(path)):
-                    hourly.append(path)  # read once the stations are known
-                    continue
-                if zipfile.is_zipfile(path):
-                    raise SourceError("a ZIP archive is read for BASt hourly files only; "
-                                      "unzip the stations list", path=str(path))
-                table = read_csv(path)
-            found = (self._stations_from_vector(path, options, errors) if table is None
-                     else self._stations_from_csv(table, options, errors))
+            kind = kind_of(path)
+            if kind is Kind.TEXT and _is_hourly(header_cells(path)):
+                hourly.append(path)  # read once the stations are known
+                continue
+            if kind in (Kind.SPREADSHEET, Kind.JSON):
+                raise SourceError("a stations list is read as CSV or GeoJSON (or another vector "
+                                  "format), hourly counts as BASt's CSV or .txt; save the file "
+                                  "as one of them", path=str(path))
+            if zipfile.is_zipfile(path):
+                raise SourceError("a ZIP archive is read for BASt hourly files only; "
+                                  "unzip the stations list", path=str(path))
+            found = (self._stations_from_vector(path, options, errors) if kind is Kind.VECTOR
+                     else self._stations_from_csv(read_csv(path), options, errors))
             for st in found:
                 key = station_key(st.station_id)
                 if key in stations:
@@ -223,22 +236,23 @@ class TrafficSource(Source):
                 else:
                     stations[key] = st
         if errors:
-            _refuse(errors)
+            raise refused(errors)
 
         observations: list[Observation] = []
         for path in hourly:
             # BASt's national files hold every station of a road class: keep the call's.
             table, skipped = read_filtered(path, "Zst",
                                            lambda zst: station_key(zst) in stations)
-            self._skipped_stations(table, skipped, errors)
-            observations += self._observations(table, stations, errors)
+            columns = self._hourly_columns(table)
+            self._skipped_stations(table, columns, skipped, errors)
+            observations += self._observations(table, columns, stations, errors)
         if errors:
-            _refuse(errors)
+            raise refused(errors)
         mode = options.mode or self.default_mode
         counts = self._resolve_hours(observations, errors,
                                      with_gaps=mode is LoadMode.REPLACE)
         if errors:
-            _refuse(errors)
+            raise refused(errors)
 
         by_file: dict[Path, list[Station]] = defaultdict(list)
         for st in stations.values():
@@ -259,33 +273,24 @@ class TrafficSource(Source):
     def _stations_from_csv(self, table: Table, options: LoadOptions,
                            errors: list[RecordError]) -> list[Station]:
         path = table.path
-        names = {h.lower(): h for h in table.header}
-        columns = {f: next((names[a] for a in aliases if a in names), None)
-                   for f, aliases in STATION_COLUMNS.items()}
-        road_parts = [names.get(p) for p in ROAD_PARTS]
-        if columns["road"] is None and road_parts[0] and road_parts[1]:
-            for _, record in table.rows:
-                record["road"] = _road(*(record.get(c) if c else None for c in road_parts))
-            columns["road"] = "road"
-        if columns["station_id"] is None:
-            raise SourceError(
-                "neither a stations file (no column 'Zst' with the station number) nor a BASt "
-                "hourly file (no header 'TKNR;Zst;...;Datum;...;Stunde;KFZ_R1;...'); the header "
-                f"has: {', '.join(table.header)}", path=str(path))
-        pair = next(((cols, crs) for cols, crs in COORDINATE_COLUMNS
-                     if all(c in names for c in cols)), None)
+        columns = STATION_CSV_COLUMNS.match(table.header, path=path)
+        pair = next(((cols, crs) for cols, crs in COORDINATES
+                     if all(c in columns for c in cols)), None)
         if pair is None:
             raise RecordError("no coordinate columns: expected 'x' and 'y' (EPSG:25833) or "
                               "'lon' and 'lat' (WGS 84)", path=str(path), row=1, field="x")
-        (xcol, ycol), crs = (names[pair[0][0]], names[pair[0][1]]), pair[1]
+        (xcol, ycol), crs = (columns.by_field[pair[0][0]], columns.by_field[pair[0][1]]), pair[1]
         if options.crs and pair[0] == ("x", "y"):
             crs = geometry.resolve_crs(str(path), None, options.crs)
-        self._note_dropped(path, table.header,
-                           {c for c in [*columns.values(), *road_parts] if c} | {xcol, ycol})
+        # The other pairs' columns are not read: dropped like any column nobody declared.
+        unused = {columns.by_field[f] for cols, _ in COORDINATES for f in cols
+                  if f in columns} - {xcol, ycol}
+        self._note(dataclasses.replace(columns, dropped=tuple(
+            h for h in table.header if h in columns.dropped or h in unused)))
         rows = [line for line, _ in table.rows]
-        xs, ys = [r.get(xcol) for _, r in table.rows], [r.get(ycol) for _, r in table.rows]
         geoms = np.full(len(rows), None, dtype=object)
-        for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        for i, (_, record) in enumerate(table.rows):
+            x, y = record.get(xcol), record.get(ycol)
             for col, value in ((xcol, x), (ycol, y)):
                 if value is None or not str(value).strip():
                     errors.append(RecordError("the station has no position", path=str(path),
@@ -300,26 +305,24 @@ class TrafficSource(Source):
                                               path=str(path), row=rows[i], field=col))
                     break
             else:
-                geoms[i] = points([x], [y])[0]
-        geoms = self._to_storage(path, geoms, crs, rows, errors, fields=(xcol, ycol))
-        return self._stations(path, [r for _, r in table.rows], columns, geoms, rows, errors)
+                geoms[i] = geometry.points([x], [y])[0]
+        geoms = self._to_storage(path, geoms, crs, rows, errors, field=(xcol, ycol))
+        return self._stations(path, columns, [columns.values(r) for _, r in table.rows], geoms,
+                              rows, errors)
 
     def _stations_from_vector(self, path: Path, options: LoadOptions,
                               errors: list[RecordError]) -> list[Station]:
         info = inspect_vector(path, options.layer)
-        available = {f.lower() for f in info.fields}
-        columns = {f: next((a for a in aliases if a in available), None)
-                   for f, aliases in STATION_COLUMNS.items()}
-        if columns["station_id"] is None:
-            raise SourceError("a stations file needs the column 'Zst' (station number); the "
-                              f"file has: {', '.join(info.fields) or 'no fields'}",
-                              path=str(path))
+        columns = STATION_COLUMNS.match(info.fields, path=path)
         crs = geometry.resolve_crs(str(path), info.crs, options.crs)
-        self._note_dropped(path, list(info.fields), {c for c in columns.values() if c})
-        records, geoms, rows = [], [], []
+        self._note(columns)
+        values: list[dict[str, Any]] = []
+        geoms: list = []
+        rows: list[int] = []
         for batch in read_vector(path, info, batch_size=self.batch_size):
-            for i in range(len(batch)):
-                records.append({c: batch.columns[c][i] for c in columns.values() if c})
+            # GDAL's batches name their columns in lower case.
+            read = {f: batch.columns[h.lower()] for f, h in columns.by_field.items()}
+            values += [{f: v[i] for f, v in read.items()} for i in range(len(batch))]
             geoms += list(batch.geometries)
             rows += [int(r) for r in batch.rows]
         geoms_arr = np.array(geoms, dtype=object)
@@ -332,82 +335,73 @@ class TrafficSource(Source):
                 errors.append(RecordError(f"geometry is a {g.geom_type}, expected a Point",
                                           path=str(path), row=rows[i], field="geometry"))
                 geoms_arr[i] = None
-        geoms_arr = self._to_storage(path, geoms_arr, crs, rows, errors,
-                                     fields=("geometry", "geometry"))
-        return self._stations(path, records, columns, geoms_arr, rows, errors)
+        geoms_arr = self._to_storage(path, geoms_arr, crs, rows, errors, field="geometry")
+        return self._stations(path, columns, values, geoms_arr, rows, errors)
 
     def _to_storage(self, path: Path, geoms: np.ndarray, crs: str, rows: list[int],
-                    errors: list[RecordError], *, fields: tuple[str, str]) -> np.ndarray:
-        """Points in EPSG:25833, correcting zone-prefixed eastings; errors outside Brandenburg."""
-        if geometry.transformer_to_storage(crs) is None and geometry.has_zone_prefix(geoms):
-            crs = f"EPSG:{geometry.ZONE_PREFIXED_SRID}"
-            self.notes.append(f"{path}: eastings carry the UTM zone prefix '33' (e.g. 33454002 "
-                              f"for 454002); read as {crs} and corrected to EPSG:25833")
+                    errors: list[RecordError], *, field: str | tuple[str, str]) -> np.ndarray:
+        """Points in EPSG:25833, eastings with the UTM zone prefix corrected; errors for those
+        that cannot lie in the region (the load is refused for them)."""
+        crs, note = geometry.zone_checked_crs(geoms, crs)
+        if note:
+            self.notes.append(f"{path}: {note}")
         out = geometry.to_storage(geoms, crs)
-        xmin, ymin, xmax, ymax = geometry.BRANDENBURG_25833
-        for i, g in enumerate(out):
-            if g is not None and not (xmin <= g.x <= xmax and ymin <= g.y <= ymax):
-                errors.append(RecordError(
-                    f"position (E {g.x:.0f}, N {g.y:.0f} in EPSG:25833) cannot be in "
-                    f"Brandenburg; is the CRS right ({crs})?", path=str(path), row=rows[i],
-                    field=fields[0] if not xmin <= g.x <= xmax else fields[1]))
-                out[i] = None
+        errors += geometry.check_in_region(
+            out, np.array(rows), [None] * len(rows), path=str(path), region=self.region,
+            read_as=crs if geometry.transformer_to_storage(crs) else None, field=field)
         return out
 
-    def _stations(self, path: Path, records: list[dict], columns: dict[str, str | None],
+    def _stations(self, path: Path, columns: Matched, values: list[dict[str, Any]],
                   geoms: np.ndarray, rows: list[int],
                   errors: list[RecordError]) -> list[Station]:
+        """Stations of one file from its values by field; errors for bad station numbers."""
         out = []
-        for record, geom, row in zip(records, geoms, rows, strict=True):
-            def text(f: str, record: dict = record) -> str | None:
-                value = record.get(columns[f]) if columns[f] else None
-                if value is None or str(value).strip() in MISSING:
-                    return None
-                return str(value).strip()
-
-            sid = text("station_id")
-            if isinstance(record.get(columns["station_id"]), float) and sid and \
-                    sid.endswith(".0"):
-                sid = sid[:-2]  # a number column of a GeoJSON
-            if sid is None:
+        id_column = columns.by_field["station_id"]
+        for value, geom, row in zip(values, geoms, rows, strict=True):
+            sid = key_text(value.get("station_id"))  # 1201.0 in a GeoJSON's number column
+            if sid is None or sid in MISSING_MARKERS:
                 errors.append(RecordError("the station number is missing", path=str(path),
-                                          row=row, field=columns["station_id"]))
+                                          row=row, field=id_column))
                 continue
             if not STATION_ID.fullmatch(sid):
                 errors.append(RecordError(
                     f"'{sid}' is not a station number (letters, digits, '.', '_' or '-', up to "
-                    "32 characters)", path=str(path), row=row, field=columns["station_id"]))
+                    "32 characters)", path=str(path), row=row, field=id_column))
                 continue
             if geom is None:
                 continue  # its error is already listed
-            out.append(Station(sid, text("name"), text("road"), text("direction_1"),
-                               text("direction_2"), geom, path, row, columns["station_id"]))
+            road = cell_text(value.get("road")) or _road(
+                value.get("road_class"), value.get("road_number"), value.get("road_suffix"))
+            out.append(Station(sid, cell_text(value.get("name")), road,
+                               cell_text(value.get("direction_1")),
+                               cell_text(value.get("direction_2")), geom, path, row, id_column))
         return out
 
-    def _note_dropped(self, path: Path, header: list[str], used: set[str]) -> None:
-        dropped = sorted(h for h in header if h not in used and h.lower() not in used)
-        if dropped:
-            # Names only: values of unknown columns (a contact person, say) go nowhere.
-            self.notes.append(f"{path}: columns not published and dropped: {', '.join(dropped)}")
+    def _note(self, columns: Matched) -> None:
+        if note := columns.note():
+            self.notes.append(note)
 
     # -- hourly counts -------------------------------------------------------------------------
-    def _observations(self, table: Table, stations: dict[str, Station],
-                      errors: list[RecordError]) -> list[Observation]:
-        path, names = table.path, {h.lower(): h for h in table.header}
-        missing = [c for c in HOURLY_REQUIRED if c.lower() not in names]
+    def _hourly_columns(self, table: Table) -> Matched:
+        """The columns of an hourly file; a missing one refuses it, naming the header row."""
+        columns = HOURLY_COLUMNS.match(table.header, path=table.path, required=False)
+        missing = next((c for c in HOURLY_COLUMNS if c.required and c.field not in columns),
+                       None)
         if missing:
-            raise RecordError(f"required column '{missing[0]}' is missing from the header; "
-                              f"the header has: {';'.join(table.header)}", path=str(path),
-                              row=1, field=missing[0])
-        col = {c: names[c.lower()] for c in HOURLY_REQUIRED}
-        counts = {names[c.lower()]: f for c, f in COUNT_COLUMNS.items() if c.lower() in names}
-        required_counts = {names[c.lower()] for c in REQUIRED_COUNTS}
-        quality = [names[k] for c in COUNT_COLUMNS if (k := f"k_{c.lower()}") in names]
-        unknown = sorted(h for h in table.header if h.lower() not in BAST_COLUMNS)
-        if unknown:
-            self.notes.append(f"{path}: columns not in the BASt layout, dropped: "
-                              f"{', '.join(unknown)}")
-        wotag = names.get("wotag")
+            raise RecordError(f"required column '{missing.spellings[0]}' is missing from the "
+                              f"header; the header has: {';'.join(table.header)}",
+                              path=str(table.path), row=1, field=missing.spellings[0])
+        self._note(columns)
+        return columns
+
+    def _observations(self, table: Table, columns: Matched, stations: dict[str, Station],
+                      errors: list[RecordError]) -> list[Observation]:
+        path = table.path
+        col = {f: columns.by_field[f] for f in ("zst", "datum", "stunde")}
+        counts = {columns.by_field[f]: f for f in COUNT_COLUMNS.values() if f in columns}
+        required_counts = {columns.by_field[COUNT_COLUMNS[c]] for c in REQUIRED_COUNTS}
+        quality = [h for f, h in columns.by_field.items() if f.startswith("k_")]
+        wotag = columns.get("wotag")
         wrong_weekday: list[int] = []
         out = []
         for line, record in table.rows:
@@ -416,19 +410,19 @@ class TrafficSource(Source):
             def fail(message: str, field: str, line: int = line) -> None:
                 errors.append(RecordError(message, path=str(path), row=line, field=field))
 
-            zst = (record.get(col["Zst"]) or "").strip()
+            zst = (record.get(col["zst"]) or "").strip()
             station = stations.get(station_key(zst)) if zst else None
             if not zst:
-                fail("the station number is missing", col["Zst"])
+                fail("the station number is missing", col["zst"])
             try:
-                day = parse_datum(record.get(col["Datum"]) or "")
+                day = parse_datum(record.get(col["datum"]) or "")
             except ValueError as exc:
-                fail(str(exc), col["Datum"])
+                fail(str(exc), col["datum"])
                 day = None
-            raw_hour = (record.get(col["Stunde"]) or "").strip()
+            raw_hour = (record.get(col["stunde"]) or "").strip()
             stunde = int(raw_hour) if re.fullmatch(r"[0-9]{1,2}", raw_hour) else None
             if stunde is None or not 1 <= stunde <= 24:
-                fail(f"expected an hour 1-24 (local time), got {raw_hour!r}", col["Stunde"])
+                fail(f"expected an hour 1-24 (local time), got {raw_hour!r}", col["stunde"])
             values: dict[str, int | None] = {}
             blank = None
             for column, field in counts.items():
@@ -456,19 +450,19 @@ class TrafficSource(Source):
         if wrong_weekday:
             self.notes.append(
                 f"{path}: row {wrong_weekday[0]}, field '{wotag}': the weekday disagrees with "
-                f"'{col['Datum']}' in {len(wrong_weekday)} row(s) (1 = Monday); is the date "
+                f"'{col['datum']}' in {len(wrong_weekday)} row(s) (1 = Monday); is the date "
                 "really yymmdd?")
         return out
 
-    def _skipped_stations(self, table: Table, skipped: dict[str, tuple[int, int]],
-                          errors: list[RecordError]) -> None:
+    def _skipped_stations(self, table: Table, columns: Matched,
+                          skipped: dict[str, tuple[int, int]], errors: list[RecordError]) -> None:
         """Rows of stations the call does not list: skipped with one note when the file has
         rows of listed stations (BASt's national files hold every station of a road class),
         refused when it has none (the stations file was forgotten)."""
         if not skipped:
             return
         path = table.path
-        zst = next((h for h in table.header if h.lower() == "zst"), "Zst")
+        zst = columns.by_field["zst"]
         if not table.rows:
             for number, (first, n) in skipped.items():
                 errors.append(RecordError(
@@ -559,16 +553,13 @@ def _add_gaps(by_path: dict[Path, list[Observation]]) -> None:
 
 
 def _is_hourly(header: list[str]) -> bool:
-    return len(HOURLY_MARKERS & {h.lower() for h in header}) >= 2
+    return len(HOURLY_MARKERS & {header_key(h) for h in header}) >= 2
 
 
-def _road(kind: str | None, number: str | None, suffix: str | None) -> str | None:
+def _road(kind: Any, number: Any, suffix: Any) -> str | None:
     """A road as BASt's station lists split it: ("B", "96", "a") -> "B 96a"."""
-    parts = [(v or "").strip() for v in (kind, number, suffix)]
-    parts = ["" if v in MISSING else v for v in parts]
-    if not parts[0] or not parts[1]:
-        return None
-    return f"{parts[0]} {parts[1]}{parts[2]}"
+    kind, number, suffix = (cell_text(v) or "" for v in (kind, number, suffix))
+    return f"{kind} {number}{suffix}" if kind and number else None
 
 
 def _counts_part(path: Path, obs: list[Observation], total: int) -> Part:
@@ -586,9 +577,3 @@ def _counts_part(path: Path, obs: list[Observation], total: int) -> Part:
                                       np.array([o.line for o in obs])),
                 path, f"EPSG:{STORAGE_SRID}", total)
 
-
-def _refuse(errors: list[RecordError]) -> None:
-    rows = len({(e.path, e.row) for e in errors})  # one row may fail in several fields
-    raise LoadRefusedError(
-        f"{rows} record(s) refused; nothing was changed. First: {errors[0].location}",
-        path=errors[0].path, errors=errors)
