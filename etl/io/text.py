@@ -52,8 +52,10 @@ class Table:
 
 
 def decode(path: Path) -> tuple[str, str]:
-    """Text and encoding of a file: UTF-8 (BOM stripped) if it decodes, else Windows-1252."""
-    data = path.read_bytes()
+    """Text and encoding of a file, or of the one file in a ZIP archive: UTF-8 (BOM stripped)
+    if it decodes, else Windows-1252."""
+    with _binary(path) as raw:
+        data = raw.read()
     if not data.strip():
         raise SourceError("file is empty", path=str(path))
     try:

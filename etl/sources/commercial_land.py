@@ -36,7 +36,7 @@ import shapely
 from etl.cells import blank, cell_text, key_text
 from etl.columns import Column, Columns, Matched, header_key
 from etl.fields import ConversionError, convert
-from etl.geometry import resolve_crs, to_storage
+from etl.geometry import resolve_crs, to_storage, zone_checked_crs
 from etl.io.sheets import read_sheets
 from etl.io.sniff import Kind, kind_of
 from etl.io.text import Table, read_csv
@@ -245,9 +245,13 @@ class CommercialLandSource(Source):
         sites = self._sites(Table(path, list(info.fields), rows),
                             with_attributes=with_attributes,
                             required=info.feature_count != 0)
-        # Reprojected here, so that the gross area can be compared with the polygon's.
-        sites.geometries = to_storage(
-            np.concatenate(geoms) if geoms else np.array([], dtype=object), crs)
+        geometries = np.concatenate(geoms) if geoms else np.array([], dtype=object)
+        # Reprojected here, so that the gross area can be compared with the polygon's; the
+        # zone prefix is corrected first, as the core does for every other source.
+        crs, note = zone_checked_crs(geometries, crs)
+        if note:
+            self.notes.append(f"{path}: {note}")
+        sites.geometries = to_storage(geometries, crs)
         return sites
 
     def _sites(self, table: Table, *, with_attributes: bool,
