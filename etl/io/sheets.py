@@ -75,7 +75,7 @@ def _table(path: Path, title: str, rows: Iterable[tuple[int, tuple[Any, ...]]],
         out.append((number, {h: v for h, v in zip(header, values, strict=False) if h}))
     if header is None:
         return None
-    return Table(path, header, out, where=where)
+    return Table(path, header, out, where=where, sheet=title)
 
 
 def _sheets(path: Path) -> Iterator[tuple[str, Iterator[tuple[int, tuple[Any, ...]]]]]:

@@ -41,6 +41,8 @@ class Table:
     where: str = ""
     encoding: str | None = None
     delimiter: str | None = None
+    #: The sheet's title in a workbook; None for a CSV.
+    sheet: str | None = None
 
     def row(self, number: int) -> int | str:
         """How messages name row ``number``: "12 (sheet 'Denkmale')" in a workbook."""

@@ -23,15 +23,11 @@ their geometries too.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import re
-import tempfile
 import unicodedata
-import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,12 +35,22 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from etl.columns import header_key
+from etl.cells import MISSING_MARKERS, cell_text, padded_key
+from etl.columns import Column, Columns, Matched, header_key
 from etl.geometry import resolve_crs
-from etl.io import text as tabular
-from etl.io.vector import Batch, inspect_vector, read_vector, vector_layers
+from etl.io.sheets import HEADER_SEARCH_ROWS, read_sheets
+from etl.io.sniff import Kind, kind_of
+from etl.io.text import Table, read_csv
+from etl.io.vector import (
+    Batch,
+    VectorInfo,
+    inspect_vector,
+    read_vector,
+    vector_layers,
+    without_trailing_nul,
+)
 from etl.sources.base import LoadOptions, Part, Source
-from twin.errors import LoadRefusedError, RecordError, SourceError
+from twin.errors import RecordError, SourceError, refused
 from twin.registry import HERITAGE, Collection
 
 #: An ID number of the list: eight digits (Cottbus: ``0910xxxx``).
@@ -93,10 +99,6 @@ def _fold(text: str) -> str:
     return text.strip()
 
 
-#: A column name reduced to letters and digits: 'ID-Nr.' -> 'idnr', 'Straße' -> 'strasse'.
-normalise_name = header_key
-
-
 def classify(section: str | None, kind: str | None,
              names: tuple[str | None, ...] = ()) -> Section | None:
     """The :class:`Section` of a row from its section and kind texts; None when neither says.
@@ -135,39 +137,59 @@ def withheld_name(name: str) -> bool:
     return any(w in folded for w in _WITHHELD_WORDS)
 
 
-#: Column names of the list (normalised, see :func:`normalise_name`) per registry field, in
-#: order of preference. The first one present feeds the field.
-ID_COLUMNS = ("idnr", "idnummer", "objektnummer", "objektnr", "denkmalnummer", "denkmalnr",
-              "denkmalid", "objektid", "objdoknr", "nummer", "nr", "id")
-#: An 8-digit ID written as a number, its leading zero lost.
-LOST_ZERO = re.compile(r"[1-9]\d{6}")
-#: Cells that mean "no value" in exported lists (R's and Berlin's ``NA``).
-MISSING_MARKERS = frozenset({"NA"})
+
+#: An ID number of the list: eight digits, a lost leading zero put back (etl.cells.padded_key).
+ID_WIDTH = 8
 #: An ID written into a placemark's name, KML's only label: "Punkt 09040625".
 NAME_ID = re.compile(r"^\D*?(\d+)\s*$")
 #: Drivers whose features carry a name but often no attribute table (KML exports).
 NAMED_DRIVERS = frozenset({"KML", "LIBKML"})
-LIST_COLUMNS: dict[str, tuple[str, ...]] = {
-    "denkmalnummer": ID_COLUMNS,
-    "bezeichnung": ("bezeichnung", "offiziellebezeichnung", "denkmalbezeichnung",
-                    "objektbezeichnung", "name", "denkmal", "objekt"),
-    "adresse": ("adresse", "lage", "adresselage", "lageadresse", "anschrift", "ortslage",
-                "strasse", "standort"),
-    "beschreibung": ("beschreibung", "kurzbeschreibung", "erlaeuterung", "erlaeuterungen",
-                     "bemerkung", "bemerkungen"),
-    "gemeinde": ("gemeinde", "stadt", "stadtgemeinde", "ort"),
-    "ortsteil": ("ortsteil", "gemeindeteil", "stadtteil", "ot"),
-}
-#: The section of the list (A-D or its words) and the kind of monument; either classifies.
-SECTION_COLUMNS = ("abschnitt", "listenabschnitt", "teil")
-KIND_COLUMNS = ("denkmalart", "art", "gattung", "denkmalgattung", "kategorie", "denkmaltyp",
-                "typ", "objektart")
 
-LIST_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
-GEOMETRY_SUFFIXES = {".gpkg", ".gml", ".xml", ".geojson", ".json", ".shp", ".fgb", ".sqlite",
-                     ".kml", ".gdb", ".zip"}
-#: How many rows of a sheet may stand above its header (titles, dates, blank lines).
-HEADER_SEARCH_ROWS = 20
+#: Roles of columns that classify a row (see :func:`classify`) without being published: the
+#: section of the list (A-D or its words) and the kind of monument.
+SECTION, KIND = "_section", "_kind"
+ID = Column("denkmalnummer", ("ID-Nr.", "ID-Nummer", "Objektnummer", "Objekt-Nr.",
+                              "Denkmalnummer", "Denkmal-Nr.", "Denkmal-ID", "Objekt-ID",
+                              "ObjDokNr", "Nummer", "Nr.", "ID"),
+            required=True, missing="no ID column: expected one of 'ID-Nr.', 'Objektnummer', "
+                                   "'Denkmalnummer'...")
+#: The columns of the list, and of the geometry layers, in order of preference per field.
+COLUMNS = Columns((
+    ID,
+    Column("bezeichnung", ("Bezeichnung", "Offizielle Bezeichnung", "Denkmalbezeichnung",
+                           "Objektbezeichnung", "Name", "Denkmal", "Objekt")),
+    Column("adresse", ("Adresse", "Lage", "Adresse/Lage", "Lage/Adresse", "Anschrift",
+                       "Ortslage", "Straße", "Standort")),
+    Column("beschreibung", ("Beschreibung", "Kurzbeschreibung", "Erläuterung", "Erläuterungen",
+                            "Bemerkung", "Bemerkungen")),
+    Column("gemeinde", ("Gemeinde", "Stadt", "Stadtgemeinde", "Ort")),
+    Column("ortsteil", ("Ortsteil", "Gemeindeteil", "Stadtteil", "OT")),
+    Column(SECTION, ("Abschnitt", "Listenabschnitt", "Teil")),
+    Column(KIND, ("Denkmalart", "Art", "Gattung", "Denkmalgattung", "Kategorie", "Denkmaltyp",
+                  "Typ", "Objektart")),
+))
+#: Registry fields the list feeds (the rest of COLUMNS only classifies).
+LIST_FIELDS = tuple(c.field for c in COLUMNS if not c.field.startswith("_"))
+#: Fields whose words ("Slawischer Burgwall (Bodendenkmal)") withhold a row as well.
+NAME_FIELDS = ("bezeichnung", "beschreibung")
+_ID_KEYS = frozenset(ID.keys())
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A sheet's header is its first row with an ID column."""
+    return any(header_key(c) in _ID_KEYS for c in cells if c)
+
+
+def _headers(fields: tuple[str, ...], *names: str) -> list[str]:
+    """Every field of a layer spelt as one of the columns ``names`` (lower-cased, as a
+    :class:`Batch` keys them): each of them may withhold a feature."""
+    keys = {k for c in COLUMNS if c.field in names for k in c.keys()}
+    return [f.lower() for f in fields if header_key(f) in keys]
+
+
+def _canonical(key: str) -> str:
+    """A key without leading zeros: how withheld IDs are matched, whatever their form."""
+    return key.lstrip("0") or "0"
 
 
 @dataclass(frozen=True)
@@ -191,109 +213,29 @@ class _Point:
     geom: Any
 
 
-@dataclass
-class _Rows:
-    """Rows of one list file or sheet: header as written, (row number, cells) pairs."""
+@dataclass(frozen=True)
+class _LayerColumns:
+    """The columns of a geometry layer that a feature is joined and withheld by (lower-cased,
+    as a :class:`Batch` keys them)."""
 
-    path: Path
-    where: str  # "" for a CSV, " (sheet 'X')" for a spreadsheet
-    header: list[str]
-    rows: list[tuple[int, dict[str, Any]]]
+    id: str | None
+    #: In KML, the placemark's name: where the ID is written when no field holds it.
+    name: str | None
+    kinds: list[str]  # every section and kind column
+    texts: list[str]  # every name and description column
 
-
-@contextmanager
-def _readable(path: Path) -> Iterator[tuple[Path, int]]:
-    """The file, or a copy without the NUL bytes some KML exporters write after ``</kml>``
-    (GDAL's XML parser stops at them); and how many were dropped. Only in XML, and only
-    trailing ones: a NUL inside a document is damage and stays an error, and binary formats
-    (a GeoPackage) may well end in zeros."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(64)
-            fh.seek(max(path.stat().st_size - 64, 0))
-            tail = fh.read()
-    except OSError:
-        yield path, 0  # the reader names the problem
-        return
-    trimmed = len(tail) - len(tail.rstrip(b"\0"))
-    xml = head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
-    if not (trimmed and xml and tail.rstrip(b"\0").rstrip().endswith(b">")):
-        yield path, 0
-        return
-    with tempfile.TemporaryDirectory(prefix="twin-heritage-") as tmp:
-        copy = Path(tmp) / path.name
-        copy.write_bytes(path.read_bytes()[:-trimmed])
-        yield copy, trimmed
-
-
-def file_kind(path: Path) -> str:
-    """'csv', 'xlsx' or 'geometry': by content where it is telling, else by extension."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
-    except OSError as exc:
-        raise SourceError(f"cannot read the file ({exc})", path=str(path)) from exc
-    suffix = path.suffix.lower()
-    if head.startswith(b"PK\x03\x04") and suffix not in GEOMETRY_SUFFIXES - {".zip"}:
-        try:
-            with zipfile.ZipFile(path) as z:
-                if any(n.startswith("xl/") for n in z.namelist()):
-                    return "xlsx"
-        except zipfile.BadZipFile as exc:
-            if suffix in (".xlsx", ".xlsm"):
-                raise SourceError(f"not a readable spreadsheet ({exc})", path=str(path)) from exc
-    if suffix == ".xls" or head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise SourceError("old binary Excel files (.xls) are not read; save the list as .xlsx "
-                          "or as CSV", path=str(path))
-    if suffix in LIST_SUFFIXES:
-        return LIST_SUFFIXES[suffix]
-    if suffix in GEOMETRY_SUFFIXES or head.startswith((b"SQLite format 3", b"<", b"{")):
-        return "geometry"
-    return "csv"
-
-
-def _cell_text(value: Any) -> str | None:
-    """A spreadsheet cell as text, as the list would print it."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "ja" if value else "nein"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value).strip()
-    return text if text and text not in MISSING_MARKERS else None
-
-
-def _id_text(value: Any) -> tuple[str | None, bool]:
-    """An ID as text, and whether a lost leading zero was put back.
-
-    Spreadsheets (and GIS integer fields) keep 09100203 as the number 9100203; a number
-    with fewer than eight digits is zero-padded. Text is taken as written, but for seven
-    digits not starting with 0: the same number written out by a spreadsheet (Berlin's
-    ``ObjDokNr`` 9040625 for 09040625). "0910010" has kept its zero and lost a digit.
-    """
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        text = str(value)
-        if 0 <= value and len(text) < 8:
-            return text.zfill(8), True
-        return text, False
-    if value is None:
-        return None, False
-    text = str(value).strip().replace("\u00a0", "")
-    if LOST_ZERO.fullmatch(text):
-        return "0" + text, True
-    return (text, False) if text and text not in MISSING_MARKERS else (None, False)
-
-
-def _canonical(key: str) -> str:
-    """A key without leading zeros: how withheld IDs are matched, whatever their form."""
-    return key.lstrip("0") or "0"
+    @classmethod
+    def of(cls, info: VectorInfo, path: Path, where: str) -> _LayerColumns:
+        named = info.driver in NAMED_DRIVERS
+        # A placemark's "id" is an anchor inside the document, not a number of the list.
+        fields = [f for f in info.fields if not (named and header_key(f) == "id")]
+        id_col = COLUMNS.match(fields, path=path, where=where, required=False).get(ID.field)
+        name_col = next((f for f in info.fields if header_key(f) == "name"), None) \
+            if named else None
+        if id_col is None and name_col is None:
+            raise COLUMNS.missing(ID, info.fields, path=path, where=where)
+        return cls(id_col and id_col.lower(), name_col and name_col.lower(),
+                   _headers(info.fields, SECTION, KIND), _headers(info.fields, *NAME_FIELDS))
 
 
 class HeritageSource(Source):
@@ -303,26 +245,38 @@ class HeritageSource(Source):
     collections: ClassVar[tuple[Collection, ...]] = (HERITAGE,)
     sample_globs = ("*.csv", "*.xlsx", "*.gpkg", "*.gml", "*.geojson")
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._entries: dict[str, Entry] = {}
-        #: Canonical IDs of withheld rows; kept in memory for the join only, never written.
-        self._withheld_ids: set[str] = set()
-        self._withheld_rows = 0
-        self._withheld_features = 0
-        self._withheld_layers: list[str] = []
-        self._withheld_files: list[str] = []
-
     def key_problem(self, collection: Collection, key: str) -> str | None:
         if not ID_PATTERN.fullmatch(key):
             return f"'{key}' is not {ID_DESCRIPTION}"
         return None
 
-    # -- the whole load -------------------------------------------------------------------
     def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
-        kinds = {path: file_kind(path) for path in paths}
-        lists = [p for p in paths if kinds[p] != "geometry"]
-        geometries = [p for p in paths if kinds[p] == "geometry"]
+        # Everything a load learns lives in its _Load, gone with it: withheld IDs included.
+        yield from _Load(self.notes, self.batch_size).read(paths, options)
+
+
+@dataclass
+class _Load:
+    """One load of the list and its geometries: what it has read so far."""
+
+    notes: list[str]
+    batch_size: int
+    entries: dict[str, Entry] = field(default_factory=dict)
+    #: Canonical IDs of withheld rows; kept in memory for the join only, never written.
+    withheld_ids: set[str] = field(default_factory=set)
+    withheld_rows: int = 0
+    withheld_features: int = 0
+    withheld_layers: list[str] = field(default_factory=list)
+    withheld_files: list[str] = field(default_factory=list)
+    #: IDs given a geometry; refused geometries; points held until every file is read.
+    matched: set[str] = field(default_factory=set)
+    errors: list[RecordError] = field(default_factory=list)
+    held: dict[str, list[_Point]] = field(default_factory=dict)
+
+    def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
+        kinds = {path: kind_of(path) for path in paths}
+        lists = [p for p in paths if kinds[p] in (Kind.TEXT, Kind.SPREADSHEET)]
+        geometries = [p for p in paths if kinds[p] not in (Kind.TEXT, Kind.SPREADSHEET)]
         names = ", ".join(map(str, paths))
         if not lists:
             raise SourceError("no heritage list among the files: give the list (CSV or XLSX) "
@@ -333,93 +287,113 @@ class HeritageSource(Source):
                               "geometry is not published", path=names)
         for path in lists:
             self._read_list(path, kinds[path])
-        matched: set[str] = set()
-        errors: list[RecordError] = []
-        held: dict[str, list[_Point]] = {}
         for path in geometries:
-            yield from self._read_geometries(path, options, matched, errors, held)
-        if errors:
-            raise LoadRefusedError(
-                f"{len(errors)} geometr{'y' if len(errors) == 1 else 'ies'} refused; nothing "
-                f"was changed. First: {errors[0].location}", path=errors[0].path, errors=errors)
-        yield from self._merged_points(held)
-        for key, entry in self._entries.items():
-            if key not in matched:
+            yield from self._read_geometries(path, options)
+        if self.errors:
+            raise refused(self.errors, what="geometry(ies)")
+        yield from self._merged_points()
+        for key, entry in self.entries.items():
+            if key not in self.matched:
                 self.notes.append(f"{entry.path}: row {entry.row} ({key}): no geometry in the "
                                   "geometry files; not published")
         self._note_withheld()
 
     def _note_withheld(self) -> None:
-        if not (self._withheld_rows or self._withheld_features or self._withheld_layers
-                or self._withheld_files):
+        if not (self.withheld_rows or self.withheld_features or self.withheld_layers
+                or self.withheld_files):
             return
         # Counts only: no ID, name, place or row of an archaeological site, to protect them.
         layers = ""
-        if self._withheld_layers:
-            names = ", ".join(f"'{n}'" for n in self._withheld_layers)
+        if self.withheld_layers:
+            names = ", ".join(f"'{n}'" for n in self.withheld_layers)
             layers = f", with everything in layer(s) or sheet(s) {names}"
-        if self._withheld_files:
-            names = ", ".join(f"'{n}'" for n in self._withheld_files)
+        if self.withheld_files:
+            names = ", ".join(f"'{n}'" for n in self.withheld_files)
             layers += f", with everything in file(s) {names}"
         self.notes.append(
-            f"withheld {self._withheld_rows} list entr"
-            f"{'y' if self._withheld_rows == 1 else 'ies'} of sections A/B (Bodendenkmale, "
-            f"Grabungsschutzgebiete) and {self._withheld_features} geometr"
-            f"{'y' if self._withheld_features == 1 else 'ies'} of them{layers}: archaeological "
+            f"withheld {self.withheld_rows} list entr"
+            f"{'y' if self.withheld_rows == 1 else 'ies'} of sections A/B (Bodendenkmale, "
+            f"Grabungsschutzgebiete) and {self.withheld_features} geometr"
+            f"{'y' if self.withheld_features == 1 else 'ies'} of them{layers}: archaeological "
             "sites are never published nor stored, to protect them")
 
     # -- the list -------------------------------------------------------------------------
-    def _read_list(self, path: Path, kind: str) -> None:
-        tables = [_csv_rows(path)] if kind == "csv" else self._xlsx_rows(path)
+    def _tables(self, path: Path, kind: Kind) -> list[Table]:
+        """The list's tables: the CSV, or every sheet of a workbook with an ID column."""
+        if kind is Kind.TEXT:
+            return [read_csv(path)]
+        tables, without_header = read_sheets(path, _is_header)
+        self.withheld_layers += [t for t in without_header if withheld_name(t)]
+        kept = []
+        for table in tables:
+            if withheld_name(table.sheet or ""):
+                # A sheet of archaeological sites: nothing of it is checked or kept but its
+                # IDs, in memory, so that their geometries are dropped too.
+                self.withheld_layers.append(table.sheet or "")
+                columns = COLUMNS.match(table.header, path=path, where=table.where)
+                for _, cells in table.rows:
+                    self._withhold(cells, columns)
+            else:
+                kept.append(table)
+        if not kept:
+            raise SourceError(
+                "no sheet with a heritage list: none has a header with an ID column "
+                f"(e.g. 'ID-Nr.' or 'Objektnummer') in its first {HEADER_SEARCH_ROWS} rows",
+                path=str(path))
+        return kept
+
+    def _withhold(self, cells: dict[str, Any], columns: Matched) -> None:
+        """Count a row of an archaeological site and keep its ID, in memory only."""
+        self.withheld_rows += 1
+        raw, _ = padded_key(cells.get(columns.get(ID.field)), ID_WIDTH)
+        if raw:
+            self.withheld_ids.add(_canonical(raw))
+
+    def _read_list(self, path: Path, kind: Kind) -> None:
         errors: list[RecordError] = []
         padded = repeated = conflicting = missing = 0
-        for table in tables:
-            columns = _map_columns(table)
-            id_col = columns["denkmalnummer"]
-            section_col, kind_col = columns["_section"], columns["_kind"]
-            used = {c for c in columns.values() if c}
-            dropped = [h for h in table.header if h and h not in used]
-            if dropped:
+        for table in self._tables(path, kind):
+            columns = COLUMNS.match(table.header, path=path, where=table.where)
+            id_col, section_col, kind_col = (columns.get(f) for f in (ID.field, SECTION, KIND))
+            if section_col is None and kind_col is None:
+                raise SourceError(
+                    f"no section column{table.where} ('Abschnitt' or 'Denkmalart'): without it "
+                    "archaeological sites cannot be told apart and withheld; the header has: "
+                    f"{', '.join(h for h in table.header if h)}", path=str(path))
+            if note := columns.note():
                 # Names only, as for every source: values of unknown columns go nowhere.
-                self.notes.append(f"{path}{table.where}: columns not published and dropped: "
-                                  f"{', '.join(dropped)}")
-            for row, cells in table.rows:
-                section = classify(
-                    _cell_text(cells.get(section_col)) if section_col else None,
-                    _cell_text(cells.get(kind_col)) if kind_col else None,
-                    tuple(_cell_text(cells.get(columns[n])) for n in ("bezeichnung",
-                                                                     "beschreibung")
-                          if columns.get(n)))
+                self.notes.append(note)
+            for number, cells in table.rows:
+                text = {f: cell_text(v) for f, v in columns.values(cells).items()}
+                section = classify(text.get(SECTION), text.get(KIND),
+                                   tuple(text.get(f) for f in NAME_FIELDS if f in columns))
                 if section is Section.WITHHELD:
                     # Before any check, so that no message can ever name one.
-                    self._withheld_rows += 1
-                    raw, _ = _id_text(cells.get(id_col))
-                    if raw:
-                        self._withheld_ids.add(_canonical(raw))
+                    self._withhold(cells, columns)
                     continue
-                key, was_padded = _id_text(cells.get(id_col))
+                row = table.row(number)
+                key, was_padded = padded_key(cells.get(id_col), ID_WIDTH)
                 if key is None:
-                    errors.append(RecordError("value is missing", path=str(path),
-                                              row=_row(row, table), field=id_col))
+                    errors.append(RecordError("value is missing", path=str(path), row=row,
+                                              field=id_col))
                     continue
                 if not ID_PATTERN.fullmatch(key):
                     hint = (" (a leading zero lost in a spreadsheet?)"
-                            if key.isdigit() and len(key) == 7 else "")
+                            if key.isdigit() and len(key) == ID_WIDTH - 1 else "")
                     errors.append(RecordError(f"'{key}' is not {ID_DESCRIPTION}{hint}",
-                                              path=str(path), row=_row(row, table),
-                                              field=id_col))
+                                              path=str(path), row=row, field=id_col))
                     continue
                 if section is None:
-                    said = [_cell_text(cells.get(c)) for c in (section_col, kind_col) if c]
+                    said = [text.get(f) for f in (SECTION, KIND) if f in columns]
                     errors.append(RecordError(
                         f"section {' / '.join(repr(s) for s in said if s) or 'is empty'}: "
                         "cannot tell a monument (D), a heritage area (C) or an "
-                        "archaeological site (A, B) apart", path=str(path),
-                        row=_row(row, table), field=section_col or kind_col))
+                        "archaeological site (A, B) apart", path=str(path), row=row,
+                        field=section_col or kind_col))
                     continue
                 padded += was_padded
-                if key in self._entries:
-                    first = self._entries[key]
+                if key in self.entries:
+                    first = self.entries[key]
                     if first.cells == cells:
                         # Berlin's export repeats some rows word for word: one monument.
                         repeated += 1
@@ -431,16 +405,13 @@ class HeritageSource(Source):
                     errors.append(RecordError(
                         f"duplicate ID '{key}' with other values (first in {first.path.name} "
                         f"row {first.row}; differs in {', '.join(differ)})",
-                        path=str(path), row=_row(row, table), field=id_col))
+                        path=str(path), row=row, field=id_col))
                     continue
                 missing += sum(1 for v in cells.values()
                                if isinstance(v, str) and v.strip() in MISSING_MARKERS)
-                values: dict[str, str | None] = {
-                    name: _cell_text(cells.get(col)) if col else None
-                    for name, col in columns.items() if not name.startswith("_")}
-                values["denkmalnummer"] = key
-                values["abschnitt"] = section.value
-                self._entries[key] = Entry(path, _row(row, table), values, cells)
+                values = {f: text.get(f) for f in LIST_FIELDS}
+                values.update(denkmalnummer=key, abschnitt=section.value)
+                self.entries[key] = Entry(path, row, values, cells)
         if padded:
             self.notes.append(f"{path}: {padded} ID number(s) were stored as numbers and had "
                               "lost their leading zero (7 digits); zero-padded to 8 digits")
@@ -454,62 +425,20 @@ class HeritageSource(Source):
         if errors:
             dups = (f" ({conflicting} of them repeat an ID with other values)"
                     if conflicting else "")
-            raise LoadRefusedError(
-                f"{len(errors)} row(s) of the heritage list refused{dups}; nothing was changed. "
-                f"First: {errors[0].location}", path=str(path), errors=errors)
-
-    def _withhold(self, table: _Rows) -> None:
-        id_col = _map_columns(table, need_section=False)["denkmalnummer"]
-        for _, cells in table.rows:
-            self._withheld_rows += 1
-            raw, _ = _id_text(cells.get(id_col))
-            if raw:
-                self._withheld_ids.add(_canonical(raw))
-
-    def _xlsx_rows(self, path: Path) -> list[_Rows]:
-        """Every sheet of a workbook that holds a list (its header has an ID column)."""
-        import openpyxl
-        from openpyxl.utils.exceptions import InvalidFileException
-
-        try:
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-            raise SourceError(f"not a readable spreadsheet ({exc})", path=str(path)) from exc
-        tables: list[_Rows] = []
-        try:
-            for sheet in book.worksheets:
-                table = _sheet_rows(path, sheet)
-                if withheld_name(sheet.title):
-                    # A sheet of archaeological sites: nothing of it is checked or kept but
-                    # its IDs, in memory, so that their geometries are dropped too.
-                    self._withheld_layers.append(sheet.title)
-                    if table is not None:
-                        self._withhold(table)
-                elif table is not None:
-                    tables.append(table)
-        finally:
-            book.close()
-        if not tables:
-            raise SourceError(
-                "no sheet with a heritage list: none has a header with an ID column "
-                f"(e.g. 'ID-Nr.' or 'Objektnummer') in its first {HEADER_SEARCH_ROWS} rows",
-                path=str(path))
-        return tables
+            raise refused(errors, what="row(s) of the heritage list", detail=dups)
 
     # -- the geometries -------------------------------------------------------------------
-    def _read_geometries(self, path: Path, options: LoadOptions, matched: set[str],
-                         errors: list[RecordError], held: dict[str, list[_Point]]
-                         ) -> Iterator[Part]:
+    def _read_geometries(self, path: Path, options: LoadOptions) -> Iterator[Part]:
         if withheld_name(path.stem):
             # A file of archaeological sites (Berlin's bodendenkmal.kml) is never read.
-            self._withheld_files.append(str(path))  # the path as given: notes show it
+            self.withheld_files.append(str(path))  # the path as given: notes show it
             return
-        with _readable(path) as (readable, trimmed):
+        with without_trailing_nul(path) as (readable, trimmed):
             if trimmed:
                 self.notes.append(f"{path}: {trimmed} NUL byte(s) after the end of the document "
                                   "(as some exporters write them) ignored")
             try:
-                yield from self._read_layers(path, readable, options, matched, errors, held)
+                yield from self._read_layers(path, readable, options)
             except SourceError as exc:
                 if readable == path:
                     raise
@@ -518,9 +447,7 @@ class HeritageSource(Source):
                 raise SourceError(exc.reason.replace(str(readable), str(path)),
                                   path=str(path)) from exc
 
-    def _read_layers(self, path: Path, readable: Path, options: LoadOptions,
-                     matched: set[str], errors: list[RecordError],
-                     held: dict[str, list[_Point]]) -> Iterator[Part]:
+    def _read_layers(self, path: Path, readable: Path, options: LoadOptions) -> Iterator[Part]:
         layers = vector_layers(readable)
         if not layers:
             raise SourceError("file holds no layer", path=str(path))
@@ -529,27 +456,12 @@ class HeritageSource(Source):
             where = f" (layer '{layer}')" if len(layers) > 1 else ""
             if withheld_name(layer):
                 # Never read: a layer of archaeological sites is counted, no more.
-                self._withheld_layers.append(layer)
+                self.withheld_layers.append(layer)
                 continue
             info = inspect_vector(readable, layer)
             if info.feature_count == 0:
                 continue
-            by_name = {normalise_name(f): f.lower() for f in info.fields}
-            named = info.driver in NAMED_DRIVERS
-            # A placemark's "id" is an anchor inside the document, not a number of the list.
-            id_col = next((by_name[c] for c in ID_COLUMNS if c in by_name
-                           and not (named and c == "id")), None)
-            name_col = by_name.get("name") if named else None
-            if id_col is None and name_col is None:
-                raise SourceError(
-                    f"no ID column{where}: expected one of 'ID-Nr.', 'Objektnummer', "
-                    f"'Denkmalnummer'...; the layer has: {', '.join(info.fields) or 'no fields'}",
-                    path=str(path))
-            kind_cols = [by_name[c] for c in (*SECTION_COLUMNS, *KIND_COLUMNS) if c in by_name]
-            # A name or description saying "Bodendenkmal" withholds a feature as well.
-            name_cols = [by_name[c] for c in (*LIST_COLUMNS["bezeichnung"],
-                                              *LIST_COLUMNS["beschreibung"])
-                         if c in by_name and c not in ID_COLUMNS]
+            columns = _LayerColumns.of(info, path, where)
             crs = resolve_crs(str(path), info.crs, options.crs)
             if file_crs is None:
                 file_crs = (layer, crs)
@@ -559,9 +471,8 @@ class HeritageSource(Source):
                                   path=str(path))
             unnamed: list[int] = []
             for batch in read_vector(readable, info, batch_size=self.batch_size):
-                keep, keys = self._join(path, where, batch, (id_col, name_col),
-                                        (kind_cols, name_cols), matched, errors, unnamed)
-                if keep.size == 0 or errors:
+                keep, keys = self._join(path, where, batch, columns, unnamed)
+                if keep.size == 0 or self.errors:
                     continue
                 geoms = shapely.force_2d(batch.geometries[keep])
                 rows = batch.rows[keep]
@@ -570,7 +481,7 @@ class HeritageSource(Source):
                                           geoms[points], rows[points], strict=True):
                     # Held until every file is read: a monument's points may come in many
                     # placemarks and files, and are published as one MultiPoint.
-                    held.setdefault(key, []).append(_Point(path, int(row), crs, geom))
+                    self.held.setdefault(key, []).append(_Point(path, int(row), crs, geom))
                 if points.all():
                     continue
                 other = ~points
@@ -584,17 +495,17 @@ class HeritageSource(Source):
 
     def _part(self, keys: list[str], geoms: np.ndarray, rows: np.ndarray, path: Path, crs: str,
               total: int) -> Part:
-        entries = [self._entries[k] for k in keys]
+        entries = [self.entries[k] for k in keys]
         columns = {f.name: [e.values.get(f.name) for e in entries]
                    for f in HERITAGE.loaded_fields}
         return Part(HERITAGE, Batch(columns, geoms, rows), path, crs, total)
 
-    def _merged_points(self, held: dict[str, list[_Point]]) -> Iterator[Part]:
+    def _merged_points(self) -> Iterator[Part]:
         """The held points, one feature per monument: a MultiPoint of its distinct points where
         it has several, named after its first placemark."""
         out: dict[tuple[Path, str], list[tuple[str, Any, int]]] = {}
         merged = placemarks = 0
-        for key, points in held.items():
+        for key, points in self.held.items():
             if len({p.crs for p in points}) > 1:
                 # Files in different CRS cannot be merged here; the core names the duplicate.
                 for p in points:
@@ -621,26 +532,24 @@ class HeritageSource(Source):
                                  np.asarray([r for _, _, r in chunk], dtype=int), path, crs,
                                  len(items))
 
-    def _join(self, path: Path, where: str, batch: Batch, id_cols: tuple[str | None, str | None],
-              columns: tuple[list[str], list[str]], matched: set[str],
-              errors: list[RecordError], unnamed: list[int]) -> tuple[np.ndarray, list[str]]:
+    def _join(self, path: Path, where: str, batch: Batch, columns: _LayerColumns,
+              unnamed: list[int]) -> tuple[np.ndarray, list[str]]:
         """Indexes and keys of the batch's features that are published; notes and errors for
-        the rest. ``id_cols``: the ID field and, in KML, the name it may be written in."""
+        the rest."""
         keep, keys = [], []
-        id_col, name_col = id_cols
         missing = shapely.is_missing(batch.geometries) | shapely.is_empty(batch.geometries)
         for i in range(len(batch)):
-            key, _ = _id_text(batch.columns[id_col][i]) if id_col else (None, False)
-            from_name = key is None and name_col is not None
+            key = padded_key(batch.columns[columns.id][i], ID_WIDTH)[0] if columns.id else None
+            from_name = key is None and columns.name is not None
             if from_name:
-                m = NAME_ID.match(_cell_text(batch.columns[name_col][i]) or "")
-                key = _id_text(m.group(1))[0] if m else None
-            kinds = [_cell_text(batch.columns[c][i]) for c in columns[0]]
-            names = tuple(_cell_text(batch.columns[c][i]) for c in columns[1])
-            if (key is not None and _canonical(key) in self._withheld_ids) or any(
+                m = NAME_ID.match(cell_text(batch.columns[columns.name][i]) or "")
+                key = padded_key(m.group(1), ID_WIDTH)[0] if m else None
+            kinds = [cell_text(batch.columns[c][i]) for c in columns.kinds]
+            names = tuple(cell_text(batch.columns[c][i]) for c in columns.texts)
+            if (key is not None and _canonical(key) in self.withheld_ids) or any(
                     classify(k, k) is Section.WITHHELD for k in kinds if k) or \
                     classify(None, None, names) is Section.WITHHELD:
-                self._withheld_features += 1
+                self.withheld_features += 1
                 continue
             row = int(batch.rows[i])
             if from_name and (key is None or not ID_PATTERN.fullmatch(key)):
@@ -649,16 +558,17 @@ class HeritageSource(Source):
                 unnamed.append(row)
                 continue
             if key is None:
-                errors.append(RecordError(f"feature has no ID{where}", path=str(path), row=row,
-                                          field=id_col))
+                self.errors.append(RecordError(f"feature has no ID{where}", path=str(path),
+                                               row=row, field=columns.id))
                 continue
             if not ID_PATTERN.fullmatch(key):
                 # The value is not repeated: a malformed number in a geometry file may be an
                 # archaeological site's, and refusals are kept in the run record.
-                errors.append(RecordError(f"the ID is not {ID_DESCRIPTION}{where} (value not "
-                                          "shown)", path=str(path), row=row, field=id_col))
+                self.errors.append(RecordError(f"the ID is not {ID_DESCRIPTION}{where} (value "
+                                               "not shown)", path=str(path), row=row,
+                                               field=columns.id))
                 continue
-            if key not in self._entries:
+            if key not in self.entries:
                 # Row only, no ID: a geometry without a published entry may be an
                 # archaeological site's from a layer not named so.
                 self.notes.append(f"{path}{where}: row {row}: geometry without an entry in the "
@@ -668,66 +578,7 @@ class HeritageSource(Source):
                 self.notes.append(f"{path}{where}: row {row} ({key}): feature has no geometry; "
                                   "ignored")
                 continue
-            matched.add(key)
+            self.matched.add(key)
             keep.append(i)
             keys.append(key)
         return np.asarray(keep, dtype=int), keys
-
-
-def _row(row: int, table: _Rows) -> str | int:
-    return f"{row}{table.where}" if table.where else row
-
-
-def _map_columns(table: _Rows, *, need_section: bool = True) -> dict[str, str | None]:
-    """Registry field (and ``_section``, ``_kind``) -> the header name that feeds it."""
-    by_name: dict[str, str] = {}
-    for h in table.header:
-        if h:
-            by_name.setdefault(normalise_name(h), h)
-
-    def first(candidates: tuple[str, ...]) -> str | None:
-        return next((by_name[c] for c in candidates if c in by_name), None)
-
-    columns = {name: first(candidates) for name, candidates in LIST_COLUMNS.items()}
-    columns["_section"] = first(SECTION_COLUMNS)
-    columns["_kind"] = first(KIND_COLUMNS)
-    if columns["denkmalnummer"] is None:
-        raise SourceError(f"no ID column{table.where}: expected one of 'ID-Nr.', "
-                          f"'Objektnummer', 'Denkmalnummer'...; the header has: "
-                          f"{', '.join(h for h in table.header if h)}", path=str(table.path))
-    if need_section and columns["_section"] is None and columns["_kind"] is None:
-        raise SourceError(
-            f"no section column{table.where} ('Abschnitt' or 'Denkmalart'): without it "
-            "archaeological sites cannot be told apart and withheld; the header has: "
-            f"{', '.join(h for h in table.header if h)}", path=str(table.path))
-    return columns
-
-
-def _csv_rows(path: Path) -> _Rows:
-    table = tabular.read_csv(path)
-    return _Rows(path, "", table.header, table.rows)
-
-
-def _sheet_rows(path: Path, sheet: Any) -> _Rows | None:
-    """The list on one sheet: the header is the first row with an ID column."""
-    rows = sheet.iter_rows(values_only=True)
-    header: list[str] | None = None
-    out: list[tuple[int, dict[str, Any]]] = []
-    where = f" (sheet '{sheet.title}')"
-    for number, values in enumerate(rows, start=1):
-        if header is None:
-            if number > HEADER_SEARCH_ROWS:
-                return None
-            names = [_cell_text(v) or "" for v in values]
-            if any(normalise_name(n) in ID_COLUMNS for n in names if n):
-                header = names
-            continue
-        if not any(v is not None and str(v).strip() for v in values):
-            continue
-        if any(v is not None and str(v).strip() for v in values[len(header):]):
-            raise SourceError(f"row {number}{where} has values beyond the header's "
-                              f"{len(header)} columns", path=str(path))
-        out.append((number, {h: v for h, v in zip(header, values, strict=False) if h}))
-    if header is None:
-        return None
-    return _Rows(path, where, header, out)
