@@ -126,5 +126,17 @@ class Columns:
             f"required column '{column.spellings[0]}'{f' (or {others})' if others else ''} is "
             f"missing{where}; the file has: {has}", path=str(path))
 
+    def markdown(self) -> str:
+        """The declaration as a Markdown table (docs/sources/ pages show it; etl/column_docs.py
+        keeps them current)."""
+        lines = ["| field | accepted column names (case, umlauts, spaces and punctuation "
+                 "ignored) | required |", "|---|---|---|"]
+        lines += [f"| `{c.field}` | {', '.join(f'`{s}`' for s in c.spellings)} | "
+                  f"{'yes' if c.required else '–'} |" for c in self.columns]
+        if self.also:
+            lines.append(f"| (read, not published) | {', '.join(f'`{a}`' for a in self.also)} "
+                         "| – |")
+        return "\n".join(lines) + "\n"
+
     def spellings_of(self, field_name: str) -> tuple[str, ...]:
         return next((c.spellings for c in self.columns if c.field == field_name), ())
