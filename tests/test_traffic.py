@@ -936,14 +936,15 @@ def test_stations_serve_their_figures(server: Server, pg: psycopg.Connection) ->
     for f in doc["features"]:
         *values, x, y = rows[f["id"]]
         got = [f["properties"][n] for n in names]
-        assert got == [v.isoformat() if isinstance(v, dt.date) else v for v in values]
+        assert got == [v.isoformat() if isinstance(v, dt.date | dt.time) else v
+                       for v in values]
         assert f["properties"]["mean_daily_traffic"] > 0
         assert 0 < f["properties"]["heavy_share"] < 100
         assert f["geometry"]["coordinates"] == pytest.approx([x, y], abs=0.001)
 
 
 def test_peak_hour_is_served_as_the_start_of_the_hour(server: Server) -> None:
-    """BASt hour 17 is 16:00-17:00: the API says '16:00', from the sample files."""
+    """BASt hour 17 is 16:00-17:00: the API says 16:00 (a time), from the sample files."""
     by_hour: dict[tuple[str, int], list[int]] = defaultdict(list)
     for h in sample_hours():
         if h.usable:
@@ -952,10 +953,10 @@ def test_peak_hour_is_served_as_the_start_of_the_hour(server: Server) -> None:
     for zst in {z for z, _ in by_hour}:
         peak = max(sorted(h for z, h in by_hour if z == zst),
                    key=lambda h: Fraction(sum(by_hour[zst, h]), len(by_hour[zst, h])))
-        expected[zst] = dt.time(peak - 1).strftime("%H:%M")
+        expected[zst] = f"{peak - 1:02d}:00:00"  # ISO 8601 local time of day
     doc = server.get(STATIONS_ITEMS).json()
     got = {f["id"]: f["properties"]["peak_hour_start"] for f in doc["features"]}
-    assert got == expected and "16:00" in got.values()
+    assert got == expected and "16:00:00" in got.values()
     assert all("peak_hour" not in f["properties"] and "dtv" not in f["properties"]
                for f in doc["features"])
 

@@ -35,7 +35,7 @@ class Figures:
     heavy_share: float | None
     dtv_annual: int | None
     count_type: str
-    peak_hour_start: str | None
+    peak_hour_start: dt.time | None
     period_start: dt.date
     period_end: dt.date
     days_counted: int
@@ -112,7 +112,7 @@ def station_figures(hours: list[Hour]) -> Figures:
     return Figures(
         mean_daily_traffic=mean, heavy_share=share, dtv_annual=annual,
         count_type="permanent" if counted >= 365 else "short",
-        peak_hour_start=None if peak is None else f"{peak - 1:02d}:00",
+        peak_hour_start=None if peak is None else dt.time(peak - 1),
         period_start=min(h.day for h in hours), period_end=max(h.day for h in hours),
         days_counted=counted, hours_counted=sum(1 for h in hours if h.flag != "gap"),
         hours_flagged=sum(1 for h in hours if h.flag is not None),

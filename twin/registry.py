@@ -25,6 +25,9 @@ class FieldType(enum.StrEnum):
     DOUBLE = "double precision"
     DATE = "date"
     TIMESTAMPTZ = "timestamptz"
+    #: A local time of day (no date, no zone): served as ISO 8601 "HH:MM:SS", which GDAL and
+    #: QGIS read as a time field.
+    TIME = "time"
     BOOLEAN = "boolean"
 
     @property
@@ -37,7 +40,8 @@ class FieldType(enum.StrEnum):
 
     @property
     def json_format(self) -> str | None:
-        return {FieldType.DATE: "date", FieldType.TIMESTAMPTZ: "date-time"}.get(self)
+        return {FieldType.DATE: "date", FieldType.TIMESTAMPTZ: "date-time",
+                FieldType.TIME: "time"}.get(self)
 
 
 @dataclass(frozen=True)
@@ -260,9 +264,11 @@ TRAFFIC_STATIONS = Collection(
               "tägliche Verkehrsstärke)",
               "Heavy-vehicle share (%, the same hours and weights as the mean daily traffic)",
               derived=True),
-        Field("peak_hour_start", FieldType.TEXT,
-              "Beginn der Spitzenstunde (Ortszeit hh:mm; 16:00 = 16:00–17:00 Uhr)",
-              "Start of the peak hour (local time hh:mm; 16:00 = 16:00-17:00)", derived=True),
+        # Not queryable: CQL2 has no time-of-day literal to compare it with.
+        Field("peak_hour_start", FieldType.TIME,
+              "Beginn der Spitzenstunde (Ortszeit; 16:00 = Spitzenstunde 16:00–17:00 Uhr)",
+              "Start of the peak hour (local time; 16:00 = peak hour 16:00-17:00)",
+              queryable=False, derived=True),
         Field("period_start", FieldType.DATE, "Zeitraum von", "Period from", derived=True),
         Field("period_end", FieldType.DATE, "Zeitraum bis", "Period to", derived=True),
         Field("days_counted", FieldType.INTEGER,

@@ -54,7 +54,7 @@ WHERE NOT EXISTS (SELECT 1 FROM twin.traffic_counts c
 --   count_type    'permanent' when the station has 365 or more days with a usable hour,
 --       else 'short' (Kurzzeitzählung).
 --   peak_hour_start  start of the BASt hour with the highest mean usable Kfz (the earlier on
---       a tie), local time 'HH:MM': hour 17 is '16:00' (16:00-17:00).
+--       a tie), a local time of day: hour 17 is 16:00 (16:00-17:00).
 --   days_counted  local days with at least one usable hour.
 --   period_start, period_end   first and last local date with a row (gaps included).
 --   hours_counted hours with counts (every row but gaps), flagged or not.
@@ -113,7 +113,7 @@ years AS (
 ),
 peaks AS (
     SELECT DISTINCT ON (station_id) station_id,
-           lpad((hour - 1)::text, 2, '0') || ':00' AS peak_hour_start
+           make_time(hour - 1, 0, 0) AS peak_hour_start
     FROM usable
     GROUP BY station_id, hour
     ORDER BY station_id, avg(kfz) DESC, hour
