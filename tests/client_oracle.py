@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from functools import cached_property
 from typing import Any
 
@@ -33,13 +33,15 @@ TOLERANCE = {25833: 0.001, 4326: 1e-8}
 #: QGIS's and GDAL's names of the registry's types.
 QGIS_TYPES = {FieldType.TEXT: "String", FieldType.INTEGER: "Integer", FieldType.DOUBLE: "Real",
               FieldType.DATE: "Date", FieldType.TIMESTAMPTZ: "DateTime",
-              FieldType.BOOLEAN: "Boolean"}
+              FieldType.TIME: "Time", FieldType.BOOLEAN: "Boolean"}
+#: GDAL's OAPIF driver maps the schema formats "date" and "date-time" only: a time of day
+#: (format "time") is a String field holding "HH:MM:SS".
 GDAL_TYPES = {FieldType.TEXT: "String", FieldType.INTEGER: "Integer", FieldType.DOUBLE: "Real",
               FieldType.DATE: "Date", FieldType.TIMESTAMPTZ: "DateTime",
-              FieldType.BOOLEAN: "Integer(Boolean)"}
+              FieldType.TIME: "String", FieldType.BOOLEAN: "Integer(Boolean)"}
 ARROW_TYPES = {FieldType.TEXT: "string", FieldType.INTEGER: "int32", FieldType.DOUBLE: "double",
                FieldType.DATE: "date32[day]", FieldType.TIMESTAMPTZ: "timestamp[ms]",
-               FieldType.BOOLEAN: "bool"}
+               FieldType.TIME: "string", FieldType.BOOLEAN: "bool"}
 
 
 def norm(ftype: FieldType, value: Any) -> Any:
@@ -62,6 +64,10 @@ def norm(ftype: FieldType, value: Any) -> Any:
         if isinstance(value, date):
             return value.isoformat()
         return date.fromisoformat(value).isoformat() if isinstance(value, str) else ("?", value)
+    if ftype is FieldType.TIME:
+        if isinstance(value, time):
+            return value.isoformat()
+        return time.fromisoformat(value).isoformat() if isinstance(value, str) else ("?", value)
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if not isinstance(value, datetime) or value.tzinfo is None:

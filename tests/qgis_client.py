@@ -10,8 +10,8 @@ Job: ``{"collection": id, "page_size": n, "subset": QGIS expression or null,
 "rect": [xmin, ymin, xmax, ymax] in the layer's CRS or null}``.
 
 Values are written so that JSON keeps what QGIS holds: NULL as null, a QDate as
-"YYYY-MM-DD", a QDateTime as UTC "YYYY-MM-DDTHH:MM:SSZ", numbers and strings as they are
-(a number QGIS holds as text stays text).
+"YYYY-MM-DD", a QTime as "HH:MM:SS", a QDateTime as UTC "YYYY-MM-DDTHH:MM:SSZ", numbers and
+strings as they are (a number QGIS holds as text stays text).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
+from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime, QVariant
 
 
 def plain(value: Any) -> Any:
@@ -38,6 +38,8 @@ def plain(value: Any) -> Any:
         return value.toUTC().toString("yyyy-MM-ddTHH:mm:ss") + "Z" if value.isValid() else None
     if isinstance(value, QDate):
         return value.toString(Qt.ISODate) if value.isValid() else None
+    if isinstance(value, QTime):
+        return value.toString("HH:mm:ss") if value.isValid() else None
     return value
 
 

@@ -17,6 +17,8 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,7 +32,9 @@ from twin.settings import PROJECT_ROOT, Settings
 REAL = PROJECT_ROOT.parent / "shared" / "data" / "real" / "traffic"
 STATIONS = REAL / "Jawe2021_test_data_excerpt.csv"
 BERLIN = ZoneInfo("Europe/Berlin")
-DAYS = (dt.date(2021, 6, 1), dt.date(2021, 6, 2))
+#: Two whole weeks: the mean daily traffic weights each weekday equally and needs all seven;
+#: the flagged hours of the second day are filled from the same weekday a week later.
+DAYS = tuple(dt.date(2021, 6, 1) + dt.timedelta(days=i) for i in range(14))
 #: Stations of the same road classes that the city's list does not hold.
 OTHERS = {"A": ("9001",), "B": ("9002", "9003")}
 CLASSES = ("KFZ", "Lkw", "PLZ", "Pkw", "Lfw", "Mot", "PmA", "Bus", "LoA", "Lzg", "Sat", "Son")
@@ -175,28 +179,43 @@ def test_other_stations_are_skipped_with_one_note_per_file(loaded: Settings,
                 f"(e.g. {', '.join(stations)})") in notes, notes
 
 
-def test_quality_marks_bast_counts_valid_reach_the_dtv(loaded: Settings,
-                                                       national: tuple[Path, Path]) -> None:
-    """A day is complete when each hour has an unflagged count; 's' and 'k' hours count."""
+def test_quality_marks_bast_counts_valid_reach_the_mean(loaded: Settings,
+                                                        national: tuple[Path, Path]) -> None:
+    """'s' and 'k' hours are usable; an 'a', 'd' or 'u' hour is filled from the same hour of
+    the same weekday (docs/sources/traffic-counts.md), each weekday weighted 1/7."""
     listed = {r["DZ_Nr"] for r in station_list()}
-    days: dict[str, dict[dt.date, list[int | None]]] = {}
+    hours: dict[str, dict[dt.date, dict[int, tuple[int, int] | None]]] = {}
     for path in national:
         for _, row in rows_of(path):
             if row["Zst"] not in listed:
                 continue
             valid = all(row[f"K_{c}_R{r}"] in BAST_VALID for c in PUBLISHED_CLASSES
                         for r in (1, 2))
-            total = int(row["KFZ_R1"]) + int(row["KFZ_R2"]) if valid else None
-            days.setdefault(row["Zst"], {}).setdefault(
-                instant(row).astimezone(BERLIN).date(), []).append(total)
+            value = (int(row["KFZ_R1"]) + int(row["KFZ_R2"]),
+                     int(row["Lkw_R1"]) + int(row["Lkw_R2"])) if valid else None
+            hours.setdefault(row["Zst"], {}).setdefault(
+                instant(row).astimezone(BERLIN).date(), {})[int(row["Stunde"])] = value
     expected = {}
-    for zst, by_day in days.items():
-        complete = [sum(v) for v in by_day.values() if None not in v and len(v) == 24]
-        expected[zst] = round(sum(complete) / len(complete)) if complete else None
+    for zst, by_day in hours.items():
+        def filled(day: dt.date, hour: int, by_day: dict = by_day) -> Fraction:
+            own = by_day[day][hour]
+            if own is not None:
+                return Fraction(own[0])
+            donors = [v[hour][0] for d, v in by_day.items()
+                      if d.isoweekday() == day.isoweekday() and v[hour] is not None]
+            return Fraction(sum(donors), len(donors))
+        weekday_means = []
+        for w in range(1, 8):
+            days = [d for d in by_day if d.isoweekday() == w]
+            weekday_means.append(sum(filled(d, h) for d in days for h in by_day[d]) / len(days))
+        mean = sum(weekday_means) / 7
+        expected[zst] = int((Decimal(mean.numerator) / Decimal(mean.denominator)).quantize(
+            Decimal("1"), rounding=ROUND_HALF_UP))
     with psycopg.connect(loaded.dsn) as conn:
-        stored = dict(conn.execute("SELECT station_id, dtv FROM twin.traffic_stations"))
+        stored = dict(conn.execute("SELECT station_id, mean_daily_traffic "
+                                   "FROM twin.traffic_stations"))
     assert stored == expected
-    assert len({len(d) for d in days.values()}) == 1  # both days everywhere
+    assert len({len(d) for d in hours.values()}) == 1  # every day everywhere
 
 
 def test_street_damage_on_a_counted_road_gets_its_traffic(loaded: Settings,
@@ -218,7 +237,8 @@ def test_street_damage_on_a_counted_road_gets_its_traffic(loaded: Settings,
         damage = dict(conn.execute(
             "SELECT replace(d.damage_id, 'open311-road-', ''), d.traffic_dtv FROM "
             "twin.street_damage d"))
-        dtv = dict(conn.execute("SELECT station_id, dtv FROM twin.traffic_stations"))
+        dtv = dict(conn.execute("SELECT station_id, mean_daily_traffic "
+                                "FROM twin.traffic_stations"))
         far = conn.execute(
             "SELECT min(ST_Distance(d.geom, s.geom)) FROM twin.street_damage d "
             "JOIN twin.traffic_stations s ON 'open311-road-' || s.station_id = d.damage_id"

@@ -159,7 +159,8 @@ def expected_dtv(damage: dict, stations: list[dict]) -> int | None:
 
 def stations_of(conn: psycopg.Connection) -> list[dict]:
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        return cur.execute("SELECT station_id, road, dtv, ST_X(geom) AS x, ST_Y(geom) AS y "
+        return cur.execute("SELECT station_id, road, mean_daily_traffic AS dtv, ST_X(geom) AS x, "
+                           "ST_Y(geom) AS y "
                            "FROM twin.traffic_stations").fetchall()
 
 
@@ -615,7 +616,8 @@ def test_traffic_load_by_road_then_distance(base: Settings) -> None:
     ]
     with psycopg.connect(base.dsn) as conn:
         for sid, road, dtv, x, y in stations:
-            conn.execute("INSERT INTO twin.traffic_stations (station_id, name, road, dtv, geom) "
+            conn.execute("INSERT INTO twin.traffic_stations (station_id, name, road, "
+                         "mean_daily_traffic, geom) "
                          "VALUES (%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 25833))",
                          (sid, f"Zählstelle {sid}", road, dtv, x, y))
         changed = conn.execute(_sql("derive_street_damage.sql")).rowcount

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,8 +32,10 @@ from etl.sources.traffic import (
     parse_datum,
     wall_clock_instants,
 )
+from tests import traffic_reference as reference
 from tests.conftest import Server
 from tests.helpers import assert_refused, last_run, published_of, run_twin, xmins_of
+from twin import db
 from twin.registry import TRAFFIC_COUNTS, TRAFFIC_STATIONS
 from twin.settings import PROJECT_ROOT, Settings
 
@@ -306,52 +309,145 @@ def _round(value: Decimal, places: str) -> Decimal:
     return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
-def check_figures(settings: Settings) -> dict[str, tuple[int, int]]:
-    """Assert every station's figures from its published counts, by the documented formulas;
-    returns station -> (complete days, days with a row)."""
+FIGURE_FIELDS = ("mean_daily_traffic", "heavy_share", "dtv_annual", "count_type",
+                 "peak_hour_start", "period_start", "period_end", "days_counted",
+                 "hours_counted", "hours_flagged")
+
+
+def published_figures(settings: Settings) -> dict[str, tuple]:
+    with psycopg.connect(settings.dsn) as conn:
+        return {r[0]: r[1:] for r in conn.execute(
+            "SELECT station_id, " + ", ".join(FIGURE_FIELDS)  # noqa: S608 - literal names
+            + " FROM twin.traffic_stations")}
+
+
+def as_row(f: reference.Figures) -> tuple:
+    return tuple(getattr(f, name) for name in FIGURE_FIELDS)
+
+
+def published_hours(settings: Settings) -> list[reference.Hour]:
     with psycopg.connect(settings.dsn) as conn:
         counts = conn.execute(
-            "SELECT station_id, observed_at, hour, kfz_r1, kfz_r2, lkw_r1, lkw_r2, flag "
+            "SELECT station_id, observed_at, hour, kfz_r1 + kfz_r2, lkw_r1 + lkw_r2, flag "
             "FROM twin.traffic_counts").fetchall()
-        stations = {r[0]: r[1:] for r in conn.execute(
-            "SELECT station_id, dtv, heavy_share, peak_hour, period_start, period_end, "
-            "hours_counted, hours_flagged FROM twin.traffic_stations")}
-    rows = defaultdict(list)
-    for station, at, hour, k1, k2, l1, l2, flag in counts:
-        rows[station].append((at.astimezone(BERLIN).date(), hour, k1, k2, l1, l2, flag))
-    days = {}
-    for station, obs in rows.items():
-        good = [o for o in obs if o[6] is None]
-        per_day = defaultdict(list)
-        for o in good:
-            per_day[o[0]].append(o[2] + o[3])
-        complete = [sum(v) for d, v in per_day.items() if len(v) == hours_of(d)]
-        days[station] = len(complete), len({o[0] for o in obs})
-        dtv = int(_round(Decimal(sum(complete)) / len(complete), "1")) if complete else None
-        share = float(_round(Decimal(100 * sum(o[4] + o[5] for o in good))
-                             / sum(o[2] + o[3] for o in good), "0.1"))
-        by_hour = defaultdict(list)
-        for o in good:
-            by_hour[o[1]].append(o[2] + o[3])
-        peak = min(by_hour, key=lambda h: (-sum(by_hour[h]) / len(by_hour[h]), h))
-        assert stations[station] == (
-            dtv, share, peak, min(o[0] for o in obs), max(o[0] for o in obs),
-            sum(1 for o in obs if o[6] != "gap"), sum(1 for o in obs if o[6] is not None))
-    assert set(days) == set(stations)
-    return days
+    return [reference.Hour(station, at.astimezone(BERLIN).date(), hour, kfz, lkw, flag)
+            for station, at, hour, kfz, lkw, flag in counts]
+
+
+def sample_hours(paths: tuple[Path, ...] = HOURLY) -> list[reference.Hour]:
+    """Every hour loading the sample files publishes, gap rows included, read from the files
+    by the documented rules (expected_rows, expected_flags), not from the database."""
+    stored, gaps = expected_rows(paths)
+    flags = expected_flags() if paths == HOURLY else {}
+    hours = []
+    for key, (row, at) in stored.items():
+        hours.append(reference.Hour(
+            row["Zst"], at.astimezone(BERLIN).date(), int(row["Stunde"]),
+            int(row["KFZ_R1"]) + int(row["KFZ_R2"]), int(row["Lkw_R1"]) + int(row["Lkw_R2"]),
+            flags.get(key)))
+    for zst, at, hour in gaps.values():
+        hours.append(reference.Hour(zst, at.astimezone(BERLIN).date(), hour, None, None, "gap"))
+    return hours
+
+
+def check_figures(settings: Settings) -> dict[str, reference.Figures]:
+    """Assert every station's figures from its published counts, by the documented formulas
+    (tests/traffic_reference.py); returns station -> the figures."""
+    expected = reference.figures(published_hours(settings))
+    assert published_figures(settings) == {s: as_row(f) for s, f in expected.items()}
+    return expected
 
 
 def test_station_figures_recompute_from_the_published_counts(base: Settings) -> None:
-    for complete, days in check_figures(base).values():
-        assert 0 < complete < days  # flags do cost whole days
+    for f in check_figures(base).values():
+        # A flagged hour is filled, never costs its day: every counted day enters the mean.
+        assert sum(f.days_of_mean.values()) == f.days_counted
+
+
+def test_station_figures_recompute_from_the_sample_files(base: Settings) -> None:
+    expected = reference.figures(sample_hours())
+    assert published_figures(base) == {s: as_row(f) for s, f in expected.items()}
+    assert all(f.count_type == "short" and f.dtv_annual is None for f in expected.values())
+
+
+def test_a_flagged_hour_no_longer_drops_its_day_or_skews_the_weekdays(base: Settings) -> None:
+    """Issue 10: the old mean of complete days left station 1202 with two Tuesdays (a
+    quality-marked night in March, a missing hour in October) and shifted it by 1.3 %."""
+    hours = [h for h in sample_hours() if h.station == "1202"]
+    old, old_days = reference.complete_day_mean(hours)
+    days = {h.day for h in hours}
+    tuesdays = {d for d in days if d.isoweekday() == 2}
+    assert old_days[2] == len(tuesdays) - 2 == 2
+    assert all(old_days[w] == len(tuesdays) for w in old_days if w != 2)
+    # Each weekday weighted 1/7, over the same complete days: the old figure was 1.3 % off.
+    by_day = defaultdict(list)
+    for h in hours:
+        by_day[h.day].append(h)
+    complete = {d: sum(h.kfz for h in rows) for d, rows in by_day.items()
+                if all(h.usable for h in rows)}
+    weekday_means = [
+        Fraction(sum(v for d, v in complete.items() if d.isoweekday() == w))
+        / sum(1 for d in complete if d.isoweekday() == w) for w in range(1, 8)]
+    balanced = sum(weekday_means) / 7
+    assert _round(Decimal(float(abs(old - balanced) / old * 100)), "0.1") == Decimal("1.3")
+    # Published now: every day, the flagged hours filled from the other Tuesdays.
+    published = published_figures(base)["1202"]
+    f = reference.station_figures(hours)
+    assert f.days_of_mean == {w: len(tuesdays) for w in range(1, 8)}
+    assert published[FIGURE_FIELDS.index("mean_daily_traffic")] == f.mean_daily_traffic
+    assert f.mean_daily_traffic != int(_round(Decimal(float(old)), "1"))
+
+
+def test_bast_substitutes_are_usable_hours(base: Settings) -> None:
+    """A value BASt marks 's' (substituted) is used as BASt uses it: its hour is not flagged
+    and enters the mean and the heavy share like any measured hour."""
+    header, rows = read_table(SPRING)
+    marked = [r for r in rows if any(r[k].strip() == "s" for k in header if k.startswith("K_"))]
+    assert marked
+    stored, _ = expected_rows(HOURLY)
+    keys = [k for k, (row, _) in stored.items() if row in marked]
+    with psycopg.connect(base.dsn) as conn:
+        flags = dict(conn.execute("SELECT observation_id, flag FROM twin.traffic_counts "
+                                  "WHERE observation_id = ANY(%s)", (keys,)))
+    assert flags == dict.fromkeys(keys)
+    # Flagging them would change what is published: they do reach the figures.
+    hours = sample_hours()
+    zst = marked[0]["Zst"]
+    as_flagged = [reference.Hour(h.station, h.day, h.hour, h.kfz, h.lkw, "quality")
+                  if h.station == zst and any(
+                      (h.day, h.hour) == (local_date(r["Datum"]), int(r["Stunde"]))
+                      for r in marked) else h for h in hours if h.station == zst]
+    mine = reference.station_figures([h for h in hours if h.station == zst])
+    other = reference.station_figures(as_flagged)
+    assert published_figures(base)[zst][:2] == (mine.mean_daily_traffic, mine.heavy_share)
+    assert (mine.mean_daily_traffic, mine.heavy_share, mine.hours_flagged) != (
+        other.mean_daily_traffic, other.heavy_share, other.hours_flagged)
+
+
+def test_the_heavy_share_uses_the_hours_and_weights_of_the_mean(base: Settings) -> None:
+    """100 * (weekday-weighted mean Lkw of the days of the mean) / (the same of Kfz), the
+    flagged hours filled alike; computed here from the day totals, not the reference's
+    figures."""
+    hours = sample_hours()
+    for zst, row in published_figures(base).items():
+        totals = reference.day_totals([h for h in hours if h.station == zst])
+        kfz = lkw = Fraction(0)
+        for w in range(1, 8):
+            days = [v for d, v in totals.items() if d.isoweekday() == w]
+            kfz += sum(v[0] for v in days) / len(days)
+            lkw += sum(v[1] for v in days) / len(days)
+        share = row[FIGURE_FIELDS.index("heavy_share")]
+        assert share == float(reference.half_up(100 * lkw / kfz, "0.1"))
+        assert row[FIGURE_FIELDS.index("mean_daily_traffic")] == int(reference.half_up(kfz / 7))
 
 
 def test_flagged_values_never_reach_the_dtv(base: Settings, tmp_path: Path) -> None:
     header, rows = read_table(SPRING)
     before = published(base)
     with psycopg.connect(base.dsn) as conn:
-        dtv = dict(conn.execute("SELECT station_id, dtv FROM twin.traffic_stations"))
-    # A spike on every day of one station: no complete unflagged day is left for it.
+        dtv = dict(conn.execute("SELECT station_id, mean_daily_traffic "
+                                "FROM twin.traffic_stations"))
+    # A spike in the same hour of every day of one station: no day of it can be filled.
     zst = rows[0]["Zst"]
     spiked = [{**r, "KFZ_R1": str(SPIKE_LIMIT + 1)} if r["Zst"] == zst and r["Stunde"] == "12"
               else r for r in rows]
@@ -360,7 +456,8 @@ def test_flagged_values_never_reach_the_dtv(base: Settings, tmp_path: Path) -> N
                       "--mode", "replace")
     assert result.returncode == 0, result.stderr
     with psycopg.connect(base.dsn) as conn:
-        after = dict(conn.execute("SELECT station_id, dtv FROM twin.traffic_stations"))
+        after = dict(conn.execute("SELECT station_id, mean_daily_traffic "
+                                  "FROM twin.traffic_stations"))
         assert conn.execute("SELECT count(*) FROM twin.traffic_counts WHERE station_id = %s "
                             "AND flag = 'spike'", (zst,)).fetchone()[0] == len(
             {r["Datum"] for r in rows if r["Zst"] == zst})
@@ -370,6 +467,21 @@ def test_flagged_values_never_reach_the_dtv(base: Settings, tmp_path: Path) -> N
                       "--mode", "replace")
     assert result.returncode == 0, result.stderr
     assert published(base) == before
+
+
+def test_init_replaces_the_old_figure_columns(base: Settings) -> None:
+    """A table from before issue 10 (`dtv`, `peak_hour`) loses them at `twin db init`, gains
+    the new fields, and the next load derives them."""
+    before = published_figures(base)
+    with psycopg.connect(base.dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE twin.traffic_stations ADD COLUMN dtv integer, "
+                     "ADD COLUMN peak_hour integer, DROP COLUMN mean_daily_traffic")
+    db.init_schema(base)
+    with psycopg.connect(base.dsn) as conn:
+        assert db.table_status(conn, TRAFFIC_STATIONS).matches_registry
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), *map(str, HOURLY))
+    assert result.returncode == 0, result.stderr
+    assert published_figures(base) == before
 
 
 def test_a_second_load_changes_nothing(base: Settings) -> None:
@@ -394,7 +506,8 @@ def _counts_of(settings: Settings, station: str | None = None) -> dict:
 
 def _dtv(settings: Settings) -> dict[str, int | None]:
     with psycopg.connect(settings.dsn) as conn:
-        return dict(conn.execute("SELECT station_id, dtv FROM twin.traffic_stations"))
+        return dict(conn.execute("SELECT station_id, mean_daily_traffic "
+                                 "FROM twin.traffic_stations"))
 
 
 @pytest.mark.parametrize("rest", ["absent", "blank"])
@@ -823,9 +936,99 @@ def test_stations_serve_their_figures(server: Server, pg: psycopg.Connection) ->
     for f in doc["features"]:
         *values, x, y = rows[f["id"]]
         got = [f["properties"][n] for n in names]
-        assert got == [v.isoformat() if isinstance(v, dt.date) else v for v in values]
-        assert f["properties"]["dtv"] > 0 and 0 < f["properties"]["heavy_share"] < 100
+        assert got == [v.isoformat() if isinstance(v, dt.date | dt.time) else v
+                       for v in values]
+        assert f["properties"]["mean_daily_traffic"] > 0
+        assert 0 < f["properties"]["heavy_share"] < 100
         assert f["geometry"]["coordinates"] == pytest.approx([x, y], abs=0.001)
+
+
+def test_peak_hour_is_served_as_the_start_of_the_hour(server: Server) -> None:
+    """BASt hour 17 is 16:00-17:00: the API says 16:00 (a time), from the sample files."""
+    by_hour: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for h in sample_hours():
+        if h.usable:
+            by_hour[h.station, h.hour].append(h.kfz)
+    expected = {}
+    for zst in {z for z, _ in by_hour}:
+        peak = max(sorted(h for z, h in by_hour if z == zst),
+                   key=lambda h: Fraction(sum(by_hour[zst, h]), len(by_hour[zst, h])))
+        expected[zst] = f"{peak - 1:02d}:00:00"  # ISO 8601 local time of day
+    doc = server.get(STATIONS_ITEMS).json()
+    got = {f["id"]: f["properties"]["peak_hour_start"] for f in doc["features"]}
+    assert got == expected and "16:00:00" in got.values()
+    assert all("peak_hour" not in f["properties"] and "dtv" not in f["properties"]
+               for f in doc["features"])
+
+
+def test_short_counts_are_labelled_so_in_both_languages(server: Server) -> None:
+    doc = server.get(STATIONS_ITEMS).json()
+    assert {f["properties"]["count_type"] for f in doc["features"]} == {"short"}
+    assert {f["properties"]["dtv_annual"] for f in doc["features"]} == {None}
+    # The feature schema a client reads (describedBy) carries both labels.
+    schema = server.get("/collections/traffic-stations/schema",
+                        params={"f": "json", "profile": "geojson-feature"}).json()
+    props = schema["properties"]["properties"]["properties"]
+    for name, words in (("mean_daily_traffic", ("Zählzeitraum", "counting period")),
+                        ("dtv_annual", ("Kalenderjahr", "calendar year")),
+                        ("count_type", ("Kurzzeitzählung", "short-term count")),
+                        ("peak_hour_start", ("16:00–17:00", "16:00-17:00"))):
+        assert words[0] in props[name]["description"] and words[1] in props[name]["title"]
+
+
+def _year_of_counts(folder: Path, zst: str, year: int) -> tuple[Path, Path]:
+    """A station counted every hour of ``year`` (one hour missing: a gap to fill), in the
+    spring file's layout, with its stations file."""
+    header, stations = read_table(STATIONS_CSV)
+    spring_header, spring = read_table(SPRING)
+    row = {**stations[0], "Zst": zst, "Name": f"Dauerzählstelle {zst}",
+           "x": str(float(stations[0]["x"]) + 40)}
+    station_file = write_table(folder / "zst.csv", header, [row], encoding="utf-8")
+    template = spring[0]
+    rows = []
+    day = dt.date(year, 1, 1)
+    while day.year == year:
+        for instant in day_instants(day):
+            stunde = local_hour(instant)[1]
+            if (day.month, day.day, stunde) == (5, 14, 9):
+                continue
+            base_count = 300 + 40 * day.isoweekday() + 7 * stunde + day.month
+            rows.append({**template, "Zst": zst, "Datum": f"{day:%y%m%d}",
+                         "Wotag": str(day.isoweekday()), "Stunde": str(stunde),
+                         "KFZ_R1": str(base_count), "KFZ_R2": str(base_count // 2),
+                         "Lkw_R1": str(base_count // 10), "Lkw_R2": str(base_count // 20)})
+        day += dt.timedelta(days=1)
+    return station_file, write_table(folder / f"bast_{year}.csv", spring_header, rows)
+
+
+def test_a_whole_year_gets_bast_s_annual_dtv(base: Settings, tmp_path: Path) -> None:
+    before = published(base)
+    stations_file, counts = _year_of_counts(tmp_path, "1299", 2023)
+    result = run_twin(base, "load", "traffic-counts", str(stations_file), str(counts))
+    assert result.returncode == 0, result.stderr
+    _, rows = read_table(counts)
+    # Independently of the reference: the plain mean of the 365 day totals, the missing hour
+    # (14 May, a Sunday, hour 9) filled with the mean of hour 9 on the year's other Sundays.
+    totals: dict[dt.date, int] = defaultdict(int)
+    sundays_9 = []
+    for r in rows:
+        day = local_date(r["Datum"])
+        totals[day] += int(r["KFZ_R1"]) + int(r["KFZ_R2"])
+        if day.isoweekday() == 7 and r["Stunde"] == "9":
+            sundays_9.append(int(r["KFZ_R1"]) + int(r["KFZ_R2"]))
+    assert len(totals) == 365 and dt.date(2023, 5, 14).isoweekday() == 7
+    year = Fraction(sum(totals.values())) + Fraction(sum(sundays_9), len(sundays_9))
+    with psycopg.connect(base.dsn) as conn:
+        got = conn.execute("SELECT count_type, dtv_annual, days_counted, mean_daily_traffic "
+                           "FROM twin.traffic_stations WHERE station_id = '1299'").fetchone()
+    expected = reference.figures(published_hours(base))["1299"]
+    assert got == ("permanent", int(reference.half_up(year / 365)), 365,
+                   expected.mean_daily_traffic)
+    check_figures(base)
+    result = run_twin(base, "load", "traffic-counts", str(STATIONS_CSV), *map(str, HOURLY),
+                      "--mode", "replace")
+    assert result.returncode == 0, result.stderr
+    assert published(base) == before
 
 
 def test_flag_filter_and_single_counts(server: Server, pg: psycopg.Connection) -> None:

@@ -34,6 +34,9 @@ _FIELD_KINDS = {
     FieldType.TEXT: Kind.TEXT, FieldType.INTEGER: Kind.NUMBER, FieldType.DOUBLE: Kind.NUMBER,
     FieldType.DATE: Kind.TEMPORAL, FieldType.TIMESTAMPTZ: Kind.TEMPORAL,
     FieldType.BOOLEAN: Kind.BOOLEAN,
+    # A time of day is no CQL2 temporal (those are dates and instants); no field of this type
+    # is queryable, so this only keeps the table whole.
+    FieldType.TIME: Kind.UNKNOWN,
 }
 _SPATIAL = (ast.SpatialComparisonPredicate, ast.BBox, ast.DistanceWithin, ast.DistanceBeyond)
 

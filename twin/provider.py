@@ -12,7 +12,7 @@ import atexit
 import json
 import logging
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, time
 from http import HTTPStatus
 from time import monotonic
 from typing import Any
@@ -270,6 +270,8 @@ class TwinPostgreSQLProvider(BaseProvider):
                 return date.fromisoformat(str(value))
             if field_type is FieldType.TIMESTAMPTZ:
                 return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            if field_type is FieldType.TIME:
+                return time.fromisoformat(str(value))
             if field_type is FieldType.BOOLEAN:
                 return str(value).lower() in ("true", "1")
         except ValueError:

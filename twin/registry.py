@@ -25,6 +25,9 @@ class FieldType(enum.StrEnum):
     DOUBLE = "double precision"
     DATE = "date"
     TIMESTAMPTZ = "timestamptz"
+    #: A local time of day (no date, no zone): served as ISO 8601 "HH:MM:SS", which GDAL and
+    #: QGIS read as a time field.
+    TIME = "time"
     BOOLEAN = "boolean"
 
     @property
@@ -37,7 +40,8 @@ class FieldType(enum.StrEnum):
 
     @property
     def json_format(self) -> str | None:
-        return {FieldType.DATE: "date", FieldType.TIMESTAMPTZ: "date-time"}.get(self)
+        return {FieldType.DATE: "date", FieldType.TIMESTAMPTZ: "date-time",
+                FieldType.TIME: "time"}.get(self)
 
 
 @dataclass(frozen=True)
@@ -221,12 +225,16 @@ TRAFFIC_STATIONS = Collection(
     title_de="Verkehrszählstellen",
     title_en="Traffic counting stations",
     description_de=(
-        "Dauerzählstellen mit abgeleiteten Kennwerten: durchschnittliche tägliche "
-        "Verkehrsstärke (DTV), Schwerverkehrsanteil, Spitzenstunde, Zeitraum."
+        "Zählstellen mit abgeleiteten Kennwerten: Zählart (Kurzzeit- oder Dauerzählung), "
+        "mittlere tägliche Verkehrsstärke des Zählzeitraums (Wochentage gleich gewichtet; "
+        "kein Jahres-DTV), DTV nach BASt nur bei Zählung über ein ganzes Kalenderjahr, "
+        "Schwerverkehrsanteil, Beginn der Spitzenstunde, Zeitraum."
     ),
     description_en=(
-        "Counting stations with derived figures: average daily traffic (AADT), heavy-vehicle "
-        "share, peak hour, period covered."
+        "Counting stations with derived figures: count type (short or permanent), the "
+        "counting period's mean daily traffic (weekdays weighted equally; not an annual "
+        "AADT), BASt's annual DTV only for counts covering a whole calendar year, "
+        "heavy-vehicle share, start of the peak hour, period covered."
     ),
     keywords=("Verkehrszählung", "DTV", "BASt", "traffic count", "Cottbus"),
     id_field=Field("station_id", FieldType.TEXT, "Zählstellennummer", "Station number",
@@ -236,14 +244,36 @@ TRAFFIC_STATIONS = Collection(
         Field("road", FieldType.TEXT, "Straße", "Road"),
         Field("direction_1", FieldType.TEXT, "Richtung 1", "Direction 1"),
         Field("direction_2", FieldType.TEXT, "Richtung 2", "Direction 2"),
-        Field("dtv", FieldType.INTEGER, "DTV (Kfz/24 h)", "AADT (vehicles/24 h)",
+        Field("count_type", FieldType.TEXT,
+              "Zählart: short (Kurzzeitzählung) oder permanent (Dauerzählung, ab 365 "
+              "Zähltagen)",
+              "Count type: short (short-term count) or permanent (continuous, 365 or more "
+              "counted days)", derived=True),
+        Field("mean_daily_traffic", FieldType.INTEGER,
+              "Mittlere tägliche Verkehrsstärke im Zählzeitraum (Kfz/24 h, beide Richtungen, "
+              "jeder Wochentag gleich gewichtet; kein Jahres-DTV)",
+              "Mean daily traffic of the counting period (vehicles/24 h, both directions, "
+              "each weekday weighted equally; not an annual AADT)", derived=True),
+        Field("dtv_annual", FieldType.INTEGER,
+              "DTV nach BASt (Jahresmittel, Kfz/24 h); nur bei Zählung über ein ganzes "
+              "Kalenderjahr, sonst leer",
+              "BASt DTV (annual average daily traffic, vehicles/24 h); only for counts "
+              "covering a whole calendar year, else empty", derived=True),
+        Field("heavy_share", FieldType.DOUBLE,
+              "Schwerverkehrsanteil (%, dieselben Stunden und Gewichte wie die mittlere "
+              "tägliche Verkehrsstärke)",
+              "Heavy-vehicle share (%, the same hours and weights as the mean daily traffic)",
               derived=True),
-        Field("heavy_share", FieldType.DOUBLE, "Schwerverkehrsanteil (%)",
-              "Heavy-vehicle share (%)", derived=True),
-        Field("peak_hour", FieldType.INTEGER, "Spitzenstunde (Stunde 1–24)",
-              "Peak hour (hour 1-24)", derived=True),
+        # Not queryable: CQL2 has no time-of-day literal to compare it with.
+        Field("peak_hour_start", FieldType.TIME,
+              "Beginn der Spitzenstunde (Ortszeit; 16:00 = Spitzenstunde 16:00–17:00 Uhr)",
+              "Start of the peak hour (local time; 16:00 = peak hour 16:00-17:00)",
+              queryable=False, derived=True),
         Field("period_start", FieldType.DATE, "Zeitraum von", "Period from", derived=True),
         Field("period_end", FieldType.DATE, "Zeitraum bis", "Period to", derived=True),
+        Field("days_counted", FieldType.INTEGER,
+              "Zähltage (Tage mit mindestens einer gültigen Stunde)",
+              "Days counted (days with at least one usable hour)", derived=True),
         Field("hours_counted", FieldType.INTEGER, "Gezählte Stunden", "Hours counted",
               derived=True),
         Field("hours_flagged", FieldType.INTEGER, "Markierte Stunden (Lücke, unplausibel)",

@@ -1,8 +1,8 @@
 -- Street damage: the traffic load of the damaged street and a repair priority 0-100.
--- Runs after every load, after the traffic step (which derives traffic_stations.dtv), in the
+-- Runs after every load, after the traffic step (traffic_stations.mean_daily_traffic), in the
 -- load's transaction. Writes only rows whose values change; works with either table empty.
 --
--- traffic_dtv: the dtv of the counting station on the same road (street names compared
+-- traffic_dtv: the mean daily traffic of the counting station on the same road (street names compared
 --   case-, space- and 'Straße'/'Strasse'/'Str.'-insensitively, a parenthesised suffix such as
 --   '(B 168)' ignored: twin.road_key in 002_functions.sql; the station nearest the damage
 --   when the road has several), else of the
@@ -19,9 +19,9 @@ WITH damage AS (
            twin.road_key(d.street) AS road_key
     FROM twin.street_damage d
 ), station AS (
-    SELECT s.station_id, s.geom, s.dtv, twin.road_key(s.road) AS road_key
+    SELECT s.station_id, s.geom, s.mean_daily_traffic AS dtv, twin.road_key(s.road) AS road_key
     FROM twin.traffic_stations s
-    WHERE s.dtv IS NOT NULL
+    WHERE s.mean_daily_traffic IS NOT NULL
 ), loaded AS (
     SELECT d.damage_id, d.status, d.condition_class,
            coalesce(

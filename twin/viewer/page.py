@@ -105,14 +105,18 @@ OVERLAYS = (
          TooltipField("Priorität", ("repair_priority",), unit="/ 100", digits=0),
          TooltipField("Zustandsklasse", ("condition_class",)),
          TooltipField("Status", ("status",))), title_prop="category"),
-    Overlay("traffic-stations", "Verkehrszählstellen nach DTV · Traffic stations by AADT", {
-        "get_fill_color": "properties.dtv >= 20000 ? [120, 30, 160, 230] : "
-                          "(properties.dtv >= 10000 ? [40, 90, 200, 230] : [60, 170, 210, 230])",
-        "point_type": "'circle'", "get_point_radius": "5 + properties.dtv / 2500",
+    Overlay("traffic-stations", "Verkehrszählstellen nach mittlerer täglicher Verkehrsstärke · "
+            "Traffic stations by mean daily traffic", {
+        "get_fill_color": "properties.mean_daily_traffic >= 20000 ? [120, 30, 160, 230] : "
+                          "(properties.mean_daily_traffic >= 10000 ? [40, 90, 200, 230] : "
+                          "[60, 170, 210, 230])",
+        "point_type": "'circle'",
+        "get_point_radius": "5 + properties.mean_daily_traffic / 2500",
         "point_radius_units": "'pixels'", "stroked": True, "get_line_color": [20, 20, 20, 255],
         "line_width_min_pixels": 1},
         (TooltipField("Straße", ("road",)),
-         TooltipField("DTV", ("dtv",), unit="Kfz/24 h", digits=0),
+         TooltipField("Mittlere tägliche Verkehrsstärke (Zählzeitraum)",
+                      ("mean_daily_traffic",), unit="Kfz/24 h", digits=0),
          TooltipField("Schwerverkehr", ("heavy_share",), unit="%")), title_prop="name"),
     Overlay("commercial-land", "Gewerbeflächen nach Potenzial · Commercial land by score", {
         "get_fill_color": "properties.score >= 70 ? [30, 150, 60, 150] : "
