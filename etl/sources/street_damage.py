@@ -55,6 +55,7 @@ OPEN311_CRS = "EPSG:4326"
 
 #: ZEB (Zustandserfassung und -bewertung) condition values and their thresholds.
 ZEB_MIN, ZEB_MAX = 1.0, 5.0
+ZEB_TARGET = 1.5  # Zielwert: better than this is "very good"
 ZEB_WARNING = 3.5  # Warnwert: plan measures
 ZEB_THRESHOLD = 4.5  # Schwellenwert: measures needed
 
@@ -102,7 +103,7 @@ REGISTER_COLUMNS = (
     Column("id", ("id", "schadensnr", "schadennr", "schadensnummer", "schadenid", "nr")),
     Column("street", ("strasse", "strassenname", "street")),
     Column("category", ("schadensart", "schadenart", "art", "schadenstyp", "damagetype")),
-    Column("condition", ("zustandsklasse", "zustandswert", "zebklasse", "zeb", "zustandsnote",
+    Column("condition", ("zustandsklasse", "zustandswert", "zebklasse", "zeb",
                          "conditionclass")),
     Column("surveyed", ("erfassungsdatum", "erfasstam", "erfasst", "aufnahmedatum", "datum",
                         "surveyed")),
@@ -113,6 +114,13 @@ REGISTER_COLUMNS = (
            required=False),
     Column("remark", ("bemerkung", "beschreibung", "hinweis", "description"), required=False),
 )
+
+#: A header that looks like a condition but is the bridge grade of DIN 1076 (1,0-4,0, 4 the
+#: worst): read as a ZEB value (1,0-5,0, 5 the worst) it would rank a damaged bridge as a road
+#: in fair condition. Refused, never an alias (issue 10).
+BRIDGE_GRADE = "zustandsnote"
+#: The published category of a pothole: a ZEB value "very good" beside it is a contradiction.
+POTHOLE = "Schlagloch"
 
 KEY_PATTERN = re.compile(r"(open311|register)-[A-Za-z0-9][A-Za-z0-9._:-]*")
 
@@ -373,6 +381,13 @@ class StreetDamageSource(Source):
                        errors: list[RecordError]) -> _Records:
         table = read_csv(path)
         by_key = {header_key(h): h for h in table.header}
+        condition_names = next(c.names for c in REGISTER_COLUMNS if c.role == "condition")
+        if BRIDGE_GRADE in by_key and not any(n in by_key for n in condition_names):
+            raise SourceError(
+                f"column '{by_key[BRIDGE_GRADE]}' is a bridge condition grade (Zustandsnote "
+                "after DIN 1076, 1,0 to 4,0), not the ZEB condition value of a road section "
+                "(Zustandswert, 1,0 to 5,0); it is not read as the condition class. Give the "
+                "ZEB value as 'Zustandsklasse' or 'Zustandswert'", path=str(path))
         header: dict[str, str] = {}
         for column in REGISTER_COLUMNS:
             found = next((by_key[n] for n in column.names if n in by_key), None)
@@ -388,11 +403,24 @@ class StreetDamageSource(Source):
 
         records = _Records(path, options.crs or REGISTER_CRS)
         others = _Others()
+        contradictions: list[str] = []
         for line, cells in table.rows:
             values, geometry = self._register_record(path, line, cells, header, errors)
             values["category"] = others(header["category"], values["category"])
             records.add(line, values, geometry)
+            if values["category"] == POTHOLE and values["condition_class"] is not None \
+                    and values["condition_class"] < ZEB_TARGET:
+                contradictions.append(f"{line} ({values['damage_id']})")
         self.notes.extend(others.notes(path))
+        if contradictions:
+            # Named, not refused: the damage is real and the register's other rows are good;
+            # the value is published as given for the road authority to check (docs).
+            self.notes.append(
+                f"{path}: field '{header['condition']}': {len(contradictions)} pothole(s) "
+                f"({POTHOLE}) rated better than the ZEB target value 1,5 (very good), a "
+                "contradiction: a ZEB value rates a road section of a network survey, not a "
+                "damage; published as given, check against the survey (rows "
+                f"{', '.join(contradictions[:10])}{', ...' if len(contradictions) > 10 else ''})")
         return records
 
     def _register_record(self, path: Path, line: int, cells: dict[str, str],
