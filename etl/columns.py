@@ -43,6 +43,9 @@ class Column:
     #: What a message about the column's absence says instead of the standard sentence
     #: (the header is appended).
     missing: str | None = None
+    #: Spellings that look like this column but are something else, with why: a file that
+    #: gives the field only under one of them is refused with that reason, never read.
+    refused: tuple[tuple[str, str], ...] = ()
 
     def keys(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(header_key(s) for s in self.spellings))
@@ -106,6 +109,12 @@ class Columns:
                 raise SourceError(f"columns '{present[0]}' and '{present[1]}' both give "
                                   f"'{column.field}'; keep one", path=str(path))
             by_field.setdefault(column.field, present[0])
+        for column in self.columns:
+            if column.field in by_field:
+                continue
+            for spelling, why in column.refused:
+                if found := by_key.get(header_key(spelling)):
+                    raise SourceError(f"column '{found[0]}' {why}", path=str(path))
         if required:
             for column in self.columns:
                 if column.required and column.field not in by_field:

@@ -17,6 +17,7 @@ import math
 import re
 import subprocess
 import sys
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -126,8 +127,39 @@ def fresh(base: Settings) -> Settings:
 
 
 # -- the documented formula, recomputed ----------------------------------------------------------
-def expected_priority(condition: float | None, dtv: int | None, status: str) -> float:
-    """repair_priority as docs/sources/street-damage.md defines it."""
+#: Damage-type weights as docs/sources/street-damage.md lists them; anything else 0.5.
+TYPE_WEIGHT = {"Schlagloch": 1.0, "Aufbruch": 1.0, "Absenkung / Kanaldeckel": 1.0,
+               "Radweg beschädigt": 1.0, "Kantenschaden": 0.75, "Spurrinne": 0.75,
+               "Absenkung": 0.75, "Gehweg beschädigt": 0.75, "Straßenschaden": 0.75,
+               "Flickstelle": 0.25}
+PATHS = ("Gehweg beschädigt", "Radweg beschädigt")
+
+
+def traffic_share(dtv: int | None) -> float:
+    """T: log-scaled 100..25,000 Kfz/24 h; neutral 0.5 when there is no traffic basis."""
+    if dtv is None:
+        return 0.5
+    return 0.0 if dtv <= 100 else min(1.0, math.log(dtv / 100) / math.log(250))
+
+
+def expected_priority(condition: float | None, dtv: int | None, status: str,
+                      category: str | None) -> float:
+    """repair_priority as docs/sources/street-damage.md defines it (issue 10)."""
+    if status == "closed":
+        return 0.0
+    # Decimal, rounded half up: 60 * S = 14.25 is 14.3 as the docs round it by hand.
+    c = Decimal("0.5") if condition is None else (
+        min(max(Decimal(str(condition)), Decimal(1)), Decimal(5)) - 1) / 4
+    t = traffic_share(dtv)
+    s = (Decimal("0.5") * c + Decimal("0.3") * (Decimal(str(t)) if t in (0.0, 0.5, 1.0)
+                                                else Decimal(t))
+         + Decimal("0.2") * Decimal(str(TYPE_WEIGHT.get(category or "", 0.5))))
+    score = 60 + 40 * s if condition is not None and condition >= 4.5 else 60 * s
+    return float(score.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def old_priority(condition: float | None, dtv: int | None, status: str) -> float:
+    """The formula before issue 10: unknown traffic counted as none (T = 0)."""
     if status == "closed":
         return 0.0
     c = 0.5 if condition is None else (min(max(condition, 1.0), 5.0) - 1.0) / 4.0
@@ -142,8 +174,37 @@ def road_key(name: str | None) -> str:
     return text.strip()
 
 
-def expected_dtv(damage: dict, stations: list[dict]) -> int | None:
-    """Same road (nearest such station), else nearest within 250 m, else None."""
+def road_ref(name: str | None) -> str | None:
+    """The classified road a station's road names: 'Bahnhofstraße (B 97)' -> 'b 97'."""
+    found = re.search(r"\b([ABLK]) ?(\d{1,4}[a-z]?)\b", name or "")
+    return f"{found[1]} {found[2]}".lower() if found else None
+
+
+def expected_traffic(damage: dict, stations: list[dict]) -> tuple[str, str | None, int | None]:
+    """(traffic_basis, traffic_station, traffic_dtv): a counted station on the same road
+    (the nearest), else the median of the road class, never another road's station."""
+    if damage["category"] in PATHS:
+        return "path", None, None
+    counted = [s for s in stations if s["dtv"] is not None]
+    key = road_key(damage["street"])
+    same = [s for s in counted if key and key in (road_key(s["road"]), road_ref(s["road"]))]
+    if same:
+        best = min(same, key=lambda s: (math.hypot(s["x"] - damage["x"], s["y"] - damage["y"]),
+                                        s["station_id"]))
+        return "station", best["station_id"], best["dtv"]
+    if re.fullmatch(r"[ABLK] \d{1,4}[a-z]?", damage["street"] or ""):
+        of_class = sorted(s["dtv"] for s in counted
+                          if (road_ref(s["road"]) or "")[:1] == damage["street"][0].lower())
+        if of_class:
+            mid = len(of_class) // 2
+            median = of_class[mid] if len(of_class) % 2 else (of_class[mid - 1]
+                                                               + of_class[mid]) / 2
+            return "road_class", None, int(math.floor(median + 0.5))
+    return "unknown", None, None
+
+
+def old_dtv(damage: dict, stations: list[dict]) -> int | None:
+    """The rule before issue 10: same road, else the nearest station within 250 m."""
     counted = [s for s in stations if s["dtv"] is not None]
 
     def dist(s: dict) -> float:
@@ -155,6 +216,11 @@ def expected_dtv(damage: dict, stations: list[dict]) -> int | None:
         return min(same, key=lambda s: (dist(s), s["station_id"]))["dtv"]
     near = [s for s in counted if dist(s) <= 250]
     return min(near, key=lambda s: (dist(s), s["station_id"]))["dtv"] if near else None
+
+
+DAMAGE_SQL = ("SELECT damage_id, source, street, status, category, condition_class, traffic_basis, "
+              "traffic_station, traffic_dtv, repair_priority, ST_X(geom) AS x, ST_Y(geom) AS y "
+              "FROM twin.street_damage")
 
 
 def stations_of(conn: psycopg.Connection) -> list[dict]:
@@ -206,18 +272,25 @@ def test_samples_load_with_their_values(base: Settings) -> None:
     assert {1.0, 3.5, 4.5, 5.0} <= classes
 
 
-def test_no_traffic_data_gives_priorities_from_condition_alone(base: Settings) -> None:
+def test_no_traffic_data_gives_neutral_traffic(base: Settings) -> None:
+    """Issue 10: unknown traffic is neutral (T = 0.5), never "no traffic"."""
     rows = stored(base)
     with psycopg.connect(base.dsn) as conn:
         assert conn.execute("SELECT count(*) FROM twin.traffic_stations").fetchone()[0] == 0
-    assert all(r["traffic_dtv"] is None for r in rows.values())
+    assert all(r["traffic_dtv"] is None and r["traffic_station"] is None for r in rows.values())
+    assert {r["traffic_basis"] for r in rows.values()} == {"unknown", "path"}
     for key, r in rows.items():
+        assert r["traffic_basis"] == ("path" if r["category"] in PATHS else "unknown"), key
         assert r["repair_priority"] == pytest.approx(
-            expected_priority(r["condition_class"], None, r["status"]), abs=1e-9), key
-    # Citizen reports have no class: the assumed mid value (3,0) gives 30 when open.
-    open_reports = {r["repair_priority"] for r in rows.values()
-                    if r["source"] == "open311" and r["status"] != "closed"}
-    assert open_reports == {30.0}
+            expected_priority(r["condition_class"], None, r["status"], r["category"]),
+            abs=1e-9), key
+    # Citizen reports have no class (3,0 assumed) and neutral traffic: 60 * (0.25 + 0.15 +
+    # 0.2 * D) when open, by damage type alone.
+    for r in rows.values():
+        if r["source"] == "open311" and r["status"] != "closed":
+            weight = TYPE_WEIGHT.get(r["category"], 0.5)
+            assert r["repair_priority"] == expected_priority(None, None, "open", r["category"])
+            assert r["repair_priority"] == pytest.approx(60 * (0.4 + 0.2 * weight), abs=0.05)
 
 
 def test_second_load_changes_no_row(fresh: Settings) -> None:
@@ -301,6 +374,13 @@ def _no_column(tmp: Path) -> tuple[Path, str]:
                           [r[:i] + r[i + 1:] for r in rows]), ""
 
 
+def _bridge_grade(tmp: Path) -> tuple[Path, str]:
+    """Issue 10: 'Zustandsnote' is DIN 1076's bridge grade, never an alias of the ZEB value."""
+    header, rows = register_table()
+    header = ["Zustandsnote" if h == "Zustandsklasse" else h for h in header]
+    return write_register(tmp / "kataster.csv", header, rows), ""
+
+
 def _truncated_json(tmp: Path) -> tuple[Path, str]:
     text = OPEN311_SAMPLE.read_text(encoding="utf-8")
     path = tmp / "requests.json"
@@ -351,6 +431,8 @@ REFUSALS = [
     ("register-bad-date", lambda t: _register_with(t, 12, "Erfassungsdatum", "31.02.2024"),
      ["'Erfassungsdatum'", "not a date"]),
     ("duplicate-id", _duplicate_id, ["duplicate key 'register-", "'damage_id'"]),
+    ("bridge-grade", _bridge_grade, ["column 'Zustandsnote'", "bridge condition grade",
+                                     "DIN 1076", "not the ZEB condition value"]),
     ("missing-column", _no_column, ["required column 'zustandsklasse'", "the file has"]),
     ("malformed-json", _truncated_json, ["not valid JSON", "line"]),
     ("georeport-error", _error_response, ["GeoReport error response", "403"]),
@@ -370,6 +452,24 @@ def test_refused_files_change_nothing(base: Settings, tmp_path: Path, case: str,
         assert word in message, (word, message)
     assert published(base) == before
     assert last_run(base)["outcome"] == "refused"
+
+
+def test_a_pothole_rated_very_good_is_named(fresh: Settings) -> None:
+    """Issue 10: a ZEB value rates a surveyed road section; a pothole (Schlagloch) rated
+    better than the target value 1,5 is a contradiction the load names (and still loads)."""
+    expected = [f"{i + 2} (register-{r['Schadens-Nr.']})"
+                for i, r in enumerate(register_records())
+                if r["Schadensart"] == "Schlagloch" and number(r["Zustandsklasse"]) < 1.5]
+    assert expected  # the sample holds one: SK-2022-0101, a pothole rated 1,0
+    result = load(fresh, REGISTER_SAMPLE, extra=("--mode", "upsert"))
+    assert result.returncode == 0, result.stderr
+    notes = [n for n in last_run(fresh)["notes"] if "contradiction" in n]
+    assert len(notes) == 1, last_run(fresh)["notes"]
+    assert f"{len(expected)} pothole(s) (Schlagloch) rated better than the ZEB target value" \
+        in notes[0]
+    assert "rates a road section of a network survey, not a damage" in notes[0]
+    assert f"(rows {', '.join(expected)})" in notes[0]
+    assert "'Zustandsklasse'" in notes[0]
 
 
 def test_every_refused_record_is_listed(base: Settings, tmp_path: Path) -> None:
@@ -582,26 +682,37 @@ def test_cql2_t_during_an_open_interval(server: Server, pg: psycopg.Connection) 
 
 def test_priorities_are_the_documented_formula(server: Server, pg: psycopg.Connection) -> None:
     with pg.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        rows = cur.execute("SELECT damage_id, street, status, condition_class, traffic_dtv, "
-                           "repair_priority, ST_X(geom) AS x, ST_Y(geom) AS y "
-                           "FROM twin.street_damage").fetchall()
+        rows = cur.execute(DAMAGE_SQL).fetchall()
     stations = stations_of(pg)
     for r in rows:
-        assert r["traffic_dtv"] == expected_dtv(r, stations), r["damage_id"]
+        assert (r["traffic_basis"], r["traffic_station"], r["traffic_dtv"]) == \
+            expected_traffic(r, stations), r["damage_id"]
         assert r["repair_priority"] == pytest.approx(
-            expected_priority(r["condition_class"], r["traffic_dtv"], r["status"]),
-            abs=0.1 + 1e-9), r["damage_id"]
+            expected_priority(r["condition_class"], r["traffic_dtv"], r["status"],
+                              r["category"]), abs=1e-9), r["damage_id"]
     doc = server.get(ITEMS, params={"sortby": "-repair_priority", "limit": 5}).json()
     top = max(r["repair_priority"] for r in rows)
     assert doc["features"][0]["properties"]["repair_priority"] == top
 
 
-def test_traffic_load_by_road_then_distance(base: Settings) -> None:
-    """The derivation alone, over stations placed to hit each rule; rolled back after."""
+def test_traffic_load_by_same_road_or_road_class(base: Settings) -> None:
+    """The derivation alone, over stations placed to hit each rule; rolled back after.
+
+    Issue 10: a station lends its count only to its own road, however near another road's
+    damage lies; a classified road without a station of its own takes its class's median.
+    """
     rows = stored(base)
     spremberger = next(r for r in rows.values() if r["street"] == "Spremberger Straße")
-    berliner = [r for r in rows.values() if r["street"] == "Berliner Straße"]
+    berliner = [r for r in rows.values() if r["street"] == "Berliner Straße"
+                and r["category"] not in PATHS]
     lonely = min(berliner, key=lambda r: r["x"])
+    # Three damages moved onto classified roads: one with a station of its own (named inside
+    # the station's road, 'BAHNHOFSTRASSE (B 97)'), one of a counted class, one of a class
+    # nobody counts.
+    onto = dict(zip(("B 97", "B 96", "L 49"),
+                    sorted(k for k, r in rows.items() if r["street"] == "Thiemstraße"
+                           and r["category"] not in PATHS), strict=False))
+    assert len(onto) == 3
     stations = [
         # Far south of every damage on the Bahnhofstraße: found by its road name alone,
         # written in capitals, with 'Strasse' and a suffix.
@@ -609,10 +720,11 @@ def test_traffic_load_by_road_then_distance(base: Settings) -> None:
         ("T2", " bahnhofstraße ", 9000, 453470.0, 5734650.0),
         # No counts yet: ignored even where it stands on the damage.
         ("T3", "Spremberger Str.", None, spremberger["x"] + 5, spremberger["y"]),
-        # Near one Berliner Straße damage, on another road: found by distance.
-        ("T4", "Lieberoser Straße", 4200, lonely["x"] + 30, lonely["y"] + 120),
+        # 30 m from a Berliner Straße damage, on another road: lends it nothing.
+        ("T4", "Lieberoser Straße", 4200, lonely["x"] + 30, lonely["y"] + 20),
         ("T5", "Stadtring", 31000, 452600.0, 5734300.0),
-        ("T6", "Thiemstraße", 90, 454600.0, 5731600.0),
+        ("T6", "Lipezker Straße", 90, 454600.0, 5731600.0),
+        ("T7", "B 168", 21001, 454320.4, 5735514.2),
     ]
     with psycopg.connect(base.dsn) as conn:
         for sid, road, dtv, x, y in stations:
@@ -620,31 +732,120 @@ def test_traffic_load_by_road_then_distance(base: Settings) -> None:
                          "mean_daily_traffic, geom) "
                          "VALUES (%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 25833))",
                          (sid, f"Zählstelle {sid}", road, dtv, x, y))
+        for street, key in onto.items():
+            conn.execute("UPDATE twin.street_damage SET street = %s WHERE damage_id = %s",
+                         (street, key))
         changed = conn.execute(_sql("derive_street_damage.sql")).rowcount
         with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-            after = {r["damage_id"]: r for r in cur.execute(
-                "SELECT damage_id, street, status, condition_class, traffic_dtv, "
-                "repair_priority, ST_X(geom) AS x, ST_Y(geom) AS y FROM twin.street_damage")}
+            after = {r["damage_id"]: r for r in cur.execute(DAMAGE_SQL)}
         again = conn.execute(_sql("derive_street_damage.sql")).rowcount
         placed = stations_of(conn)
         conn.rollback()
 
     assert changed > 0 and again == 0  # only rows whose values change are written
     for key, r in after.items():
-        assert r["traffic_dtv"] == expected_dtv(r, placed), key
+        assert (r["traffic_basis"], r["traffic_station"], r["traffic_dtv"]) == \
+            expected_traffic(r, placed), key
         assert r["repair_priority"] == pytest.approx(
-            expected_priority(r["condition_class"], r["traffic_dtv"], r["status"]),
-            abs=0.1 + 1e-9), key
+            expected_priority(r["condition_class"], r["traffic_dtv"], r["status"],
+                              r["category"]), abs=1e-9), key
     by_street: dict[str, set] = {}
     for r in after.values():
-        by_street.setdefault(r["street"], set()).add(r["traffic_dtv"])
+        if r["category"] not in PATHS:
+            by_street.setdefault(r["street"], set()).add(r["traffic_dtv"])
     assert by_street["Bahnhofstraße"] == {18000, 9000}  # road match, nearest of the two
     assert by_street["Stadtring"] == {31000}  # beyond the 25,000 cap: T = 1
-    assert by_street["Thiemstraße"] == {90}  # below the 100 floor: T = 0
-    assert after[lonely["damage_id"]]["traffic_dtv"] == 4200  # by distance
+    assert by_street["Lipezker Straße"] == {90}  # below the 100 floor: T = 0
+    assert after[onto["B 97"]]["traffic_station"] == "T1"  # the road named in the station's
+    # The class's median of T1 (B 97) and T7 (B 168), computed here from the stations.
+    b_counts = sorted(d for _, road, d, _, _ in stations if d and road_ref(road)
+                      and road_ref(road).startswith("b"))
+    assert (after[onto["B 96"]]["traffic_basis"], after[onto["B 96"]]["traffic_dtv"]) == (
+        "road_class", round(sum(b_counts) / 2 + 1e-9))
+    assert after[onto["L 49"]]["traffic_basis"] == "unknown"
+    # 30 m from another road's station: its count is not lent (the 250 m rule is gone).
+    assert math.hypot(30, 20) < 250
+    assert (after[lonely["damage_id"]]["traffic_basis"],
+            after[lonely["damage_id"]]["traffic_dtv"]) == ("unknown", None)
     assert after[spremberger["damage_id"]]["traffic_dtv"] is None
-    assert None in by_street["Berliner Straße"]  # beyond 250 m of every station
+    # Footway and cycle path damage never takes motor traffic, even on a counted road.
+    paths = [r for r in after.values() if r["street"] == "Bahnhofstraße"
+             and r["category"] in PATHS]
+    assert paths and all(r["traffic_basis"] == "path" and r["traffic_dtv"] is None
+                         for r in paths)
     assert stored(base) == rows  # rolled back: the published rows are as before
+
+
+def test_issue_10_figures_and_what_is_published_now(server: Server,
+                                                   pg: psycopg.Connection) -> None:
+    """The figures issue 10 found, recomputed from PostGIS with the rules before the fix, and
+    what the API publishes instead."""
+    with pg.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = {r["damage_id"]: r for r in cur.execute(DAMAGE_SQL)}
+    stations = stations_of(pg)
+    open_ = [r for r in rows.values() if r["status"] != "closed"]
+    # Before: 43 of 58 open damages had no traffic and were scored as if none drove there.
+    unknown_before = [r for r in open_ if old_dtv(r, stations) is None]
+    assert (len(unknown_before), len(open_)) == (43, 58)
+    assert {"Stadtring", "Karl-Marx-Straße"} <= {r["street"] for r in unknown_before}
+    for r in unknown_before:  # now neutral, and the API says why
+        props = server.get(f"{ITEMS}/{r['damage_id']}").json()["properties"]
+        assert props["traffic_basis"] in ("unknown", "path") and props["traffic_dtv"] is None
+        assert props["repair_priority"] == pytest.approx(expected_priority(
+            r["condition_class"], None, r["status"], r["category"]), abs=1e-9)
+        if r["status"] != "closed":
+            assert props["repair_priority"] != expected_priority(
+                r["condition_class"], 100, r["status"], r["category"])  # not T = 0
+
+    # Before: the top priority borrowed the Bahnhofstraße's count from 201 m away.
+    top = rows["register-SK-2024-0465"]
+    lender = min(stations, key=lambda s: math.hypot(s["x"] - top["x"], s["y"] - top["y"]))
+    distance = math.hypot(lender["x"] - top["x"], lender["y"] - top["y"])
+    assert top["street"] == "Karl-Liebknecht-Straße" and lender["road"] == "Bahnhofstraße"
+    assert 200 < distance < 250 and old_dtv(top, stations) == lender["dtv"]
+    assert old_priority(top["condition_class"], lender["dtv"], top["status"]) == 87.5
+    assert max(old_priority(r["condition_class"], old_dtv(r, stations), r["status"])
+               for r in rows.values()) == 87.5  # the city's top priority
+    assert old_priority(top["condition_class"], None, top["status"]) == 51.0
+    props = server.get(f"{ITEMS}/register-SK-2024-0465").json()["properties"]
+    assert (props["traffic_basis"], props["traffic_station"], props["traffic_dtv"]) == (
+        "unknown", None, None)
+    assert props["repair_priority"] == expected_priority(
+        top["condition_class"], None, top["status"], top["category"])
+
+
+def test_threshold_damage_ranks_first_whatever_the_traffic(server: Server,
+                                                          pg: psycopg.Connection) -> None:
+    """ZEB >= 4,5 (threshold value) above everything else; a citizen report without a class
+    never above a surveyed 5,0; the damage type weighs in."""
+    with pg.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = cur.execute(DAMAGE_SQL).fetchall()
+    threshold = {r["damage_id"] for r in rows
+                 if r["status"] != "closed" and (r["condition_class"] or 0) >= 4.5}
+    assert threshold
+    doc = server.get(ITEMS, params={"sortby": "-repair_priority", "limit": 1000}).json()
+    ranked = [f["id"] for f in doc["features"]]
+    assert set(ranked[:len(threshold)]) == threshold
+    # Whatever the traffic: the weakest threshold damage (a patch, no traffic) above the
+    # strongest below it (a pothole at 4,4 under 25,000+ vehicles).
+    assert expected_priority(4.5, 50, "open", "Flickstelle") > expected_priority(
+        4.4, 10**6, "open", "Schlagloch")
+    # Unclassified citizen reports, however much traffic, below a surveyed 5,0.
+    assert expected_priority(None, 10**6, "open", "Schlagloch") < expected_priority(
+        5.0, 50, "open", "Flickstelle")
+    reports = [r["repair_priority"] for r in rows
+               if r["source"] == "open311" and r["status"] != "closed"]
+    surveyed_5 = [r["repair_priority"] for r in rows
+                  if r["condition_class"] == 5.0 and r["status"] != "closed"]
+    assert surveyed_5 and max(reports) < min(surveyed_5)
+    # The damage type: open citizen reports share class and basis, so their type orders them.
+    by_type: dict[str, set] = {}
+    for r in rows:
+        if r["source"] == "open311" and r["status"] != "closed" \
+                and r["traffic_basis"] == "unknown":
+            by_type.setdefault(r["category"], set()).add(r["repair_priority"])
+    assert by_type["Schlagloch"] == {36.0}  # 60 * (0.5 * 0.5 + 0.3 * 0.5 + 0.2 * 1.0)
+    assert by_type["Straßenschaden"] == {33.0}  # 60 * (0.25 + 0.15 + 0.2 * 0.75)
 
 
 # -- real clients --------------------------------------------------------------------------------

@@ -48,7 +48,8 @@ def _feature_schema(*, partial: bool) -> dict:
         "properties": {"type": "object", "properties": props,
                        "description": "Writable properties; read-only ones (the id, source, "
                        "service_code, updated_at, condition_rating, traffic_dtv, "
-                       "repair_priority) are ignored, any other is refused (400)."}}}
+                       "traffic_basis, traffic_station, repair_priority) are ignored, any "
+                       "other is refused (400)."}}}
     if not partial:
         schema["required"] = ["type", "geometry"]
     return schema

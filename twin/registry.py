@@ -214,6 +214,15 @@ STREET_DAMAGE = Collection(
               "Traffic load of the street (AADT)", derived=True),
         Field("repair_priority", FieldType.DOUBLE, "Reparaturpriorität (0–100)",
               "Repair priority (0-100)", derived=True),
+        Field("traffic_basis", FieldType.TEXT,
+              "Verkehrsgrundlage der Priorität: station (Zählstelle derselben Straße), "
+              "road_class (Median der Zählstellen der Straßenklasse), path (Geh-/Radweg), "
+              "unknown (neutral)",
+              "Traffic basis of the priority: station (a station on the same road), "
+              "road_class (median of the stations of the road class), path (footway or "
+              "cycle path), unknown (neutral)", derived=True),
+        Field("traffic_station", FieldType.TEXT, "Zählstelle der Verkehrsbelastung",
+              "Counting station of the traffic load", derived=True),
     ),
     geometry_type="Point",
     time_field="reported_at",

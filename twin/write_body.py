@@ -8,7 +8,8 @@ The rules (README "Field crews", docs/sources/street-damage.md):
   class on the ZEB scale 1.0-5.0, the street as :func:`~etl.sources.street_damage.street_of`
   accepts one (house numbers dropped), the description through :func:`twin.redact.redact`.
 - Read-only properties (the id, ``source``, ``service_code``, ``updated_at`` and the derived
-  ``condition_rating``, ``traffic_dtv``, ``repair_priority``) are ignored when sent: clients
+  ``condition_rating``, ``traffic_dtv``, ``traffic_basis``, ``traffic_station``,
+  ``repair_priority``) are ignored when sent: clients
   such as QGIS send back every attribute they read. The server sets or derives them.
 - Any other property is refused (400, naming each).
 - The geometry is a Point in the request's ``Content-Crs`` (CRS84 when absent, as Part 4

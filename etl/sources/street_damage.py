@@ -56,6 +56,7 @@ OPEN311_CRS = "EPSG:4326"
 
 #: ZEB (Zustandserfassung und -bewertung) condition values and their thresholds.
 ZEB_MIN, ZEB_MAX = 1.0, 5.0
+ZEB_TARGET = 1.5  # Zielwert: better than this is "very good"
 ZEB_WARNING = 3.5  # Warnwert: plan measures
 ZEB_THRESHOLD = 4.5  # Schwellenwert: measures needed
 
@@ -88,6 +89,13 @@ OPEN311_ADDRESS = ("address", "address_string")
 OPEN311_REQUIRED = ("service_request_id", "status", "requested_datetime")
 
 
+#: A header that looks like a condition but is the bridge grade of DIN 1076 (1,0-4,0, 4 the
+#: worst): read as a ZEB value (1,0-5,0, 5 the worst) it would rank a damaged bridge as a road
+#: in fair condition. Refused, never an alias (issue 10).
+BRIDGE_GRADE = "zustandsnote"
+#: The published category of a pothole: a ZEB value "very good" beside it is a contradiction.
+POTHOLE = "Schlagloch"
+
 #: Register columns; header names are compared after :func:`etl.columns.header_key` (case,
 #: umlauts, spaces and punctuation ignored), so "Schadens-Nr.", "schadensnr" and "SCHADENS NR"
 #: match. The first spelling present wins.
@@ -97,8 +105,12 @@ REGISTER_COLUMNS = Columns((
     Column("street", ("strasse", "strassenname", "street"), required=True),
     Column("category", ("schadensart", "schadenart", "art", "schadenstyp", "damagetype"),
            required=True),
-    Column("condition", ("zustandsklasse", "zustandswert", "zebklasse", "zeb", "zustandsnote",
-                         "conditionclass"), required=True),
+    Column("condition", ("zustandsklasse", "zustandswert", "zebklasse", "zeb", "conditionclass"),
+           required=True, refused=((BRIDGE_GRADE, (
+               "is a bridge condition grade (Zustandsnote after DIN 1076, 1,0 to 4,0), not the "
+               "ZEB condition value of a road section (Zustandswert, 1,0 to 5,0); it is not read "
+               "as the condition class. Give the ZEB value as 'Zustandsklasse' or "
+               "'Zustandswert'")),)),
     Column("surveyed", ("erfassungsdatum", "erfasstam", "erfasst", "aufnahmedatum", "datum",
                         "surveyed"), required=True),
     Column("status", ("status", "bearbeitungsstand", "bearbeitungsstatus"), required=True),
@@ -112,6 +124,7 @@ REGISTER_COLUMNS = Columns((
 #: until it becomes a Part.
 RECORD_FIELDS = [f.name for f in STREET_DAMAGE.loaded_fields]
 GEOMETRY = "geometry"
+
 
 KEY_PATTERN = re.compile(r"(open311|register)-[A-Za-z0-9][A-Za-z0-9._:-]*")
 
@@ -362,11 +375,25 @@ class StreetDamageSource(Source):
             self.notes.append(note)
         others = _Others()
         records = []
+        contradictions: list[str] = []
         for line, cells in table.rows:
             values = self._register_record(path, line, cells, header, errors)
             values["category"] = others(header.by_field["category"], values["category"])
             records.append((line, values))
+            if values["category"] == POTHOLE and values["condition_class"] is not None \
+                    and values["condition_class"] < ZEB_TARGET:
+                contradictions.append(f"{line} ({values['damage_id']})")
         self.notes.extend(others.notes(path))
+        if contradictions:
+            # Named, not refused: the damage is real and the register's other rows are good;
+            # the value is published as given for the road authority to check (docs).
+            self.notes.append(
+                f"{path}: field '{header.by_field['condition']}': {len(contradictions)} "
+                f"pothole(s) ({POTHOLE}) rated better than the ZEB target value 1,5 (very "
+                "good), a contradiction: a ZEB value rates a road section of a network "
+                "survey, not a damage; published as given, check against the survey (rows "
+                f"{', '.join(contradictions[:10])}"
+                f"{', ...' if len(contradictions) > 10 else ''})")
         return Table(path, RECORD_FIELDS, records)
 
     def _register_record(self, path: Path, line: int, cells: dict[str, str], header: Matched,
