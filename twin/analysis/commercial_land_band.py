@@ -13,8 +13,8 @@ metres. The band says how much a site's rank depends on either: it is the best a
 
 Knocked-out sites take no rank in any scenario; they keep a score band. One-at-a-time
 changes are the usual first look (OECD/JRC *Handbook on Constructing Composite Indicators*,
-2008, ch. 7): they show which sites' places are firm and which hang on a weight; they do not
-combine changes.
+2008, step 7, uncertainty and sensitivity analysis): they show which sites' places are firm
+and which hang on a weight; they do not combine changes.
 """
 
 from __future__ import annotations
