@@ -560,6 +560,12 @@ def test_collection_is_ranked_by_score(server: Server, pg: psycopg.Connection) -
     assert [(f["id"], f["properties"]["score"]) for f in doc["features"]] == ranking
     owslib = Features(server.url).collection_items("commercial-land", sortby=("score", "desc"))
     assert [f["id"] for f in owslib["features"]] == [k for k, _ in ranking][:10]
+    # By rank: the eligible sites 1, 2, ..., then the knocked-out ones (no rank).
+    doc = server.get(ITEMS, params={"sortby": "rank", "limit": 100}).json()
+    ranks = [f["properties"]["rank"] for f in doc["features"]]
+    ranked = [r for r in ranks if r is not None]
+    assert ranked == list(range(1, len(ranked) + 1)) and ranks[len(ranked):] == \
+        [None] * (len(ranks) - len(ranked)) and len(ranked) < len(ranks)
 
 
 def test_sites_come_in_the_stored_coordinates(server: Server, pg: psycopg.Connection) -> None:
