@@ -35,6 +35,7 @@ from tests.conftest import Server
 from tests.helpers import assert_refused, last_run, published_of, run_twin, xmins_of
 from twin import derive
 from twin.analysis import commercial_land as cl
+from twin.analysis import commercial_land_band as band
 from twin.errors import ConfigurationError
 from twin.processes import ASSESS_COMMERCIAL_LAND
 from twin.settings import PROJECT_ROOT, Settings
@@ -362,6 +363,196 @@ def test_scores_are_the_pure_function_of_the_stored_criteria(pg: psycopg.Connect
         assert all(0 <= p["normalised"] <= 1 for p in parts.values())
 
 
+# -- what a council paper needs: ownership, availability, gaps, knock-outs, the band --------
+def independent_bands(pg: psycopg.Connection, weights: dict[str, float]) -> dict[str, tuple]:
+    """Per site (rank_best, rank_worst, score_min, score_max), recomputed here from the stored
+    normalised values, the config file and shapely: each weight -/+ the change, one at a
+    time; each junction moved in each direction, one at a time; knocked-out sites unranked."""
+    doc = _doc()
+    change = doc["sensitivity"]["weight_change"]
+    shift, directions = (doc["sensitivity"]["junction_shift_m"],
+                         doc["sensitivity"]["junction_directions"])
+    near, far = (doc["criteria"]["a15_distance"][k] for k in ("near_km", "far_km"))
+    rows = pg.execute("SELECT site_id, score_breakdown, knockout IS NOT NULL, "
+                      "ST_AsBinary(geom) FROM twin.commercial_land").fetchall()
+    n = {k: {c: p["normalised"] for c, p in json.loads(b).items()} for k, b, _, _ in rows}
+    out = {k for k, _, ko, _ in rows if ko}
+    geoms = {k: shapely.from_wkb(g) for k, _, _, g in rows}
+
+    def scores(w: dict[str, float], a15: dict[str, float] | None = None) -> dict[str, float]:
+        return {k: round(100 * sum(w[c] * (a15[k] if a15 and c == "a15_distance" else v)
+                                   for c, v in n[k].items()) / sum(w.values()), 2)
+                for k in n}
+
+    runs = [scores(weights)]
+    for c in weights:
+        for f in (1 - change, 1 + change):
+            runs.append(scores({**weights, c: weights[c] * f}))
+    junctions = doc["a15_junctions"]
+    for i in range(len(junctions)):
+        for d in range(directions):
+            a = 2 * np.pi * d / directions
+            points = [shapely.Point(j["east"] + (shift * np.cos(a) if m == i else 0),
+                                    j["north"] + (shift * np.sin(a) if m == i else 0))
+                      for m, j in enumerate(junctions)]
+            km = {k: min(shapely.distance(g, p) for p in points) / 1000
+                  for k, g in geoms.items()}
+            runs.append(scores(weights, {k: min(1, max(0, (far - v) / (far - near)))
+                                         for k, v in km.items()}))
+    places: dict[str, list[int]] = {k: [] for k in n}
+    for run in runs:
+        order = sorted((k for k in run if k not in out), key=lambda k: (-run[k], k))
+        for rank, k in enumerate(order, 1):
+            places[k].append(rank)
+    return {k: (min(places[k], default=None), max(places[k], default=None),
+                min(r[k] for r in runs), max(r[k] for r in runs)) for k in n}
+
+
+def test_ownership_and_availability_are_shares_of_the_sheet(pg: psycopg.Connection) -> None:
+    doc = _doc()["criteria"]
+    for key, city, gross, occupancy, breakdown in pg.execute(
+            "SELECT site_id, owner_city_ha, gross_area_ha, occupancy_pct, score_breakdown "
+            "FROM twin.commercial_land"):
+        parts = json.loads(breakdown)
+        share = min(1, city / gross / doc["ownership"]["full_share"])
+        free = min(1, (1 - occupancy / 100) / doc["availability"]["full_share"])
+        assert parts["ownership"]["normalised"] == pytest.approx(share, abs=1e-4), key
+        assert parts["availability"]["normalised"] == pytest.approx(free, abs=1e-4), key
+    weights = _doc()["weights"]
+    assert weights["ownership"] > 0 and weights["availability"] > 0
+
+
+def test_stored_band_is_the_independent_recomputation(pg: psycopg.Connection) -> None:
+    expected = independent_bands(pg, _doc()["weights"])
+    stored = {r[0]: r[1:] for r in pg.execute(
+        "SELECT site_id, rank_best, rank_worst, score_min, score_max, rank, score "
+        "FROM twin.commercial_land")}
+    for key, (best, worst, low, high) in expected.items():
+        got = stored[key]
+        assert got[:2] == (best, worst), key
+        assert got[2:4] == (pytest.approx(low, abs=0.011), pytest.approx(high, abs=0.011))
+        if got[4] is not None:
+            assert best <= got[4] <= worst and low <= got[5] <= high
+    # The sample is made so that the band says something: some rank is not firm.
+    assert any(b is not None and b < w for b, w, _, _ in expected.values())
+
+
+TEN_CRITERIA = {"ownership": 0, "availability": 0}  # the score before issue 10
+
+
+@pytest.mark.parametrize("overrides", [{}, TEN_CRITERIA], ids=["twelve", "ten-criteria"])
+def test_a_junction_moved_300_m_moves_a_score_by_at_most_its_share(
+        pg: psycopg.Connection, overrides: dict) -> None:
+    """Issue 10's figure: 0.45 points with the ten criteria; the a15 weight's share of the
+    300 m over the 10 km between the anchors, reached by a site between them."""
+    doc = _doc()
+    w, a = {**doc["weights"], **overrides}, doc["criteria"]["a15_distance"]
+    bound = 100 * w["a15_distance"] / sum(w.values()) * \
+        doc["sensitivity"]["junction_shift_m"] / 1000 / (a["far_km"] - a["near_km"])
+    model = cl.load_model()
+    weights = cl.resolve_weights(overrides, model)
+    shifted = band.fetch_shifted_distances(pg, model)
+    moves = []
+    for site in cl.fetch_sites(pg):
+        base = cl.score_site(site, model, weights).score
+        moves += [abs(cl.score_site({**site, "a15_distance_km": km}, model, weights).score
+                      - base) for km in shifted[site["site_id"]]]
+    assert max(moves) == pytest.approx(bound, abs=0.011)
+    if overrides == TEN_CRITERIA:
+        assert round(bound, 2) == 0.45
+
+
+def test_the_top_three_of_the_ten_criteria_lay_within_1_41_points(
+        pg: psycopg.Connection) -> None:
+    """Issue 10's other figure, from the stored normalised values: why a band is needed."""
+    w = {**_doc()["weights"], **TEN_CRITERIA}
+    scores = sorted((100 * sum(w[c] * p["normalised"] for c, p in json.loads(b).items())
+                     / sum(w.values()) for b, in pg.execute(
+                         "SELECT score_breakdown FROM twin.commercial_land")), reverse=True)
+    assert scores[0] - scores[2] <= 1.41
+    top = {r[0]: r[1:] for r in pg.execute(
+        "SELECT site_id, rank_best, rank_worst FROM twin.commercial_land WHERE rank <= 3")}
+    assert any(best != worst for best, worst in top.values())  # the band shows it
+
+
+def test_knocked_out_sites_keep_a_score_and_lose_their_rank(base: dict[str, Any]) -> None:
+    """The sample's `known` contamination, and no road access set in a rolled-back
+    transaction: reasons named, no rank, the others' ranks close up."""
+    with psycopg.connect(base["settings"].dsn) as conn:
+        known = conn.execute("SELECT site_id, knockout, rank, rank_best, score FROM "
+                             "twin.commercial_land WHERE contamination = 'known'").fetchall()
+        top = conn.execute("SELECT site_id FROM twin.commercial_land WHERE rank = 1"
+                           ).fetchone()[0]
+        conn.execute("UPDATE twin.commercial_land SET road_access = false WHERE site_id = %s",
+                     (top,))
+        derive.refresh(conn)
+        rows = conn.execute("SELECT site_id, score, rank, knockout FROM twin.commercial_land"
+                            ).fetchall()
+        conn.rollback()
+    assert known, "the sample must hold a site with known contamination"
+    for key, knockout, rank, best, score in known:
+        assert knockout == 'known contamination, not remediated (contamination = known)', key
+        assert rank is None and best is None and score is not None
+    reasons = {k: ko for k, _, _, ko in rows}
+    assert reasons[top] == "no road access (road_access = false)"
+    eligible = sorted(((-s, k) for k, s, _, ko in rows if ko is None))
+    assert {k: r for k, _, r, _ in rows} == {
+        **{k: None for k, _, _, ko in rows if ko}, **{k: i for i, (_, k) in
+                                                      enumerate(eligible, 1)}}
+
+
+def test_missing_inputs_are_named_not_silently_scored(base: dict[str, Any]) -> None:
+    model = cl.load_model()
+    with psycopg.connect(base["settings"].dsn) as conn:
+        sample = dict(conn.execute("SELECT site_id, missing_inputs FROM twin.commercial_land"))
+        unknown = {k for k, in conn.execute(
+            "SELECT site_id FROM twin.commercial_land WHERE parcel_count IS NULL")}
+        a, b = sorted(k for k in sample if k not in unknown)[:2]
+        # a: no price and no occupancy (availability falls back to free / net area);
+        # b: no road access known, no utilities known.
+        conn.execute("UPDATE twin.commercial_land SET price_eur_m2 = NULL, "
+                     "occupancy_pct = NULL WHERE site_id = %s", (a,))
+        conn.execute("UPDATE twin.commercial_land SET road_access = NULL, utilities = NULL "
+                     "WHERE site_id = %s", (b,))
+        derive.refresh(conn)
+        rows = {r[0]: r[1:] for r in conn.execute(
+            "SELECT site_id, missing_inputs, score_breakdown, free_area_ha / net_area_ha, "
+            "knockout FROM twin.commercial_land")}
+        conn.rollback()
+    assert unknown and all(sample[k] == "parcel_count" for k in unknown)
+    assert all(sample[k] is None for k in sample if k not in unknown)
+    assert rows[a][0] == "price_eur_m2"
+    assert rows[b][0] == "road_access, utilities" and rows[b][3] is None  # not knocked out
+    parts_a, parts_b = json.loads(rows[a][1]), json.loads(rows[b][1])
+    assert parts_a["price"]["missing"] == ["price_eur_m2"]
+    assert parts_a["price"]["normalised"] == model.unknown
+    assert parts_a["availability"]["missing"] == []
+    assert parts_a["availability"]["normalised"] == pytest.approx(rows[a][2], abs=1e-4)
+    assert parts_b["servicing"]["normalised"] == model.unknown
+
+
+def test_process_gives_band_knockouts_and_gaps_under_its_weights(
+        server: Server, pg: psycopg.Connection) -> None:
+    model = cl.load_model()
+    weights = {**dict(model.weights), "rail_siding": 2 * model.weights["rail_siding"]}
+    doc = execute(server, {"weights": {"rail_siding": weights["rail_siding"]}}).json()
+    expected = independent_bands(pg, weights)
+    stored = {r[0]: r[1:] for r in pg.execute(
+        "SELECT site_id, knockout, missing_inputs FROM twin.commercial_land")}
+    assert doc["sensitivity"] == _doc()["sensitivity"]
+    for site in doc["ranking"]:
+        best, worst, low, high = expected[site["site_id"]]
+        assert (site["rank_best"], site["rank_worst"]) == (best, worst), site["site_id"]
+        assert site["score_min"] == pytest.approx(low, abs=0.011)
+        assert site["score_max"] == pytest.approx(high, abs=0.011)
+        knockout, missing = stored[site["site_id"]]
+        assert site["knockout"] == ([knockout] if knockout else [])
+        assert site["missing_inputs"] == (missing.split(", ") if missing else [])
+        assert (site["rank"] is None) == bool(knockout)
+    ranks = [s["rank"] for s in doc["ranking"]]
+    assert ranks[-1] is None and None not in ranks[:ranks.index(None)]
+
+
 def test_collection_is_ranked_by_score(server: Server, pg: psycopg.Connection) -> None:
     doc = server.get(ITEMS, params={"sortby": "-score", "limit": 100}).json()
     ranking = stored_ranking(pg)
@@ -369,6 +560,12 @@ def test_collection_is_ranked_by_score(server: Server, pg: psycopg.Connection) -
     assert [(f["id"], f["properties"]["score"]) for f in doc["features"]] == ranking
     owslib = Features(server.url).collection_items("commercial-land", sortby=("score", "desc"))
     assert [f["id"] for f in owslib["features"]] == [k for k, _ in ranking][:10]
+    # By rank: the eligible sites 1, 2, ..., then the knocked-out ones (no rank).
+    doc = server.get(ITEMS, params={"sortby": "rank", "limit": 100}).json()
+    ranks = [f["properties"]["rank"] for f in doc["features"]]
+    ranked = [r for r in ranks if r is not None]
+    assert ranked == list(range(1, len(ranked) + 1)) and ranks[len(ranked):] == \
+        [None] * (len(ranks) - len(ranked)) and len(ranked) < len(ranks)
 
 
 def test_sites_come_in_the_stored_coordinates(server: Server, pg: psycopg.Connection) -> None:
@@ -427,9 +624,15 @@ def test_default_weights_reproduce_the_stored_scores(server: Server,
     r = execute(server, {})
     assert r.status_code == 200, r.text
     doc = r.json()
-    ranking = stored_ranking(pg)
-    assert [(s["site_id"], s["score"]) for s in doc["ranking"]] == ranking
-    assert [s["rank"] for s in doc["ranking"]] == list(range(1, len(ranking) + 1))
+    # Ranked sites best first, then the knocked-out ones (no rank), each by score.
+    stored = pg.execute("SELECT site_id, score, rank, rank_best, rank_worst, score_min, "
+                        "score_max FROM twin.commercial_land "
+                        "ORDER BY rank IS NULL, score DESC, site_id").fetchall()
+    assert [(s["site_id"], s["score"]) for s in doc["ranking"]] == [r[:2] for r in stored]
+    ranked = [r for r in stored if r[2] is not None]
+    assert [r[2] for r in ranked] == list(range(1, len(ranked) + 1))
+    assert [(s["rank"], s["rank_best"], s["rank_worst"], s["score_min"], s["score_max"])
+            for s in doc["ranking"]] == [r[2:] for r in stored]
     breakdowns = dict(pg.execute("SELECT site_id, score_breakdown FROM twin.commercial_land"))
     for site in doc["ranking"]:
         assert site["breakdown"] == json.loads(breakdowns[site["site_id"]])
@@ -581,6 +784,14 @@ def _with(path: list, value: Any, *, delete: bool = False) -> dict:
     (_with(["a15_junctions"], [{"name": "lon/lat", "east": 14.3, "north": 51.7}]),
      ["a15_junctions[1].east"]),
     (_with(["criteria", "rail_siding"], {"x": 1}), ["takes no parameters"]),
+    (_with(["criteria", "ownership", "full_share"], 0), ["ownership.full_share must be > 0"]),
+    (_with(["knockouts", "price"], [1]), ["unknown key 'price' in knockouts",
+                                          "contamination, road_access"]),
+    (_with(["knockouts", "road_access"], ["nein"]), ["knockouts.road_access", "false"]),
+    (_with(["knockouts", "contamination"], ["bekannt"]), ["knockouts.contamination",
+                                                          '"known"']),
+    (_with(["sensitivity", "junction_directions"], 0), ["junction_directions"]),
+    (_with(["sensitivity", "weight_change"], 2), ["weight_change must be >= 0.0 and <= 1.0"]),
 ])
 def test_weights_file_is_validated(doc: dict, words: list[str], tmp_path: Path) -> None:
     with pytest.raises(cl.WeightsError) as info:

@@ -16,6 +16,7 @@ from typing import Any
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from twin.analysis import commercial_land as cl
+from twin.analysis import commercial_land_band as band
 from twin.db import connect
 from twin.errors import UNAVAILABLE, DatabaseUnavailableError
 from twin.settings import get_settings
@@ -52,10 +53,12 @@ def _description(model: cl.ScoringModel) -> dict[str, Any]:
         "description": {
             "de": "Rangfolge der Gewerbeflächen nach dem Potenzialwert 0-100 mit frei "
                   "wählbaren Gewichten der Kriterien (fehlende behalten ihren Standardwert), "
-                  "mit Aufschlüsselung je Kriterium.",
+                  "mit Aufschlüsselung je Kriterium, fehlenden Angaben, Ausschlusskriterien "
+                  "(ohne Rang) und dem Sensitivitätsband jedes Rangs.",
             "en": "Ranks the commercial sites by the potential score 0-100 under weights of "
                   "your choice (criteria left out keep their default weight), with the "
-                  "breakdown per criterion. score = 100 * sum(w_i * n_i) / sum(w_i).",
+                  "breakdown per criterion, the inputs missing, knock-outs (no rank) and "
+                  "each rank's sensitivity band. score = 100 * sum(w_i * n_i) / sum(w_i).",
         },
         "jobControlOptions": ["sync-execute"],
         "outputTransmission": ["value"],
@@ -80,15 +83,28 @@ def _description(model: cl.ScoringModel) -> dict[str, Any]:
         "outputs": {
             "ranking": {
                 "title": "Ranking",
-                "description": "The weights applied and the sites best first: rank, "
-                               "site_id, name, score and breakdown (per criterion: raw, "
-                               "normalised, weight, contribution).",
+                "description": "The weights applied, what the sensitivity band covers, "
+                               "and the sites best first: rank (null when knocked out; "
+                               "those come last), site_id, name, score, knockout "
+                               "(reasons), missing_inputs (fields), breakdown (per "
+                               "criterion: raw, normalised, weight, contribution, "
+                               "missing) and the band: rank_best, rank_worst, score_min, "
+                               "score_max over each weight "
+                               f"-/+{model.weight_change:.0%} and each A15 junction moved "
+                               f"{model.junction_shift_m:g} m in "
+                               f"{model.junction_directions} directions, one at a time.",
                 "schema": {"type": "object", "contentMediaType": "application/json"},
             },
         },
         "example": {"inputs": {"weights": {"rail_siding": 2 * model.weights["rail_siding"]},
                                "limit": 5}},
     }
+
+
+def _sensitivity(model: cl.ScoringModel) -> dict[str, Any]:
+    """What the band of each site covers (see twin/analysis/commercial_land_band.py)."""
+    return {"weight_change": model.weight_change, "junction_shift_m": model.junction_shift_m,
+            "junction_directions": model.junction_directions}
 
 
 class AssessCommercialLandProcessor(BaseProcessor):
@@ -117,14 +133,18 @@ class AssessCommercialLandProcessor(BaseProcessor):
             with connect(get_settings(), for_api=True) as conn:
                 conn.read_only = True
                 sites = cl.fetch_sites(conn)
+                shifted = band.fetch_shifted_distances(conn, model)
         except DatabaseUnavailableError as exc:
             LOGGER.error("database unavailable: %s", exc)
             raise ProcessUnavailableError(user_msg=UNAVAILABLE) from exc
         ranking = cl.rank_sites(sites, model, weights)
+        bands = band.bands(sites, model, weights, shifted)
         return "application/json", {
             "weights": weights,
+            "sensitivity": _sensitivity(model),
             "numberMatched": len(ranking),
-            "ranking": [r.as_dict() for r in ranking[:limit]],
+            "ranking": [{**r.as_dict(), **bands[r.site_id].as_dict()}
+                        for r in ranking[:limit]],
         }
 
     def __repr__(self) -> str:
