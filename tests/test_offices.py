@@ -235,3 +235,15 @@ def test_contact_is_configured(server: Server) -> None:
     assert f'href="mailto:{DEFAULT_CONTACT_EMAIL}"' in page
     assert 'href="mailto:"' not in page
     assert re.fullmatch(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", DEFAULT_CONTACT_EMAIL)
+
+
+# -- the README: how to open the notebooks, a glossary ---------------------------------------
+def test_readme_explains_terms_and_lists_every_notebook() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    glossary = readme.split("\n## Glossary\n", 1)[1].split("\n## ", 1)[0]
+    for term in ("DTV", "ZEB", "BLDAM", "GI/GE", "Gemarkung/Flur", "Bodenrichtwert"):
+        assert f"- **{term}**" in glossary, term
+    notebooks = readme.split("\n## Notebooks\n", 1)[1].split("\n## ", 1)[0]
+    for path in (PROJECT_ROOT / "notebooks").glob("*.ipynb"):
+        assert f"`{path.name}`" in notebooks, path.name
+    assert "jupyter lab notebooks/" in notebooks and "TWIN_API=" in notebooks
