@@ -164,6 +164,9 @@ class AssessCommercialLandProcessor(BaseProcessor):
             with connect(get_settings(), for_api=True) as conn:
                 conn.read_only = True
                 sites = cl.fetch_sites(conn)
+                # Right after, in the same transaction: the outlines of the sites ranked.
+                outlines = out.fetch_outlines(conn, [s["site_id"] for s in sites]) \
+                    if media_type == out.GEOJSON else {}
         except DatabaseUnavailableError as exc:
             LOGGER.error("database unavailable: %s", exc)
             raise ProcessUnavailableError(user_msg=UNAVAILABLE) from exc
@@ -171,13 +174,6 @@ class AssessCommercialLandProcessor(BaseProcessor):
         if media_type == out.CSV:
             return f"{out.CSV}; charset=utf-8", out.csv_table(ranking, CSV_DIALECT.get())
         if media_type == out.GEOJSON:
-            try:
-                with connect(get_settings(), for_api=True) as conn:
-                    conn.read_only = True
-                    outlines = out.fetch_outlines(conn, [r.site_id for r in ranking])
-            except DatabaseUnavailableError as exc:
-                LOGGER.error("database unavailable: %s", exc)
-                raise ProcessUnavailableError(user_msg=UNAVAILABLE) from exc
             return out.GEOJSON, out.feature_collection(ranking, outlines, weights)
         return out.JSON, {
             "weights": weights,
