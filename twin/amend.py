@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from twin import coverage
-from twin.registry import COLLECTIONS, Collection, Field, get_collection
+from twin.registry import COLLECTIONS, Collection, Field, definition, get_collection
 
 #: Properties a filter may name, per collection (the rest, e.g. score_breakdown, may not).
 QUERYABLE = {c.id: frozenset(f.name for f in c.all_fields if f.queryable) for c in COLLECTIONS}
@@ -32,7 +32,8 @@ FEATURE_PROFILE = "geojson-feature"
 SCHEMA_REL = "http://www.opengis.net/def/rel/ogc/1.0/schema"
 
 
-def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> bytes:
+def amend(path: str, query: dict[str, str], body: bytes, config_path: Path, *,
+          language: str | None = None, base_url: str = "") -> bytes:
     """``body`` (a 200 JSON answer to ``path``) with pygeoapi's mistakes corrected.
 
     Parameters
@@ -45,6 +46,11 @@ def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> b
         The JSON answer as pygeoapi rendered it.
     config_path
         The pygeoapi configuration the server runs with (for the storage-CRS extents).
+    language
+        The request's ``Accept-Language`` (``lang`` in ``query`` wins): the language of
+        the queryables' titles.
+    base_url
+        The API's public URL, for links to the pages that define derived fields.
 
     Returns
     -------
@@ -56,7 +62,9 @@ def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> b
             return body
         return _edit(body, lambda doc: _no_next_past_end(doc, query))
     if (m := _QUERYABLES.match(path)) and m["cid"] in QUERYABLE:
-        return _edit(body, lambda doc: _only_queryable(doc, QUERYABLE[m["cid"]]))
+        english = (query.get("lang") or language or "de").strip().lower().startswith("en")
+        return _edit(body, lambda doc: _titled_queryables(
+            doc, get_collection(m["cid"]), english, base_url))
     if (m := _SCHEMA.match(path)) and m["cid"] in QUERYABLE \
             and query.get("profile") == FEATURE_PROFILE:
         return json.dumps(feature_schema(get_collection(m["cid"]))).encode()
@@ -134,9 +142,20 @@ def _no_next_past_end(doc: dict, query: dict[str, str]) -> None:
         doc["links"] = [link for link in doc.get("links", []) if link.get("rel") != "next"]
 
 
-def _only_queryable(doc: dict, names: frozenset[str]) -> None:
+def _titled_queryables(doc: dict, c: Collection, english: bool, base_url: str) -> None:
+    """Only the queryable fields, each with its title (pygeoapi repeats the name), the other
+    language's title as description, and a derived field's link to its formula."""
     props = doc.get("properties", {})
+    names = QUERYABLE[c.id]
     doc["properties"] = {k: v for k, v in props.items() if k in names or k == "geometry"}
+    for name, entry in doc["properties"].items():
+        if name == "geometry" or not isinstance(entry, dict):
+            continue
+        f = c.field(name)
+        entry["title"] = f.title_en if english else f.title_de
+        entry["description"] = f.title_de if english else f.title_en
+        if page := definition(c, name):
+            entry["x-ogc-definition"] = f"{base_url.rstrip('/')}/{page}"
 
 
 def _add_extents(doc: dict, extents: dict[str, dict[str, Any]]) -> None:

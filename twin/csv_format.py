@@ -11,20 +11,25 @@ registry's geometry type, so every page of a collection has the same columns:
 * any other geometry: a ``wkt`` column last, the geometry as Well-Known Text.
 
 A feature without geometry (``skipGeometry=true``, or none stored) has empty cells there.
+
+For a German request (``lang=de``, or ``csv-dialect=de``) the file is written for German
+spreadsheets (twin/csv_dialect.py): BOM, ``;``, decimal comma, ``ja``/``nein``, the fields'
+German titles as column titles, and ``score_breakdown`` spread over columns.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
 from pygeoapi.formatter.base import BaseFormatter
 from shapely.geometry import shape
 
-from twin.errors import ConfigurationError
-from twin.registry import by_table
+from twin.analysis.commercial_land import CRITERIA
+from twin.analysis.ranking_output import CRITERION_TITLES
+from twin.csv_dialect import CSV_DIALECT, Dialect, write
+from twin.errors import ConfigurationError, UnknownNameError
+from twin.registry import Collection, by_table
 
 #: The formatter's name in the config: a dotted path pygeoapi imports.
 FORMATTER = "twin.csv_format.GeometryCSVFormatter"
@@ -41,8 +46,11 @@ class GeometryCSVFormatter(BaseFormatter):
         self.extension = "csv"
 
     def write(self, options: dict | None = None, data: dict | None = None) -> bytes:
-        """The features of ``data`` (a GeoJSON FeatureCollection) as CSV bytes."""
+        """The features of ``data`` (a GeoJSON FeatureCollection) as CSV bytes, in the
+        request's dialect (twin/csv_dialect.py): for German spreadsheets the columns have
+        their German titles and a score breakdown is spread over columns."""
         options = options or {}
+        dialect = CSV_DIALECT.get()
         features = (data or {}).get("features", [])
         table = (options.get("provider_def") or {}).get("table")
         collection = by_table(table) if table else None
@@ -51,21 +59,25 @@ class GeometryCSVFormatter(BaseFormatter):
             names = list(features[0].get("properties", {}))
         else:
             names = list(collection.property_names) if collection else []
-        header = ["x", "y", *names] if points else [*names, "wkt"]
-        out = io.StringIO(newline="")
-        writer = csv.writer(out)
-        writer.writerow(header)
+        spread = dialect.german and BREAKDOWN in names
+        titles = [_title(collection, n, dialect) for n in names if n != BREAKDOWN or not spread]
+        if spread:
+            titles += breakdown_titles()
+        header = ["x", "y", *titles] if points else [*titles, "wkt"]
+        rows = []
         for feature in features:
             props = feature.get("properties", {})
-            row = [props.get(n) for n in names]
+            row = [_value(props.get(n)) for n in names if n != BREAKDOWN or not spread]
+            if spread:
+                row += breakdown_cells(props.get(BREAKDOWN))
             geometry = feature.get("geometry")
             if points:
                 xy = list(geometry["coordinates"][:2]) if geometry else [None, None]
                 row = [*xy, *row]
             else:
                 row.append(shape(geometry).wkt if geometry else None)
-            writer.writerow(["" if v is None else _cell(v) for v in row])
-        return out.getvalue().encode("utf-8")
+            rows.append(row)
+        return write(header, rows, dialect)
 
 
 def check_in_use(resources: dict) -> None:
@@ -88,7 +100,38 @@ def check_in_use(resources: dict) -> None:
                 f"(got {csv_formatters[:1]}); has pygeoapi changed how formatters are chosen?")
 
 
-def _cell(value: Any) -> str:
+#: The commercial sites' breakdown: one JSON text, spread over columns for spreadsheets.
+BREAKDOWN = "score_breakdown"
+#: What each criterion of the breakdown holds, in column order.
+BREAKDOWN_PARTS = (("normalised", "normiert (0–1)"), ("weight", "Gewicht"),
+                   ("contribution", "Beitrag (Punkte)"))
+
+
+def breakdown_titles() -> list[str]:
+    """German column titles of a spread breakdown (raw values are the site's own fields)."""
+    return [f"{CRITERION_TITLES[c][0]}: {label}" for c in CRITERIA for _, label in
+            BREAKDOWN_PARTS]
+
+
+def breakdown_cells(text: Any) -> list[Any]:
+    """The cells of :func:`breakdown_titles` from the stored JSON text (empty when none)."""
+    try:
+        breakdown = json.loads(text) if isinstance(text, str) else (text or {})
+    except ValueError:
+        breakdown = {}
+    return [(breakdown.get(c) or {}).get(part) for c in CRITERIA for part, _ in BREAKDOWN_PARTS]
+
+
+def _title(collection: Collection | None, name: str, dialect: Dialect) -> str:
+    if not dialect.german or collection is None:
+        return name
+    try:
+        return collection.field(name).title_de
+    except UnknownNameError:
+        return name
+
+
+def _value(value: Any) -> Any:
     if isinstance(value, dict | list):  # a JSON property (e.g. a score breakdown)
         return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    return value

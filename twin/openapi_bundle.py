@@ -180,6 +180,28 @@ def _local(ref: str) -> str:
             "does not bundle; add it to EXTERNAL (a pygeoapi upgrade?)") from None
 
 
+def _result_formats(post: dict) -> None:
+    """An output offered in several formats (``oneOf`` of ``contentMediaType``, as OGC API -
+    Processes describes it) as one OpenAPI content entry per media type, and the ``f`` and
+    ``csv-dialect`` parameters that choose one (twin/processes.py); pygeoapi copies the
+    output's schema as it is, which OpenAPI 3.0 does not allow."""
+    ok = post["responses"].get("200", {})
+    for body in list(ok.get("content", {}).values()):
+        variants = (body.get("schema") or {}).get("oneOf") or []
+        if variants and all("contentMediaType" in v for v in variants):
+            ok["content"] = {v["contentMediaType"]: {"schema": {
+                k: x for k, x in v.items() if k != "contentMediaType"}} for v in variants}
+            post.setdefault("parameters", []).extend([
+                {"name": "f", "in": "query", "required": False,
+                 "description": "Format of the result (instead of outputs or Accept)",
+                 "schema": {"type": "string", "enum": ["json", "geojson", "csv"]}},
+                {"name": "csv-dialect", "in": "query", "required": False,
+                 "description": "CSV for German spreadsheets (de) or RFC 4180; default: "
+                                "de for lang=de",
+                 "schema": {"type": "string", "enum": ["de", "rfc4180"]}}])
+            return
+
+
 def bundle(doc: dict, crs_list: list[str]) -> dict:
     """``doc`` with no external reference, its components completed and its mistakes fixed."""
     doc = copy.deepcopy(doc)
@@ -189,6 +211,7 @@ def bundle(doc: dict, crs_list: list[str]) -> dict:
             item["post"]["responses"].pop("201", None)
             item["post"]["responses"]["400"] = {
                 "$ref": "#/components/responses/InvalidParameter"}
+            _result_formats(item["post"])
     doc = _rewrite(doc, _local)
     components = doc.setdefault("components", {})
     components.setdefault("schemas", {}).update({**_ogc_schemas(), **_own_schemas()})

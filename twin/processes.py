@@ -5,6 +5,13 @@ weights the caller chooses ("what if access by rail counts double?"), from the c
 values stored in PostGIS. It reads, never writes (a read-only transaction), and runs
 synchronously: the answer is the ranking itself, through the manager in
 :mod:`twin.pygeoapi.manager`.
+
+The ranking comes as JSON (default), GeoJSON with the sites' outlines, or CSV (German
+spreadsheet dialect for ``lang=de``, see twin/csv_dialect.py). A client chooses as OGC API -
+Processes 1.0 says, by the execution request's ``outputs``
+(``{"ranking": {"format": {"mediaType": "text/csv"}}}``), or by ``f=csv``/``f=geojson`` or
+``Accept`` on the execution URL (the WSGI layer hands those over in
+:data:`twin.pygeoapi.context.PROCESS_MEDIA_TYPE`); ``outputs`` wins.
 """
 
 from __future__ import annotations
@@ -17,8 +24,11 @@ from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from twin.analysis import commercial_land as cl
 from twin.analysis import commercial_land_band as band
+from twin.analysis import ranking_output as out
+from twin.csv_dialect import CSV_DIALECT
 from twin.db import connect
 from twin.errors import UNAVAILABLE, DatabaseUnavailableError
+from twin.pygeoapi.context import PROCESS_MEDIA_TYPE
 from twin.settings import get_settings
 
 LOGGER = logging.getLogger(__name__)
@@ -92,8 +102,18 @@ def _description(model: cl.ScoringModel) -> dict[str, Any]:
                                "score_max over each weight "
                                f"-/+{model.weight_change:.0%} and each A15 junction moved "
                                f"{model.junction_shift_m:g} m in "
-                               f"{model.junction_directions} directions, one at a time.",
-                "schema": {"type": "object", "contentMediaType": "application/json"},
+                               f"{model.junction_directions} directions, one at a time. "
+                               "As JSON; as GeoJSON with "
+                               "the sites' outlines (CRS84); or as CSV, one row per site, the "
+                               "breakdown in columns (German spreadsheet dialect for lang=de: "
+                               "BOM, ';', decimal comma; or csv-dialect=de|rfc4180). Choose "
+                               "with outputs.ranking.format.mediaType, f=json|geojson|csv or "
+                               "Accept.",
+                "schema": {"oneOf": [
+                    {"type": "object", "contentMediaType": out.JSON},
+                    {"type": "object", "contentMediaType": out.GEOJSON},
+                    {"type": "string", "contentMediaType": out.CSV},
+                ]},
             },
         },
         "example": {"inputs": {"weights": {"rail_siding": 2 * model.weights["rail_siding"]},
@@ -105,6 +125,33 @@ def _sensitivity(model: cl.ScoringModel) -> dict[str, Any]:
     """What the band of each site covers (see twin/analysis/commercial_land_band.py)."""
     return {"weight_change": model.weight_change, "junction_shift_m": model.junction_shift_m,
             "junction_directions": model.junction_directions}
+
+
+def requested_media_type(outputs: Any) -> str:
+    """The media type of the ranking a client asked for (default JSON); 400 for others.
+
+    ``outputs`` of the execution request (OGC API - Processes 1.0, ``execute.yaml``) names
+    the output and its ``format.mediaType``; without one, ``f=``/``Accept`` decide.
+    """
+    wanted = PROCESS_MEDIA_TYPE.get()
+    if outputs is not None:
+        if not isinstance(outputs, dict):
+            raise InvalidInputError(user_msg='outputs must be an object, e.g. {"ranking": '
+                                             '{"format": {"mediaType": "text/csv"}}}')
+        unknown = sorted(set(outputs) - {"ranking"})
+        if unknown:
+            raise InvalidInputError(user_msg=f"unknown output '{unknown[0]}'; valid: ranking")
+        spec = outputs.get("ranking") or {}
+        fmt = spec.get("format") if isinstance(spec, dict) else None
+        if isinstance(fmt, dict) and fmt.get("mediaType") is not None:
+            wanted = str(fmt["mediaType"])
+    if wanted is None:
+        return out.JSON
+    base = wanted.split(";")[0].strip().lower()
+    if base not in out.MEDIA_TYPES:
+        raise InvalidInputError(user_msg=f"the ranking is not offered as '{wanted}'; offered: "
+                                         f"{', '.join(out.MEDIA_TYPES)}")
+    return base
 
 
 class AssessCommercialLandProcessor(BaseProcessor):
@@ -124,6 +171,7 @@ class AssessCommercialLandProcessor(BaseProcessor):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                   or limit < 1):
             raise InvalidInputError(user_msg=f"limit must be a whole number >= 1, got {limit!r}")
+        media_type = requested_media_type(outputs)
         model = cl.load_model()
         try:
             weights = cl.resolve_weights(data.get("weights"), model)
@@ -134,17 +182,26 @@ class AssessCommercialLandProcessor(BaseProcessor):
                 conn.read_only = True
                 sites = cl.fetch_sites(conn)
                 shifted = band.fetch_shifted_distances(conn, model)
+                # Right after, in the same transaction: the outlines of the sites ranked.
+                outlines = out.fetch_outlines(conn, [s["site_id"] for s in sites]) \
+                    if media_type == out.GEOJSON else {}
         except DatabaseUnavailableError as exc:
             LOGGER.error("database unavailable: %s", exc)
             raise ProcessUnavailableError(user_msg=UNAVAILABLE) from exc
         ranking = cl.rank_sites(sites, model, weights)
         bands = band.bands(sites, model, weights, shifted)
-        return "application/json", {
+        number_matched = len(ranking)
+        ranking = ranking[:limit]
+        if media_type == out.CSV:
+            return f"{out.CSV}; charset=utf-8", out.csv_table(ranking, bands,
+                                                               CSV_DIALECT.get())
+        if media_type == out.GEOJSON:
+            return out.GEOJSON, out.feature_collection(ranking, bands, outlines, weights)
+        return out.JSON, {
             "weights": weights,
             "sensitivity": _sensitivity(model),
-            "numberMatched": len(ranking),
-            "ranking": [{**r.as_dict(), **bands[r.site_id].as_dict()}
-                        for r in ranking[:limit]],
+            "numberMatched": number_matched,
+            "ranking": [{**r.as_dict(), **bands[r.site_id].as_dict()} for r in ranking],
         }
 
     def __repr__(self) -> str:

@@ -21,8 +21,8 @@ from twin.errors import ConfigurationError, DatabaseUnavailableError
 from twin.processes import PROCESSORS
 from twin.pygeoapi.context import CRS84
 from twin.pygeoapi.manager import MANAGER as PROCESS_MANAGER
-from twin.registry import COLLECTIONS, COVERAGES, Collection, Coverage
-from twin.settings import STORAGE_CRS_URI, Settings, get_settings
+from twin.registry import COLLECTIONS, COVERAGES, Collection, Coverage, definition
+from twin.settings import DEFAULT_CONTACT_EMAIL, STORAGE_CRS_URI, Settings, get_settings
 from twin.terrain import terrain_extent
 
 #: CRS offered by every collection: what QGIS, web maps and the state's data use.
@@ -112,6 +112,11 @@ def resource(c: Collection, extent: dict[str, Any]) -> dict[str, Any]:
             "crs": OFFERED_CRS,
             **({"time_field": c.time_field} if c.time_field else {}),
         }],
+        # Not pygeoapi's: our templates show titles, not field names, and link a derived
+        # field to the page defining its formula (pygeoapi translates {de, en} per request).
+        "field_titles": {f.name: {"de": f.title_de, "en": f.title_en} for f in c.all_fields},
+        "field_definitions": {f.name: page for f in c.all_fields
+                              if (page := definition(c, f.name))},
         # f=csv with the geometry (x/y or WKT), in place of pygeoapi's CSV without it.
         "formatters": [{"name": CSV_FORMATTER, "geom": True}],
     }
@@ -184,6 +189,8 @@ def build_config(settings: Settings | None = None,
                         "position": "GIS team", "address": "Neumarkt 5",
                         "city": "Cottbus", "stateorprovince": "Brandenburg",
                         "postalcode": "03046", "country": "Germany",
+                        # An address the office reads; TWIN_CONTACT_EMAIL sets another.
+                        "email": f"${{TWIN_CONTACT_EMAIL:-{DEFAULT_CONTACT_EMAIL}}}",
                         "url": "https://www.cottbus.de", "role": "pointOfContact"},
         },
         "resources": {**{c.id: resource(c, extents.get(c.id, {})) for c in COLLECTIONS},

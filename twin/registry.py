@@ -455,6 +455,31 @@ COLLECTIONS: tuple[Collection, ...] = (
 )
 
 
+#: Where the formula of each derived field is written down: a page under docs/ (served by the
+#: API at the same path, see twin/docs.py) and its section. Per collection, with exceptions
+#: per field; the queryables link every derived field to it (``x-ogc-definition``).
+DEFINITION_PAGES: dict[str, str] = {
+    "parcels": "docs/sources/heritage.md",
+    "heritage": "docs/sources/heritage.md",
+    "street-damage": "docs/sources/street-damage.md#derived-after-every-load",
+    "traffic-stations": "docs/sources/traffic-counts.md#derived-station-figures",
+    "commercial-land": "docs/sources/commercial-land.md#derived-after-every-load",
+    "buildings": "docs/sources/buildings.md",
+}
+DEFINITION_FIELDS: dict[tuple[str, str], str] = {
+    ("commercial-land", "score"): "docs/sources/commercial-land.md#the-potential-score",
+    ("commercial-land", "score_breakdown"):
+        "docs/sources/commercial-land.md#the-potential-score",
+}
+
+
+def definition(c: Collection, field_name: str) -> str | None:
+    """The docs page (path and section) that defines a derived field; None for others."""
+    if not c.field(field_name).derived:
+        return None
+    return DEFINITION_FIELDS.get((c.id, field_name)) or DEFINITION_PAGES.get(c.id)
+
+
 def get_collection(collection_id: str) -> Collection:
     """The collection with id ``collection_id``; the error lists the valid ids."""
     for c in COLLECTIONS:

@@ -19,6 +19,11 @@ STORAGE_SRID = 25833
 STORAGE_CRS_URI = f"http://www.opengis.net/def/crs/EPSG/0/{STORAGE_SRID}"
 
 
+#: The service's contact address, shown on every HTML page and in the landing page's
+#: metadata; the config keeps it a ``${TWIN_CONTACT_EMAIL:-...}`` placeholder.
+DEFAULT_CONTACT_EMAIL = "stadtverwaltung@cottbus.de"
+
+
 class Settings(BaseSettings):
     """Settings of the twin; every field can be set as ``TWIN_<NAME>``."""
 

@@ -67,6 +67,8 @@ OVERRIDDEN_TEMPLATES = {
         "b9f63e39f71e613f9332ef1ff86f13b0b6a7741ffc50a75c58a74bfb335158be",
     "collections/items/item.html":
         "5506c736a70f36eecbd544ae731495127ba56206df7e23abac587c8de847a19d",
+    "collections/queryables.html":
+        "569458a184da0ca238fd8b55e75396ca8cc1f3573af446fda7be48dd533141d3",
     "landing_page.html": "3985a6d640347ab92a8f471d160ac45b0747567aff82b1927dc103c2125b4cc7",
     "openapi/redoc.html": "6a2adfe57df8dd93362144aabe13cbbdc1cbc87016b904fafb5fd5f42c543595",
     "openapi/swagger.html": "c509c8d78c453b2a9be67e6393a3e4bfd0df0830557d86ab6757464f92bbe470",

@@ -60,3 +60,6 @@ class RequestState:
 
 
 REQUEST: ContextVar[RequestState | None] = ContextVar("request_state", default=None)
+#: The media type a process execution asked for by ``f=`` or ``Accept`` (pygeoapi passes
+#: neither to a processor); an ``outputs`` format in the execution request wins over it.
+PROCESS_MEDIA_TYPE: ContextVar[str | None] = ContextVar("process_media_type", default=None)

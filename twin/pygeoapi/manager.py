@@ -44,8 +44,13 @@ class SynchronousManager(DummyManager):
         processor = self.get_processor(process_id)
         mime_type, outputs = processor.execute(data_dict, outputs=requested_outputs)
         if requested_response == RequestedResponse.document.value:
-            # OGC API Processes 1.0 results document: output id -> value.
+            # OGC API Processes 1.0 results document: output id -> value; a value that is
+            # no JSON (CSV) as a qualified value with its media type.
+            if isinstance(outputs, bytes | str):
+                text = outputs.decode("utf-8") if isinstance(outputs, bytes) else outputs
+                outputs = {"value": text, "mediaType": mime_type.split(";")[0]}
             outputs = {next(iter(processor.metadata["outputs"])): outputs}
+            mime_type = "application/json"
         headers = None
         if execution_mode is not None:
             # Asked for async or not, the answer is synchronous: say so.

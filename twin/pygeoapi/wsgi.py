@@ -35,13 +35,15 @@ from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from twin import coverage, request_checks, transactions
+from twin import coverage, csv_dialect, docs, request_checks, transactions
 from twin.amend import amend
+from twin.analysis import ranking_output
 from twin.processes import PROCESSORS
 from twin.pygeoapi.context import (
     CRS84,
     FILTER_CRS,
     FILTER_JSON,
+    PROCESS_MEDIA_TYPE,
     RAW_BBOX,
     REQUEST,
     RawBBox,
@@ -57,13 +59,15 @@ LOGGER = logging.getLogger(__name__)
 ITEMS_PARAMS = frozenset({
     "f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "resulttype",
     "sortby", "properties", "skipGeometry", "filter", "filter-lang", "filter-crs",
+    csv_dialect.PARAMETER,
 })
-ITEM_PARAMS = frozenset({"f", "lang", "crs"})
+ITEM_PARAMS = frozenset({"f", "lang", "crs", csv_dialect.PARAMETER})
 #: Parameters for which an empty value is a client mistake, not "no value".
 NON_EMPTY = frozenset({"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "sortby",
                        "properties", "filter", "filter-lang", "filter-crs", "resulttype"})
 #: Parameters whose value is one of a few words (OGC API Features Part 1 and Part 3).
-CHOICES = {"skipGeometry": ("true", "false"), "resulttype": ("results", "hits")}
+CHOICES = {"skipGeometry": ("true", "false"), "resulttype": ("results", "hits"),
+           csv_dialect.PARAMETER: tuple(d.value for d in csv_dialect.Dialect)}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CQL_JSON_TYPES = ("application/query-cql-json", "application/cql2+json", "application/json")
 # Keys may hold a slash (traffic observations: "1201/2024-04-05T11:00:00Z").
@@ -144,6 +148,11 @@ class TwinMiddleware:
         if method not in SAFE_METHODS and not is_query_post and not is_execution:
             return _json_error(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
                                "This service is read-only.")
+        if method in ("GET", "HEAD") and (text := docs.page(path)) is not None:
+            # The pages that define the derived fields' formulas (queryables link them).
+            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"),
+                                      ("Content-Length", str(len(text)))])
+            return [b"" if method == "HEAD" else text]
         if reason := not_served(path):
             return _json_error(start_response, HTTPStatus.NOT_FOUND, "NotFound", reason)
         if is_execution and (problem := _execution_body_problem(environ, self.settings)):
@@ -160,6 +169,18 @@ class TwinMiddleware:
                                problem)
         if scaling is not None:
             tokens.append(scaling)
+        # -- CSV dialect of the answer, and the format of a process's result ---------------
+        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        dialect = query.get(csv_dialect.PARAMETER)
+        if is_execution:
+            problem, media_type = _execution_format(environ, query)
+            if problem:
+                return _json_error(start_response, HTTPStatus.BAD_REQUEST,
+                                   "InvalidParameterValue", problem)
+            tokens.append(PROCESS_MEDIA_TYPE.set(media_type))
+        if dialect in CHOICES[csv_dialect.PARAMETER] or not dialect:
+            tokens.append(csv_dialect.CSV_DIALECT.set(csv_dialect.choose(
+                query.get("lang"), environ.get("HTTP_ACCEPT_LANGUAGE"), dialect)))
         # ------------------------------------------------------------------------------------
         if match and match["cid"] in PROPERTIES:
             params = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
@@ -307,7 +328,9 @@ class TwinMiddleware:
         if status_code == 200 and "json" in ctype:  # next past the end, queryables, extent
             body = amend(environ.get("PATH_INFO", ""),
                          dict(parse_qsl(environ.get("QUERY_STRING", ""))), body,
-                         self.settings.config_path)
+                         self.settings.config_path,
+                         language=environ.get("HTTP_ACCEPT_LANGUAGE"),
+                         base_url=self.settings.url)
         if status_code == 200 and ctype.startswith("application/json"):  # tileset, viewer
             body = viewer_routes.link_tileset(environ.get("PATH_INFO", ""), body,
                                               self.settings.url)
@@ -369,14 +392,47 @@ def _filter_problem(text: str | None, json_text: bool, settings: Settings) -> st
 def escape_csv_formulas(body: bytes) -> bytes:
     """CSV with every cell that starts like a formula prefixed by a single quote (OWASP).
 
-    Plain numbers (``-3.5``) are left alone: a spreadsheet reads them as numbers, not code.
+    Plain numbers (``-3.5``; ``-3,5`` in the German dialect) are left alone: a spreadsheet
+    reads them as numbers, not code. The German dialect (twin/csv_dialect.py) keeps its BOM
+    and ``;``.
     """
+    text, delimiter = csv_dialect.reading_args(body)
+    german = delimiter == ";"
     out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    for row in csv.reader(io.StringIO(body.decode("utf-8"), newline="")):
+    writer = csv.writer(out, delimiter=delimiter)
+    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
         writer.writerow([f"'{cell}" if cell.startswith(FORMULA_START)
-                         and not PLAIN_NUMBER.fullmatch(cell) else cell for cell in row])
-    return out.getvalue().encode("utf-8")
+                         and not PLAIN_NUMBER.fullmatch(cell.replace(",", ".") if german
+                                                        else cell) else cell for cell in row])
+    return ((csv_dialect.BOM if german else "") + out.getvalue()).encode("utf-8")
+
+
+def _execution_format(environ: dict, query: dict[str, str]) -> tuple[str | None, str | None]:
+    """A problem with the execution URL's format parameters, and the media type asked for
+    by ``f=`` or ``Accept`` (None: the process's default).
+
+    pygeoapi refuses ``f=csv`` on any path whose format it does not know (and ignores
+    ``Accept`` for processes), so ``f=`` of the ranking's formats is taken off the query
+    here and handed to the process (twin/processes.py).
+    """
+    dialect = query.get(csv_dialect.PARAMETER)
+    if dialect is not None and dialect not in CHOICES[csv_dialect.PARAMETER]:
+        return (f"query parameter '{csv_dialect.PARAMETER}' must be one of "
+                f"{', '.join(CHOICES[csv_dialect.PARAMETER])}, not '{dialect}'"), None
+    f = query.get("f")
+    if f is not None:
+        if f.lower() not in ranking_output.F_VALUES:
+            return (f"query parameter 'f' must be one of "
+                    f"{', '.join(ranking_output.F_VALUES)}, not '{f}'"), None
+        environ["QUERY_STRING"] = urlencode([
+            (k, v) for k, v in parse_qsl(environ.get("QUERY_STRING", ""),
+                                         keep_blank_values=True) if k != "f"])
+        return None, ranking_output.F_VALUES[f.lower()]
+    for item in environ.get("HTTP_ACCEPT", "").split(","):
+        media_type = item.split(";")[0].strip().lower()
+        if media_type in ranking_output.MEDIA_TYPES:
+            return None, media_type
+    return None, None
 
 
 def _execution_body_problem(environ: dict, settings: Settings) -> str | None:
