@@ -79,6 +79,6 @@ def test_messages_keep_the_paths_of_the_load(empty_settings: Settings, tmp_path)
     result = run_twin(empty_settings, "load", "commercial-land", str(sheet),
                       str(folder / "gewerbeflaechen_umringe.gpkg"))
     assert result.returncode == 0, result.stderr
-    assert f"{sheet}: row 2, field 'Gleisanschluss'" in result.stderr
+    assert f"{sheet}: row 2 (sheet 'Gewerbeflächen'), field 'Gleisanschluss'" in result.stderr
     notes = last_run(empty_settings)["notes"]
     assert any(str(sheet) in note for note in notes), notes

@@ -33,11 +33,12 @@ def execute(server: Server, body: dict, query: str = "", **headers: str) -> requ
                          timeout=60)
 
 
-def stored(pg: psycopg.Connection) -> list[tuple[str, float, dict, bool | None]]:
-    """Sites best first (score, then id) with their stored breakdown and rail siding."""
-    return [(k, s, json.loads(b), rail) for k, s, b, rail in pg.execute(
-        "SELECT site_id, score, score_breakdown, rail_siding FROM twin.commercial_land "
-        "ORDER BY score DESC, site_id")]
+def stored(pg: psycopg.Connection) -> list[tuple[str, float, dict, bool | None, int | None]]:
+    """Sites best first (ranked by score, then id; knocked-out sites, without a rank, last)
+    with their stored breakdown, rail siding and rank."""
+    return [(k, s, json.loads(b), rail, rank) for k, s, b, rail, rank in pg.execute(
+        "SELECT site_id, score, score_breakdown, rail_siding, rank FROM twin.commercial_land "
+        "ORDER BY rank IS NULL, score DESC, site_id")]
 
 
 def german_number(value: float) -> str:
@@ -65,9 +66,9 @@ def test_ranking_as_csv_by_outputs(server: Server, pg: psycopg.Connection) -> No
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv"), r.text
     rows = read_csv(r, german=False)
     expected = stored(pg)
-    assert [(int(row["rank"]), row["site_id"], float(row["score"])) for row in rows] == [
-        (i, k, s) for i, (k, s, _, _) in enumerate(expected, 1)]
-    for row, (_, score, breakdown, _) in zip(rows, expected, strict=True):
+    assert [(int(row["rank"]) if row["rank"] else None, row["site_id"], float(row["score"]))
+            for row in rows] == [(rank, k, s) for k, s, _, _, rank in expected]
+    for row, (_, score, breakdown, _, _) in zip(rows, expected, strict=True):
         for c, part in breakdown.items():  # the breakdown in columns, as stored
             assert float(row[f"{c}_contribution"]) == part["contribution"]
             assert float(row[f"{c}_weight"]) == part["weight"]
@@ -83,7 +84,7 @@ def test_ranking_as_german_csv_for_lang_de(server: Server, pg: psycopg.Connectio
     expected = stored(pg)[:3]
     assert [row["Rang"] for row in rows] == ["1", "2", "3"]
     assert [row["Flächenkennung"] for row in rows] == [k for k, *_ in expected]
-    for row, (_, score, breakdown, rail) in zip(rows, expected, strict=True):
+    for row, (_, score, breakdown, rail, _) in zip(rows, expected, strict=True):
         assert row["Potenzialwert (0–100)"] == german_number(score)
         assert row["Gleisanschluss: Rohwert"] == {True: "ja", False: "nein", None: ""}[rail]
         for c, title in CRITERIA_DE.items():
@@ -107,8 +108,11 @@ def test_ranking_as_geojson_with_the_outlines(server: Server, pg: psycopg.Connec
     assert doc["type"] == "FeatureCollection"
     assert len(doc["features"]) == pg.execute(
         "SELECT count(*) FROM twin.commercial_land").fetchone()[0]
-    assert [f["properties"]["rank"] for f in doc["features"]] == list(
-        range(1, len(doc["features"]) + 1))
+    ranks = [f["properties"]["rank"] for f in doc["features"]]
+    ranked = [r for r in ranks if r is not None]
+    # Ranked sites 1..n first; knocked-out sites, without a rank, last.
+    assert ranks == ranked + [None] * (len(ranks) - len(ranked))
+    assert ranked == list(range(1, len(ranked) + 1))
     for f in doc["features"]:
         # Within a centimetre of the stored outline, carried to CRS84 by PostGIS.
         off = pg.execute(

