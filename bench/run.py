@@ -37,7 +37,7 @@ REQUESTS = {
     "items limit=1000": "/collections/parcels/items?limit=1000",
     "items bbox CRS84": "/collections/parcels/items?bbox=14.32,51.75,14.34,51.77&limit=1000",
     "items CQL2 filter": "/collections/parcels/items?filter=gemarkung%3D%27Sandow%27&limit=1000",
-    "item by key": "/collections/parcels/items/124166001003990000__",
+    "item by key": "/collections/parcels/items/12416600100399______",
 }
 
 

@@ -133,7 +133,7 @@ def load(source: Source | CoverageSource, paths: list[Path],
     mode = options.mode or source.default_mode
     if isinstance(source, CoverageSource):
         return _load_coverage(source, paths, options, mode, settings, report)
-    source.batch_size = settings.batch_size
+    source.configure(settings)
     try:
         with _run_record(report, mode, settings):
             with connect(settings) as conn:
@@ -274,7 +274,7 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
     for c in source.collections:
         # A collection no file fed keeps what it has, whatever the mode.
         if c.id in touched or options.allow_empty:
-            _check_duplicates(conn, c)
+            _check_duplicates(conn, c, source.duplicate_hint)
             counts = report.counts[c.id]
             counts.inserted, counts.updated, counts.deleted, counts.unchanged = _merge(
                 conn, c, mode, source.replace_scope(c))
@@ -339,6 +339,7 @@ def _prepare(source: Source, part: Part, crs: str,
         if key is not None and (problem := source.key_problem(coll, key)):
             errors.append(RecordError(problem, path=path, row=int(batch.rows[i]),
                                       field=key_name))
+    errors.extend(source.record_problems(part))
 
     if shapely.has_z(batch.geometries[~shapely.is_missing(batch.geometries)]).any():
         note = f"{path}: heights (Z) dropped; this collection is stored in 2D"
@@ -425,7 +426,8 @@ def _merge_detail(conn: psycopg.Connection, detail: Detail,
     return inserted, updated, deleted, total - inserted - updated
 
 
-def _check_duplicates(conn: psycopg.Connection, coll: Collection) -> None:
+def _check_duplicates(conn: psycopg.Connection, coll: Collection,
+                      hint: Callable[[str], str]) -> None:
     key = sql.Identifier(coll.id_field.name)
     # The true number of duplicate keys is counted in full; their rows are listed up to the
     # run record's bound.
@@ -435,7 +437,7 @@ def _check_duplicates(conn: psycopg.Connection, coll: Collection) -> None:
         "ORDER BY min(_path), min(_row) LIMIT %s").format(key=key, stage=_stage_name(coll)),
         (MAX_RECORDED,)).fetchall()
     if dups:
-        errors = [RecordError(f"duplicate key '{k}' (also in rows "
+        errors = [RecordError(f"duplicate key '{k}'{hint(k)} (also in rows "
                               f"{', '.join(w.rsplit(':', 1)[1] for w in where[1:])})",
                               path=where[0].rsplit(":", 1)[0],
                               row=int(where[0].rsplit(":", 1)[1]), field=coll.id_field.name)

@@ -132,7 +132,7 @@ def twin_env(settings: Settings) -> dict[str, str]:
     return {**os.environ, "TWIN_DATABASE_URL": settings.dsn,
             "TWIN_CONFIG_PATH": str(settings.config_path),
             "TWIN_OPENAPI_PATH": str(settings.openapi_path),
-            "TWIN_DATA_DIR": str(settings.data_dir)}
+            "TWIN_DATA_DIR": str(settings.data_dir), "TWIN_LAND_KEY": settings.land_key}
 
 
 class Server:

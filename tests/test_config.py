@@ -58,7 +58,7 @@ def test_readme_dataset_table_is_current() -> None:
 def test_init_adds_fields_the_registry_gained(empty_settings: Settings) -> None:
     # A table from an older release lacks a field: `twin db init` adds it, keeping the rows.
     with psycopg.connect(empty_settings.dsn, autocommit=True) as conn:
-        conn.execute("INSERT INTO twin.parcels (flstkennz, geom) VALUES ('124166001000010000__',"
+        conn.execute("INSERT INTO twin.parcels (flstkennz, geom) VALUES ('12416600100001______',"
                      " ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(454000, 5734500), 25833), 5)))")
         conn.execute("ALTER TABLE twin.parcels DROP COLUMN denkmalnummern")
     db.init_schema(empty_settings)

@@ -17,6 +17,8 @@ from twin.settings import Settings
 N = 300  # features per variant: enough for batches and paging, quick to load
 published = published_of("parcels")
 xmins = xmins_of("parcels")
+#: The key and the fields it is made of.
+KEY_FIELDS = ("flstkennz", "gemaschl", "flur", "flstnrzae", "flstnrnen")
 
 
 
@@ -117,9 +119,12 @@ def _no_key(layer: Layer) -> Layer:
 
 
 def _duplicate(layer: Layer) -> Layer:
-    keys = layer.column("flstkennz").copy()
-    keys[7] = keys[3]
-    return layer.with_column("flstkennz", keys)
+    # Row 8 holds the parcel of row 4 again: its key and the fields the key is made of.
+    for name in KEY_FIELDS:
+        values = layer.column(name).copy()
+        values[7] = values[3]
+        layer = layer.with_column(name, values)
+    return layer
 
 
 def _no_geometry(layer: Layer) -> Layer:
@@ -273,3 +278,145 @@ def test_owner_columns_never_reach_the_database(empty_settings: Settings,
     for values in OWNER_VALUES.values():
         for value in values:
             assert value not in dump and value not in result.stderr
+
+
+# --- AdV's Flurstückskennzeichen ---------------------------------------------------------------
+
+def _adv_key(layer: Layer, i: int, *, no_nenner: str = "____") -> str:
+    """The key of row ``i`` built from its own fields as AdV lays it out: Land and Gemarkung
+    (gemaschl, 6), Flur (3), Zähler (5), Nenner (4; ``no_nenner`` when none), Folge ``__``."""
+    gemaschl, flur, zaehler, nenner = (layer.column(n)[i] for n in KEY_FIELDS[1:])
+    return (f"{gemaschl}{int(flur):03d}{int(zaehler):05d}"
+            f"{f'{int(nenner):04d}' if nenner else no_nenner}__")
+
+
+def _set(layer: Layer, name: str, i: int, value) -> Layer:
+    values = layer.column(name).astype(object)
+    values[i] = value
+    return layer.with_column(name, values)
+
+
+def test_sample_keys_are_adv_keys_of_their_own_fields() -> None:
+    layer = sample()
+    keys = list(layer.column("flstkennz"))
+    assert keys == [_adv_key(layer, i) for i in range(len(keys))]
+    no_nenner = sum(1 for v in layer.column("flstnrnen") if v is None)
+    # Before AdV's fill, 2,716 of the 3,828 keys wrote a missing Nenner as 0000.
+    assert (len(keys), no_nenner) == (3828, 2716)
+    assert sum(k[14:18] == "____" for k in keys) == no_nenner
+    assert not any(k[14:18] == "0000" for k in keys)
+
+
+#: (id, row index, how the file is broken, the field named, the message, from the row's key k
+#: as built by _adv_key, and the layer)
+KEY_REFUSALS = [
+    ("land-not-configured", 2, lambda lr, k: _set(lr, "flstkennz", 2, "16" + k[2:]),
+     "flstkennz", lambda k, lr: f"'16{k[2:]}': Land '16' (Thüringen) is not the configured "
+     "Land '12' (Brandenburg); the twin publishes the parcels of one Land, set by TWIN_LAND_KEY"),
+    ("land-unknown", 2, lambda lr, k: _set(lr, "flstkennz", 2, "99" + k[2:]),
+     "flstkennz", lambda k, lr: f"'99{k[2:]}': Land '99' (characters 1-2) is no "
+     "Länderschlüssel (01-16)"),
+    ("gemarkung-zero", 2, lambda lr, k: _set(lr, "flstkennz", 2, k[:2] + "0000" + k[6:]),
+     "flstkennz", lambda k, lr: f"'{k[:2]}0000{k[6:]}': Gemarkungsnummer '0000' "
+     "(characters 3-6) is 0; AdV numbers it from 1"),
+    ("flur-zero", 2, lambda lr, k: _set(lr, "flstkennz", 2, k[:6] + "000" + k[9:]),
+     "flstkennz", lambda k, lr: f"'{k[:6]}000{k[9:]}': Flurnummer '000' (characters 7-9) is "
+     "0; AdV numbers it from 1, or '___' when the parcel has none"),
+    ("zaehler-zero", 2, lambda lr, k: _set(lr, "flstkennz", 2, k[:9] + "00000" + k[14:]),
+     "flstkennz", lambda k, lr: f"'{k[:9]}00000{k[14:]}': Zähler '00000' (characters 10-14) "
+     "is 0; AdV numbers it from 1"),
+    ("nenner-half-filled", 5, lambda lr, k: _set(lr, "flstkennz", 5, k[:14] + "00_4" + k[18:]),
+     "flstkennz", lambda k, lr: f"'{k[:14]}00_4{k[18:]}': Nenner '00_4' (characters 15-18) "
+     "is not 4 digits, or '____' when the parcel has none"),
+    ("folge-zero", 2, lambda lr, k: _set(lr, "flstkennz", 2, k[:18] + "00"),
+     "flstkennz", lambda k, lr: f"'{k[:18]}00': Flurstücksfolge '00' (characters 19-20) is 0; "
+     "AdV numbers it from 1, or '__' when the parcel has none"),
+    ("folge-letters", 2, lambda lr, k: _set(lr, "flstkennz", 2, k[:18] + "ab"),
+     "flstkennz", lambda k, lr: f"'{k[:18]}ab': Flurstücksfolge 'ab' (characters 19-20) is not "
+     "2 digits, or '__' when the parcel has none"),
+    ("too-short", 2, lambda lr, k: _set(lr, "flstkennz", 2, k[:18]),
+     "flstkennz", lambda k, lr: f"'{k[:18]}' has 18 characters; a Flurstückskennzeichen has "
+     "20: Land (2), Gemarkungsnummer (4), Flurnummer (3), Zähler (5), Nenner (4), "
+     "Flurstücksfolge (2)"),
+    ("flur-field", 2, lambda lr, k: _set(lr, "flur", 2, int(lr.column("flur")[2]) + 1),
+     "flur", lambda k, lr: f"'{k}' has Flurnummer '{k[6:9]}' (characters 7-9), but the field "
+     f"says '{int(lr.column('flur')[2]) + 1}'"),
+    ("no-flur-in-key", 2, lambda lr, k: _set(lr, "flstkennz", 2, k[:6] + "___" + k[9:]),
+     "flur", lambda k, lr: f"'{k[:6]}___{k[9:]}' has Flurnummer '___' (characters 7-9), but "
+     f"the field says '{int(lr.column('flur')[2])}'"),
+    ("gemaschl-field", 2, lambda lr, k: _set(lr, "gemaschl", 2, "124999"),
+     "gemaschl", lambda k, lr: f"'{k}' has Land and Gemarkungsnummer '{k[:6]}' (characters "
+     "1-6), but the field says '124999'"),
+    ("zaehler-field", 2, lambda lr, k: _set(lr, "flstnrzae", 2, str(int(k[9:14]) + 1000)),
+     "flstnrzae", lambda k, lr: f"'{k}' has Zähler '{k[9:14]}' (characters 10-14), but the "
+     f"field says '{int(k[9:14]) + 1000}'"),
+    ("nenner-field-blank", 5, lambda lr, k: _set(lr, "flstnrnen", 5, None),
+     "flstnrnen", lambda k, lr: f"'{k}' has Nenner '{k[14:18]}' (characters 15-18), but the "
+     "field says the parcel has no Nenner"),
+    ("nenner-field-given", 2, lambda lr, k: _set(lr, "flstnrnen", 2, "3"),
+     "flstnrnen", lambda k, lr: f"'{k}' has Nenner '____' (characters 15-18), but the field "
+     "says '3'"),
+]
+
+
+@pytest.mark.parametrize(("case", "i", "breaker", "field", "message"), KEY_REFUSALS,
+                         ids=[r[0] for r in KEY_REFUSALS])
+def test_each_part_of_the_key_is_checked_as_adv_defines_it(
+        base: Settings, tmp_path: Path, case: str, i: int, breaker, field: str,
+        message) -> None:
+    layer = sample(40)
+    assert layer.column("flstnrnen")[2] is None and layer.column("flstnrnen")[5]  # the cases
+    key = _adv_key(layer, i)
+    assert layer.column("flstkennz")[i] == key
+    before = published(base)
+    path = breaker(layer, key).write(tmp_path / f"{case}.gpkg", "GPKG")
+    result = run_twin(base, "load", "parcels", str(path))
+    expected = message(key, layer)
+    assert_refused(result, path, [
+        f"{path}: 1 record(s) refused; nothing was changed. First: row {i + 1}, "
+        f"field '{field}': {expected}"])
+    assert published(base) == before
+    run = last_run(base)
+    assert run["refusals"] == [{"path": str(path), "row": i + 1, "field": field,
+                                "reason": expected}]
+
+
+def test_a_nenner_written_0000_is_read_as_adv_writes_it(empty_settings: Settings,
+                                                       tmp_path: Path) -> None:
+    layer = sample(40)
+    n = len(layer.geoms)
+    zeros = [_adv_key(layer, i, no_nenner="0000") for i in range(n)]
+    written = layer.with_column("flstkennz", zeros)
+    written = _set(written, "flstnrnen", 3, "0")  # and a field writing it 0
+    path = written.write(tmp_path / "zeros.gpkg", "GPKG")
+    result = run_twin(empty_settings, "load", "parcels", str(path))
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(empty_settings.dsn) as conn:
+        stored = dict(conn.execute("SELECT flstkennz, flstnrnen FROM twin.parcels"))
+    assert stored == {_adv_key(layer, i): layer.column("flstnrnen")[i] for i in range(n)}
+    assert stored[_adv_key(layer, 3)] is None
+    changed = sum(1 for v in layer.column("flstnrnen") if v is None)
+    assert changed == 33
+    note = (f"{path}: {changed} key(s) write no Nenner as '0000'; read as AdV writes it, "
+            f"'____' (e.g. row 1: '{zeros[0]}' as '{_adv_key(layer, 0)}')")
+    assert note in last_run(empty_settings)["notes"]
+
+
+def test_a_parcel_in_both_spellings_is_a_duplicate(base: Settings, tmp_path: Path) -> None:
+    layer = sample(40)
+    assert layer.column("flstnrnen")[3] is None
+    for name in KEY_FIELDS[1:]:  # row 8 is the parcel of row 4 again ...
+        layer = _set(layer, name, 7, layer.column(name)[3])
+    # ... its key written with Nenner 0000, row 4's with AdV's ____
+    layer = _set(layer, "flstkennz", 7, _adv_key(layer, 3, no_nenner="0000"))
+    key = _adv_key(layer, 3)
+    assert layer.column("flstkennz")[3] == key != layer.column("flstkennz")[7]
+    before = published(base)
+    path = layer.write(tmp_path / "both.gpkg", "GPKG")
+    result = run_twin(base, "load", "parcels", str(path))
+    expected = (f"duplicate key '{key}' (a Nenner written '0000' is read as AdV's '____', no "
+                "Nenner: both spellings are one parcel) (also in rows 8)")
+    assert_refused(result, path, [f"First: row 4, field 'flstkennz': {expected}"])
+    assert published(base) == before
+    assert last_run(base)["refusals"] == [{"path": str(path), "row": 4, "field": "flstkennz",
+                                           "reason": expected}]

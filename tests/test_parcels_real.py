@@ -2,7 +2,10 @@
 delivery written by tests/nas_delivery.py, loaded through `twin load parcels`.
 
 The real files lie outside Brandenburg; each test moves a copy (never the file) by shifting its
-coordinates, and takes the values it expects from the file itself.
+coordinates, and takes the values it expects from the file itself. Their keys are of their own
+Land (Thuringia 16, North Rhine-Westphalia 05): a twin publishes the parcels of the Land it is
+configured for (TWIN_LAND_KEY), so these tests configure the file's Land, as a city there
+would; under Brandenburg's 12 the keys are refused (tested below).
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ def _moved(src: Path, dst: Path, shift: tuple[float, float]) -> Path:
 
     dst.write_text(_COORDS.sub(move, src.read_text(encoding="utf-8")), encoding="utf-8")
     return dst
+
+
+def _in_land(settings: Settings, land: str) -> Settings:
+    """``settings`` of a twin configured for the Land ``land`` (TWIN_LAND_KEY)."""
+    return settings.model_copy(update={"land_key": land})
 
 
 def _stored(settings: Settings) -> dict[str, dict]:
@@ -119,7 +127,7 @@ def _true_areas(path: Path, *, curves: bool = True) -> dict[str, float]:
 def test_thueringen_ave_file_loads_with_its_arcs(empty_settings: Settings,
                                                  tmp_path: Path) -> None:
     path = _thueringen_moved(tmp_path)
-    result = run_twin(empty_settings, "load", "parcels", str(path))
+    result = run_twin(_in_land(empty_settings, "16"), "load", "parcels", str(path))
     assert result.returncode == 0, result.stderr
     stored = _stored(empty_settings)
     features = list(ET.parse(THUERINGEN).getroot().iter(f"{AVE}Flurstueck"))
@@ -146,7 +154,7 @@ def test_thueringen_ave_file_loads_with_its_arcs(empty_settings: Settings,
 def test_linearised_arcs_keep_each_area_within_a_thousandth(empty_settings: Settings,
                                                             tmp_path: Path) -> None:
     path = _thueringen_moved(tmp_path)
-    assert run_twin(empty_settings, "load", "parcels", str(path)).returncode == 0
+    assert run_twin(_in_land(empty_settings, "16"), "load", "parcels", str(path)).returncode == 0
     stored = _stored(empty_settings)
     true, chords = _true_areas(path), _true_areas(path, curves=False)
     assert set(true) == set(stored)
@@ -160,9 +168,38 @@ def test_linearised_arcs_keep_each_area_within_a_thousandth(empty_settings: Sett
 
 def test_the_real_file_unmoved_is_refused_for_its_place_not_its_curves(
         empty_settings: Settings) -> None:
-    result = run_twin(empty_settings, "load", "parcels", str(THUERINGEN))
+    result = run_twin(_in_land(empty_settings, "16"), "load", "parcels", str(THUERINGEN))
     assert_refused(result, THUERINGEN, ["cannot be in Brandenburg"])
     assert "Nonlinear" not in result.stderr and "truncated" not in result.stderr
+
+
+def test_keys_of_another_land_are_refused_under_the_configured_one(
+        empty_settings: Settings, tmp_path: Path) -> None:
+    # Moved into Cottbus, but Thuringia's keys (Land 16) in a twin of Brandenburg (12, the
+    # default): every parcel refused, the Land of its key named, nothing changed.
+    path = _thueringen_moved(tmp_path)
+    before = published(empty_settings)
+    result = run_twin(empty_settings, "load", "parcels", str(path))
+    features = list(ET.parse(THUERINGEN).getroot().iter(f"{AVE}Flurstueck"))
+    assert_refused(result, path, [f"{len(features)} record(s) refused"])
+    run = last_run(empty_settings)
+    assert run["outcome"] == "refused"
+    for row, f in enumerate(features, start=1):
+        # The key as AdV builds it from the file's own parts (gemaschl is not in this file:
+        # the Gemarkung is the 6 characters the key itself begins with).
+        zaehler, _, nenner = f.findtext(f"{AVE}flurstnr").partition("/")
+        flur = int(f.findtext(f"{AVE}flur").removeprefix("Flur "))
+        key = f.findtext(f"{AVE}flstkennz")
+        assert key == (f"{key[:6]}{flur:03d}{int(zaehler):05d}"
+                       f"{f'{int(nenner):04d}' if nenner else '____'}__")
+        assert key[:2] == "16"
+        expected = (f"'{key}': Land '16' (Thüringen) is not the configured Land '12' "
+                    "(Brandenburg); the twin publishes the parcels of one Land, set by "
+                    "TWIN_LAND_KEY")
+        assert {"path": str(path), "row": row, "field": "flstkennz",
+                "reason": expected} in run["refusals"]
+    assert f"{path}: row 1, field 'flstkennz': " in result.stderr
+    assert published(empty_settings) == before
 
 
 def test_truncated_is_said_only_of_a_truncated_file(empty_settings: Settings,
@@ -172,7 +209,7 @@ def test_truncated_is_said_only_of_a_truncated_file(empty_settings: Settings,
     # Cut after a whole feature: GDAL would read the features before the cut without a word.
     half.write_bytes(data[: data.index(b"</wfs:member>", len(data) // 2) + 13])
     assert truncation_evidence(half)
-    result = run_twin(empty_settings, "load", "parcels", str(half))
+    result = run_twin(_in_land(empty_settings, "16"), "load", "parcels", str(half))
     assert_refused(result, half, ["truncated", "is closed"])
     assert truncation_evidence(THUERINGEN) is None and truncation_evidence(NRW) is None
     binary = tmp_path / "x.gpkg"
@@ -190,7 +227,7 @@ def test_nrw_aaa_file_maps_to_the_published_fields(empty_settings: Settings,
     x0, y0 = ring[0], ring[1]
     target = Transformer.from_crs(4326, 25832, always_xy=True).transform(*COTTBUS)
     path = _moved(NRW, tmp_path / "nrw_in_cottbus.gml", (target[0] - x0, target[1] - y0))
-    result = run_twin(empty_settings, "load", "parcels", str(path))
+    result = run_twin(_in_land(empty_settings, "05"), "load", "parcels", str(path))
     assert result.returncode == 0, result.stderr
     stored = _stored(empty_settings)
     key = f.findtext(f"{AAA}flurstueckskennzeichen")

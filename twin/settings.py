@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "var", description="Where loads write what is not a table: "
         "the terrain's Cloud-Optimised GeoTIFF (created when first needed)")
     batch_size: int = Field(default=5000, ge=1)
+    land_key: str = Field(
+        default="12", pattern=r"^(0[1-9]|1[0-6])$",
+        description="Länderschlüssel of the state whose parcels the twin publishes (12: "
+        "Brandenburg); a parcel key (Flurstückskennzeichen) of another Land is refused")
     max_items: int = Field(default=10000, ge=1, description="Largest page a client may ask for")
     default_items: int = Field(default=10, ge=1)
     statement_timeout_ms: int = Field(default=30000, ge=100)

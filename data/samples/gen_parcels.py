@@ -143,18 +143,25 @@ def parcel_table(
     flaeche = np.round(shapely.area(p.geom)).astype(float)
     tn = np.array([f"{t};{int(a)}" for t, a in zip(p.tn, flaeche, strict=True)], dtype=object)
     gnum = np.array([GEMARKUNGEN[g].number for g in gem], dtype=object)
+    # AdV's Flurstückskennzeichen: a parcel without Nenner writes '____' in its place, and
+    # without Flurstücksfolge '__' (GeoInfoDok); never '0000'.
     kennz = np.array(
         [
-            f"{LAND_KEY}{g}{f:03d}{z:05d}{n:04d}__"
+            f"{LAND_KEY}{g}{f:03d}{z:05d}{f'{n:04d}' if n else '____'}__"
             for g, f, z, n in zip(gnum, flur, zae, nen, strict=True)
         ],
         dtype=object,
+    )
+    # Features in the order of their numbers (Gemarkung, Flur, Zähler, then Nenner, none
+    # first), as before AdV's fill: the samples drawn from this file keep theirs.
+    by_number = np.array(
+        [f"{g}{f:03d}{z:05d}{n:04d}" for g, f, z, n in zip(gnum, flur, zae, nen, strict=True)]
     )
     start = dt.date(2021, 1, 4).toordinal()
     days = rng.integers(0, dt.date(2024, 11, 29).toordinal() - start, len(p))
     aktualit = [dt.date.fromordinal(start + int(d)) for d in days]
     n = len(p)
-    order = np.argsort(kennz, kind="stable")
+    order = np.argsort(by_number, kind="stable")
     cols = {
         "flstkennz": kennz,
         "land": np.full(n, LAND, dtype=object),

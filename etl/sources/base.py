@@ -16,13 +16,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from etl.columns import Column, Columns
 from etl.geometry import BRANDENBURG, Region, resolve_crs
 from etl.io.vector import Batch, inspect_vector, read_vector
-from twin.errors import SourceError
+from twin.errors import RecordError, SourceError
 from twin.registry import Collection, Coverage
+
+if TYPE_CHECKING:
+    from twin.settings import Settings
 
 
 class LoadMode(enum.StrEnum):
@@ -107,9 +110,22 @@ class Source(ABC):
     def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
         """Yield the parts of ``paths``; raise SourceError/RecordError to refuse."""
 
+    def configure(self, settings: Settings) -> None:
+        """Take what the source needs of the settings; the core calls it before reading."""
+        self.batch_size = settings.batch_size
+
     def key_problem(self, collection: Collection, key: str) -> str | None:
         """Why ``key`` is not a valid key of ``collection``, or None."""
         return None
+
+    def duplicate_hint(self, key: str) -> str:
+        """What a refusal of the duplicate ``key`` adds: how two spellings became one key."""
+        return ""
+
+    def record_problems(self, part: Part) -> Iterator[RecordError]:
+        """Refusals that need more of a record than one value (a key against the fields it is
+        made of), each naming its row and field; the core adds them to its own."""
+        return iter(())
 
     def replace_scope(self, collection: Collection) -> tuple[str, Any] | None:
         """In replace mode, only rows with this (column, value) may be deleted (the value may be

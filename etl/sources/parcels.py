@@ -17,14 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from etl import nas
+from etl import nas, parcel_key
 from etl.cells import digits, key_text
 from etl.columns import Column, Columns, Matched
 from etl.geometry import resolve_crs
 from etl.io.vector import ARC_STEP_DEGREES, Batch, inspect_vector, read_vector
+from etl.parcel_key import LAENDER, NENNER
 from etl.sources.base import LoadOptions, Part, VectorSource
-from twin.errors import SourceError
-from twin.registry import PARCELS
+from twin.errors import RecordError, SourceError
+from twin.registry import PARCELS, Collection
+from twin.settings import Settings
 
 _NO_KEY = ("required field 'flstkennz' is missing (in the AAA schema: "
            "'flurstueckskennzeichen')")
@@ -97,15 +99,6 @@ RULES = {
 #: Keys that GDAL may have read as numbers (losing leading zeros): their widths.
 _KEY_WIDTHS = {"gemaschl": 6, "kreisschl": 5, "gmdschl": 8}
 
-#: The states by their key (Länderschlüssel), for the AAA schema's Land.
-LAENDER = {
-    "01": "Schleswig-Holstein", "02": "Hamburg", "03": "Niedersachsen", "04": "Bremen",
-    "05": "Nordrhein-Westfalen", "06": "Hessen", "07": "Rheinland-Pfalz",
-    "08": "Baden-Württemberg", "09": "Bayern", "10": "Saarland", "11": "Berlin",
-    "12": "Brandenburg", "13": "Mecklenburg-Vorpommern", "14": "Sachsen",
-    "15": "Sachsen-Anhalt", "16": "Thüringen",
-}
-
 _FLUR = re.compile(r"(?i)\s*flur\s*(\d+)\s*")
 _FLURSTNR = re.compile(r"\s*(\d+)\s*(?:/\s*(\d+)\s*)?")
 
@@ -126,10 +119,35 @@ def spellings_table() -> str:
 class ParcelsSource(VectorSource):
     name = "parcels"
     collections = (PARCELS,)
-    # Land (2) + Gemarkung (4) + Flur (3) + Zähler (5) digits, Nenner (4) and two fillers,
-    # where an absent Nenner is written as underscores.
-    key_pattern = re.compile(r"\d{14}[\d_]{4}__")
-    key_description = "a 20-character Flurstückskennzeichen (e.g. 124166001000120003__)"
+    #: The Land whose parcels are published (its Länderschlüssel); configure() sets it from
+    #: the settings (TWIN_LAND_KEY).
+    land_key: str = "12"
+
+    def configure(self, settings: Settings) -> None:
+        super().configure(settings)
+        self.land_key = settings.land_key
+
+    def key_problem(self, collection: Collection, key: str) -> str | None:
+        return parcel_key.problem(key, self.land_key)
+
+    def duplicate_hint(self, key: str) -> str:
+        if NENNER.of(key) != NENNER.none:
+            return ""
+        return (f" (a Nenner written '0000' is read as AdV's '{NENNER.none}', no Nenner: "
+                "both spellings are one parcel)")
+
+    def record_problems(self, part: Part) -> Iterator[RecordError]:
+        """A key whose parts say otherwise than the record's own Gemarkung, Flur and number."""
+        columns = part.batch.columns
+        for i, raw in enumerate(columns["flstkennz"]):
+            key = key_text(raw)
+            if key is None or parcel_key.problem(key, self.land_key):
+                continue  # the core names a missing or malformed key
+            for field, why in parcel_key.disagreements(
+                    key, gemaschl=columns["gemaschl"][i], flur=columns["flur"][i],
+                    zaehler=columns["flstnrzae"][i], nenner=columns["flstnrnen"][i]):
+                yield RecordError(why, path=str(part.path), row=int(part.batch.rows[i]),
+                                  field=field)
 
     def read(self, paths: list[Path], options: LoadOptions) -> Iterator[Part]:
         for path in paths:
@@ -167,6 +185,7 @@ class ParcelsSource(VectorSource):
                 "Gemeinde, the location and the land use are other ALKIS objects and stay empty")
         crs = resolve_crs(str(shown), info.crs, options.crs)
         linearised = 0
+        zero_nenner: list[tuple[int, str]] = []
         for batch in read_vector(path, info, batch_size=self.batch_size):
             read = _Read(columns, batch)
             fields = {name: read.column(name) for name in RULES}
@@ -176,9 +195,16 @@ class ParcelsSource(VectorSource):
                 _derive_ave(fields, read)
             for name, width in _KEY_WIDTHS.items():
                 fields[name] = [digits(v, width) for v in fields[name]]
+            zero_nenner.extend(_adv_fill(fields, batch.rows))
             linearised += batch.linearised
             yield Part(collection, Batch(fields, batch.geometries, batch.rows), shown, crs,
                        info.feature_count)
+        if zero_nenner:
+            row, key = zero_nenner[0]
+            self.notes.append(
+                f"{shown}: {len(zero_nenner)} key(s) write no Nenner as '0000'; read as AdV "
+                f"writes it, '{NENNER.none}' (e.g. row {row}: '{key}' as "
+                f"'{parcel_key.normalised(key)}')")
         if linearised:
             self.notes.append(
                 f"{shown}: {linearised} parcel(s) with arcs (curves) linearised by GDAL, at most "
@@ -226,6 +252,22 @@ def _derive_aaa(columns: dict[str, list], read: _Read) -> None:
                           zip(columns["kreisschl"], read.key_part("gemeinde_nummer"), strict=True)]
     for name in ("flstnrzae", "flstnrnen"):
         columns[name] = [key_text(v) for v in columns[name]]
+
+
+def _adv_fill(columns: dict[str, list], rows: Any) -> Iterator[tuple[int, str]]:
+    """Write a missing Nenner as AdV does, in place: '____' in the key, none in the field
+    (where a file writes it 0); yield (row, key as written) of each key changed."""
+    keys, nenner = columns["flstkennz"], columns["flstnrnen"]
+    for i, raw in enumerate(keys):
+        key = key_text(raw)
+        if key is None:
+            continue
+        adv = parcel_key.normalised(key)
+        if adv != key:
+            keys[i] = adv
+            if key_text(nenner[i]) is not None and key_text(nenner[i]).strip("0") == "":
+                nenner[i] = None
+            yield int(rows[i]), key
 
 
 def _key_prefix(key: Any) -> str | None:

@@ -1,0 +1,142 @@
+"""AdV's Flurstückskennzeichen, the key of a parcel: its parts by position, what each may hold,
+and AdV's fill for the parts a parcel does not have.
+
+The AAA model (GeoInfoDok, ``AX_Flurstueck.flurstueckskennzeichen``) builds it of 20 characters:
+Land (2), Gemarkungsnummer (4), Flurnummer (3), the Flurstücksnummer's Zähler (5) and Nenner
+(4), Flurstücksfolge (2), each right-aligned with leading zeros. Flurnummer, Nenner and
+Flurstücksfolge are optional; where a parcel has none, their places hold underscores (``___``,
+``____``, ``__``), so ``12416600100399______`` is parcel 399 of Flur 1 of Gemarkung 4166 in
+Brandenburg. Some exports write a missing Nenner as ``0000``: that is the same parcel, and it is
+read as AdV writes it (:func:`normalised`), so a file holding both spellings holds a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from etl.cells import key_text
+
+LENGTH = 20
+
+
+@dataclass(frozen=True)
+class KeyPart:
+    """One part of the key: AdV's name, its characters [start, end), and whether a parcel may
+    lack it (then its places hold underscores)."""
+
+    name: str
+    start: int
+    end: int
+    optional: bool = False
+
+    def of(self, key: str) -> str:
+        return key[self.start:self.end]
+
+    @property
+    def none(self) -> str:
+        """How the key writes this part when the parcel has none."""
+        return "_" * (self.end - self.start)
+
+    @property
+    def where(self) -> str:
+        return f"characters {self.start + 1}-{self.end}"
+
+
+LAND = KeyPart("Land", 0, 2)
+GEMARKUNG = KeyPart("Gemarkungsnummer", 2, 6)
+FLUR = KeyPart("Flurnummer", 6, 9, optional=True)
+ZAEHLER = KeyPart("Zähler", 9, 14)
+NENNER = KeyPart("Nenner", 14, 18, optional=True)
+FOLGE = KeyPart("Flurstücksfolge", 18, 20, optional=True)
+PARTS = (LAND, GEMARKUNG, FLUR, ZAEHLER, NENNER, FOLGE)
+
+#: The states by their key (Länderschlüssel).
+LAENDER = {
+    "01": "Schleswig-Holstein", "02": "Hamburg", "03": "Niedersachsen", "04": "Bremen",
+    "05": "Nordrhein-Westfalen", "06": "Hessen", "07": "Rheinland-Pfalz",
+    "08": "Baden-Württemberg", "09": "Bayern", "10": "Saarland", "11": "Berlin",
+    "12": "Brandenburg", "13": "Mecklenburg-Vorpommern", "14": "Sachsen",
+    "15": "Sachsen-Anhalt", "16": "Thüringen",
+}
+
+_LAYOUT = ("Land (2), Gemarkungsnummer (4), Flurnummer (3), Zähler (5), Nenner (4), "
+           "Flurstücksfolge (2)")
+
+
+def normalised(key: str) -> str:
+    """``key`` with a Nenner written ``0000`` written as AdV writes no Nenner, ``____``."""
+    if len(key) == LENGTH and NENNER.of(key) == "0000":
+        return key[:NENNER.start] + NENNER.none + key[NENNER.end:]
+    return key
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def problem(key: str, land: str) -> str | None:
+    """What is wrong with ``key`` as the Flurstückskennzeichen of a parcel of the Land ``land``
+    (its Länderschlüssel), or None. The first wrong part is named, with its characters."""
+    if len(key) != LENGTH:
+        return (f"'{key}' has {len(key)} characters; a Flurstückskennzeichen has 20: "
+                f"{_LAYOUT}")
+    for part in PARTS:
+        value = part.of(key)
+        if part.optional and value == part.none:
+            continue
+        fill = f", or '{part.none}' when the parcel has none" if part.optional else ""
+        if not _digits(value):
+            return (f"'{key}': {part.name} '{value}' ({part.where}) is not "
+                    f"{part.end - part.start} digits{fill}")
+        if int(value) == 0:
+            return (f"'{key}': {part.name} '{value}' ({part.where}) is 0; AdV numbers it "
+                    f"from 1{fill}")
+    found = LAND.of(key)
+    if found not in LAENDER:
+        return f"'{key}': Land '{found}' ({LAND.where}) is no Länderschlüssel (01-16)"
+    if found != land:
+        return (f"'{key}': Land '{found}' ({LAENDER[found]}) is not the configured Land "
+                f"'{land}' ({LAENDER.get(land, '?')}); the twin publishes the parcels of one "
+                "Land, set by TWIN_LAND_KEY")
+    return None
+
+
+def _number(value: Any) -> int | None:
+    """A field's value as a whole number ('002', 2, 2.0: 2); None for blanks and anything else."""
+    text = key_text(value)
+    return int(text) if text is not None and _digits(text) else None
+
+
+def disagreements(key: str, *, gemaschl: Any, flur: Any, zaehler: Any,
+                  nenner: Any) -> list[tuple[str, str]]:
+    """(field, why) for each of a record's own fields that says otherwise than its key, which
+    :func:`problem` has passed. A blank field says nothing, except the Nenner of a record that
+    gives its Zähler: then the parcel has no Nenner."""
+    found: list[tuple[str, str]] = []
+
+    def differ(field: str, part: KeyPart, says: str) -> None:
+        found.append((field, f"'{key}' has {part.name} '{part.of(key)}' ({part.where}), "
+                             f"but the field says {says}"))
+
+    gemarkung = key_text(gemaschl)
+    if gemarkung is not None and gemarkung != key[:GEMARKUNG.end]:
+        found.append(("gemaschl", f"'{key}' has Land and Gemarkungsnummer '{key[:6]}' "
+                                  f"(characters 1-6), but the field says '{gemarkung}'"))
+    if key_text(flur) is not None:
+        number = _number(flur)
+        key_flur = FLUR.of(key)
+        if number is None or key_flur == FLUR.none or int(key_flur) != number:
+            differ("flur", FLUR, f"'{key_text(flur)}'")
+    if key_text(zaehler) is not None:
+        number = _number(zaehler)
+        if number is None or int(ZAEHLER.of(key)) != number:
+            differ("flstnrzae", ZAEHLER, f"'{key_text(zaehler)}'")
+        key_nenner = NENNER.of(key)
+        if key_text(nenner) is None:
+            if key_nenner != NENNER.none:
+                differ("flstnrnen", NENNER, "the parcel has no Nenner")
+        elif (number := _number(nenner)) is None or key_nenner == NENNER.none \
+                or int(key_nenner) != number:
+            differ("flstnrnen", NENNER, f"'{key_text(nenner)}'")
+    return found
