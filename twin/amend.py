@@ -56,7 +56,8 @@ def amend(path: str, query: dict[str, str], body: bytes, config_path: Path) -> b
             return body
         return _edit(body, lambda doc: _no_next_past_end(doc, query))
     if (m := _QUERYABLES.match(path)) and m["cid"] in QUERYABLE:
-        return _edit(body, lambda doc: _only_queryable(doc, QUERYABLE[m["cid"]]))
+        return _edit(body, lambda doc: _only_queryable(doc, QUERYABLE[m["cid"]],
+                                                       get_collection(m["cid"])))
     if (m := _SCHEMA.match(path)) and m["cid"] in QUERYABLE \
             and query.get("profile") == FEATURE_PROFILE:
         return json.dumps(feature_schema(get_collection(m["cid"]))).encode()
@@ -134,9 +135,13 @@ def _no_next_past_end(doc: dict, query: dict[str, str]) -> None:
         doc["links"] = [link for link in doc.get("links", []) if link.get("rel") != "next"]
 
 
-def _only_queryable(doc: dict, names: frozenset[str]) -> None:
+def _only_queryable(doc: dict, names: frozenset[str], c: Collection) -> None:
     props = doc.get("properties", {})
     doc["properties"] = {k: v for k, v in props.items() if k in names or k == "geometry"}
+    # pygeoapi copies a field's type and format only: an array's items are added here.
+    for f in c.all_fields:
+        if f.type.json_items and f.name in doc["properties"]:
+            doc["properties"][f.name]["items"] = f.type.json_items
 
 
 def _add_extents(doc: dict, extents: dict[str, dict[str, Any]]) -> None:
@@ -194,10 +199,7 @@ def feature_schema(c: Collection) -> dict[str, Any]:
     own /schema): GDAL reads a list of types as text.
     """
     def prop(f: Field) -> dict[str, Any]:
-        out = {"type": f.type.json_type, "title": f.title_en, "description": f.title_de}
-        if f.type.json_format:
-            out["format"] = f.type.json_format
-        return out
+        return {**f.type.json_schema(), "title": f.title_en, "description": f.title_de}
 
     geometry_types = ([c.geometry_type] if c.geometry_type != "Geometry" else
                       ["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
