@@ -33,15 +33,18 @@ TOLERANCE = {25833: 0.001, 4326: 1e-8}
 #: QGIS's and GDAL's names of the registry's types.
 QGIS_TYPES = {FieldType.TEXT: "String", FieldType.INTEGER: "Integer", FieldType.DOUBLE: "Real",
               FieldType.DATE: "Date", FieldType.TIMESTAMPTZ: "DateTime",
-              FieldType.TIME: "Time", FieldType.BOOLEAN: "Boolean"}
+              FieldType.TIME: "Time", FieldType.BOOLEAN: "Boolean",
+              FieldType.TEXT_ARRAY: "StringList"}
 #: GDAL's OAPIF driver maps the schema formats "date" and "date-time" only: a time of day
 #: (format "time") is a String field holding "HH:MM:SS".
 GDAL_TYPES = {FieldType.TEXT: "String", FieldType.INTEGER: "Integer", FieldType.DOUBLE: "Real",
               FieldType.DATE: "Date", FieldType.TIMESTAMPTZ: "DateTime",
-              FieldType.TIME: "String", FieldType.BOOLEAN: "Integer(Boolean)"}
+              FieldType.TIME: "String", FieldType.BOOLEAN: "Integer(Boolean)",
+              FieldType.TEXT_ARRAY: "StringList"}
 ARROW_TYPES = {FieldType.TEXT: "string", FieldType.INTEGER: "int32", FieldType.DOUBLE: "double",
                FieldType.DATE: "date32[day]", FieldType.TIMESTAMPTZ: "timestamp[ms]",
-               FieldType.TIME: "string", FieldType.BOOLEAN: "bool"}
+               FieldType.TIME: "string", FieldType.BOOLEAN: "bool",
+               FieldType.TEXT_ARRAY: "list<item: string not null>"}
 
 
 def norm(ftype: FieldType, value: Any) -> Any:
@@ -51,6 +54,11 @@ def norm(ftype: FieldType, value: Any) -> Any:
         return None
     if ftype is FieldType.TEXT:
         return value if isinstance(value, str) else ("?", value)
+    if ftype is FieldType.TEXT_ARRAY:  # a JSON array; GDAL's StringList, QGIS's QStringList
+        items = list(value) if isinstance(value, list | tuple) or hasattr(value, "tolist") \
+            else None
+        ok = items is not None and all(isinstance(v, str) for v in items)
+        return tuple(items) if ok else ("?", value)
     if ftype is FieldType.BOOLEAN:
         return value if isinstance(value, bool) else ("?", value)
     if ftype is FieldType.INTEGER:
@@ -73,6 +81,16 @@ def norm(ftype: FieldType, value: Any) -> Any:
     if not isinstance(value, datetime) or value.tzinfo is None:
         return ("?", value)  # a time without its zone is not the stored instant
     return value.astimezone(UTC).isoformat()
+
+
+def gdal_string_list(text: Any) -> Any:
+    """A StringList as GDAL writes it where a format has no lists (GeoPackage in GDAL 3.6):
+    ``(2:a,b)``, back as a list; anything else as it is. The count must match."""
+    if not isinstance(text, str) or not (text.startswith("(") and text.endswith(")")):
+        return text
+    count, _, items = text[1:-1].partition(":")
+    values = items.split(",") if items else []
+    return values if count.isdigit() and int(count) == len(values) else text
 
 
 def normed(c: Collection, props: dict[str, Any]) -> dict[str, Any]:

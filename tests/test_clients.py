@@ -35,6 +35,7 @@ from tests.client_oracle import (
     Stored,
     assert_same_geometries,
     cql_text,
+    gdal_string_list,
     geojson_of,
     normed,
     pages,
@@ -247,7 +248,9 @@ def ogr2ogr(server: Server, tmp_path: Path, cid: str, *args: str) -> dict[str, d
     meta, table = pyogrio.read_arrow(out)
     rows = table.to_pylist()
     geom_name = meta["geometry_name"] or "geom"
-    out = {r["id"]: {"props": {k: v for k, v in r.items() if k != geom_name},
+    lists = {f.name for f in get_collection(cid).all_fields if f.type is FieldType.TEXT_ARRAY}
+    out = {r["id"]: {"props": {k: gdal_string_list(v) if k in lists else v
+                               for k, v in r.items() if k != geom_name},
                      "geometry": geojson_of(r[geom_name])} for r in rows}
     assert len(out) == len(rows)  # no feature twice (e.g. on two pages)
     return out
@@ -515,6 +518,10 @@ def qgis_rows(c: Collection, stored: Stored, features: list[dict]) -> dict[str, 
     types = qgis_field_types(c, stored)
     numbers = {f.name for f in c.all_fields
                if types[f.name] == "String" and f.type in (FieldType.INTEGER, FieldType.DOUBLE)}
+    # A list QGIS typed as String (null in the first features) arrives as its one item, and
+    # as nothing when it holds more (QGIS 3.22 drops it): compared as such, below.
+    lists = {f.name for f in c.all_fields
+             if types[f.name] == "String" and f.type is FieldType.TEXT_ARRAY}
     out = {}
     for feature in features:
         attrs = dict(feature["attributes"])
@@ -523,7 +530,25 @@ def qgis_rows(c: Collection, stored: Stored, features: list[dict]) -> dict[str, 
             if attrs[name] is not None:
                 assert isinstance(attrs[name], str), (name, attrs[name])
                 attrs[name] = json.loads(attrs[name])
+        for name in lists:
+            if attrs[name] is not None:
+                assert isinstance(attrs[name], str), (name, attrs[name])
+                attrs[name] = [attrs[name]]
         out[key] = without_id(c, attrs, key)
+    return out
+
+
+def qgis_expected(c: Collection, stored: Stored) -> dict[str, dict]:
+    """The stored rows as QGIS 3.22 holds them: a list in a field it typed as String (see
+    :func:`qgis_field_types`) keeps a single item and loses a longer list (NULL). The API
+    serves every list whole; this is the client's limit (parcels' `denkmalnummern`, null in
+    the first features: GDAL and OWSLib read it whole)."""
+    types = qgis_field_types(c, stored)
+    lists = [f.name for f in c.all_fields
+             if types[f.name] == "String" and f.type is FieldType.TEXT_ARRAY]
+    out = {}
+    for key, row in stored.rows.items():
+        out[key] = {**row, **{n: None for n in lists if row[n] is not None and len(row[n]) > 1}}
     return out
 
 
@@ -550,7 +575,7 @@ def test_qgis_reads_every_feature(qgis: dict[str, dict], stored: dict[str, Store
     assert layer["provider_errors"] == []
     assert len(layer["features"]) == stored[cid].count  # no feature twice, none lost
     assert_rows_equal(c, qgis_rows(c, stored[cid], layer["features"]),
-                      stored[cid].rows)
+                      qgis_expected(c, stored[cid]))
     # Every geometry as stored, whatever the layer's type (heritage mixes them).
     geoms = {f["attributes"][c.id_field.name]: geojson_of(f["wkt"]) for f in layer["features"]}
     assert_same_geometries(geoms, stored[cid].geometries(4326), 4326)

@@ -275,7 +275,7 @@ def test_heritage_overlap_lowers_the_score(base: dict[str, Any]) -> None:
             "SELECT site_id FROM twin.commercial_land WHERE parcel_count IS NOT NULL "
             "ORDER BY site_id LIMIT 2").fetchall()
         conn.execute(
-            "INSERT INTO twin.heritage (denkmalnummer, bezeichnung, abschnitt, geom) "
+            "INSERT INTO twin.heritage (denkmalnummer, bezeichnung, denkmalart, geom) "
             "SELECT '09199001', 'Testbereich', 'Denkmalbereich', "
             "ST_Buffer(ST_PointOnSurface(geom), 120) FROM twin.commercial_land "
             "WHERE site_id = %s UNION ALL "

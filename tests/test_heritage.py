@@ -171,13 +171,14 @@ def load_heritage(settings: Settings, *paths: Path, ok: bool = True,
 
 
 def derived(settings: Settings) -> tuple[dict, dict]:
-    """(flurstuecke, flurstueck_anzahl) per monument, (heritage, denkmalnummern) per parcel."""
+    """(flurstuecke, flurstueck_anzahl) per monument, (heritage, denkmalnummern) per parcel;
+    the lists as stored (text[])."""
     with psycopg.connect(settings.dsn) as conn:
         monuments = {k: (f, n) for k, f, n in conn.execute(
             "SELECT denkmalnummer, flurstuecke, flurstueck_anzahl FROM twin.heritage")}
         parcels = {k: (h, n) for k, h, n in conn.execute(
             "SELECT flstkennz, heritage, denkmalnummern FROM twin.parcels "
-            "WHERE heritage IS NOT NULL OR denkmalnummern IS NOT NULL")}
+            "WHERE heritage IS NOT NULL OR cardinality(denkmalnummern) > 0")}
     return monuments, parcels
 
 
@@ -269,7 +270,7 @@ def test_sample_load_joins_reports_and_withholds(base: Settings) -> None:
 
     with psycopg.connect(base.dsn) as conn:
         rows = {r[0]: r[1:] for r in conn.execute(
-            "SELECT denkmalnummer, bezeichnung, adresse, abschnitt, ortsteil, beschreibung "
+            "SELECT denkmalnummer, bezeichnung, adresse, denkmalart, ortsteil, beschreibung "
             "FROM twin.heritage")}
     assert set(rows) == set(expected())
     for key, r in expected().items():
@@ -344,7 +345,7 @@ def test_formats_give_the_same_monuments(base: Settings, tmp_path: Path, list_ki
     assert f"withheld {len(bodendenkmale())} list entries" in result.stderr
     with psycopg.connect(base.dsn) as conn:
         rows = {k: (b, a, shapely.from_wkb(g)) for k, b, a, g in conn.execute(
-            "SELECT denkmalnummer, bezeichnung, abschnitt, ST_AsBinary(geom) "
+            "SELECT denkmalnummer, bezeichnung, denkmalart, ST_AsBinary(geom) "
             "FROM twin.heritage")}
     assert set(rows) == set(expected())
     layer = sample_layer()
@@ -517,22 +518,59 @@ def links_by_rule(conn: psycopg.Connection) -> dict[str, set[str]]:
     return links
 
 
+def neighbours_by_rule(conn: psycopg.Connection,
+                       links: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Monument -> its neighbours, computed with shapely: the parcels that meet the monument
+    or a parcel holding it (a shared boundary is enough), apart from the holders."""
+    keys, wkb = zip(*conn.execute("SELECT flstkennz, ST_AsBinary(geom) FROM twin.parcels"),
+                    strict=True)
+    parcels = dict(zip(keys, shapely.from_wkb(list(wkb)), strict=True))
+    tree = shapely.STRtree(list(parcels.values()))
+    out = {}
+    for key, wkb_geom in conn.execute(
+            "SELECT denkmalnummer, ST_AsBinary(geom) FROM twin.heritage"):
+        reach = [shapely.from_wkb(wkb_geom), *(parcels[p] for p in links[key])]
+        met = {keys[i] for g in reach for i in tree.query(g, predicate="intersects")}
+        out[key] = met - links[key]
+    return out
+
+
+def neighbours(settings: Settings) -> tuple[dict, dict]:
+    """nachbarflurstuecke per monument, nachbardenkmale per parcel (those not empty)."""
+    with psycopg.connect(settings.dsn) as conn:
+        return (dict(conn.execute("SELECT denkmalnummer, nachbarflurstuecke FROM twin.heritage "
+                                  "WHERE cardinality(nachbarflurstuecke) > 0").fetchall()),
+                dict(conn.execute("SELECT flstkennz, nachbardenkmale FROM twin.parcels "
+                                  "WHERE cardinality(nachbardenkmale) > 0").fetchall()))
+
+
+def by_parcel(links: dict[str, set[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for key, touched in links.items():
+        for p in touched:
+            out.setdefault(p, set()).add(key)
+    return out
+
+
 def assert_links_follow_the_rule(settings: Settings) -> None:
     with psycopg.connect(settings.dsn) as conn:
         links = links_by_rule(conn)
+        near = neighbours_by_rule(conn, links)
         areas = {r[0] for r in conn.execute(
-            "SELECT denkmalnummer FROM twin.heritage WHERE abschnitt = 'Denkmalbereich'")}
+            "SELECT denkmalnummer FROM twin.heritage WHERE denkmalart = 'Denkmalbereich'")}
         monuments, parcels = derived(settings)
     for key, touched in links.items():
-        assert monuments[key] == (",".join(sorted(touched)) or None, len(touched)), key
-    by_parcel: dict[str, set[str]] = {}
-    for key, touched in links.items():
-        for p in touched:
-            by_parcel.setdefault(p, set()).add(key)
+        assert monuments[key] == (sorted(touched) or None, len(touched)), key
     expected_parcels = {
-        p: ("Denkmal" if keys - areas else "Denkmalbereich", ",".join(sorted(keys)))
-        for p, keys in by_parcel.items()}
+        p: ("Denkmal" if keys - areas else "Denkmalbereich", sorted(keys))
+        for p, keys in by_parcel(links).items()}
     assert parcels == expected_parcels
+    # Neighbours (Umgebungsschutz): published apart from the holders, both ways.
+    stored_near, stored_near_parcels = neighbours(settings)
+    assert stored_near == {k: sorted(v) for k, v in near.items() if v}
+    assert stored_near_parcels == {p: sorted(k) for p, k in by_parcel(near).items()}
+    for key, touched in links.items():
+        assert not touched & near[key], key
 
 
 def test_links_follow_the_documented_rule(base: Settings) -> None:
@@ -548,11 +586,17 @@ def test_links_follow_the_documented_rule(base: Settings) -> None:
         # with them (they intersect) but are not linked.
         boundary_only = conn.execute(
             "SELECT count(*) FROM twin.heritage h JOIN twin.parcels p "
-            "ON ST_Intersects(h.geom, p.geom) WHERE h.abschnitt = 'Denkmalbereich' "
-            "AND NOT p.flstkennz = ANY(string_to_array(h.flurstuecke, ','))").fetchone()[0]
-    assert monuments[oberkirche] == (under, 1)
-    assert parcels[under][0] == "Denkmal" and oberkirche in parcels[under][1].split(",")
-    assert boundary_only > 0
+            "ON ST_Intersects(h.geom, p.geom) WHERE h.denkmalart = 'Denkmalbereich' "
+            "AND NOT p.flstkennz = ANY(h.flurstuecke)").fetchone()[0]
+        # ... they are its neighbours (Umgebungsschutz), apart from its parcels.
+        boundary_not_neighbour = conn.execute(
+            "SELECT count(*) FROM twin.heritage h JOIN twin.parcels p "
+            "ON ST_Intersects(h.geom, p.geom) WHERE h.denkmalart = 'Denkmalbereich' "
+            "AND NOT p.flstkennz = ANY(h.flurstuecke) "
+            "AND NOT p.flstkennz = ANY(h.nachbarflurstuecke)").fetchone()[0]
+    assert monuments[oberkirche] == ([under], 1)
+    assert parcels[under][0] == "Denkmal" and oberkirche in parcels[under][1]
+    assert boundary_only > 0 and boundary_not_neighbour == 0
 
 
 def test_repeated_load_rewrites_no_row(base: Settings) -> None:
@@ -587,6 +631,35 @@ def test_an_emptied_list_clears_every_parcel(base: Settings, tmp_path: Path) -> 
     load_heritage(base, empty, GEOMS, extra=("--allow-empty",))
     assert published(base)[0] == 0
     assert derived(base) == ({}, {})
+    reload_sample(base)
+    assert_links_follow_the_rule(base)
+
+
+def test_a_database_of_the_text_lists_migrates(base: Settings) -> None:
+    """A database from before issue 10 (comma-joined text, `abschnitt`, no neighbours):
+    `twin db init` turns the texts into the same lists and renames the field; the next load
+    derives the neighbours."""
+    before = derived(base)
+    with psycopg.connect(base.dsn, autocommit=True) as conn:
+        kinds = dict(conn.execute("SELECT denkmalnummer, denkmalart FROM twin.heritage"))
+        conn.execute("ALTER TABLE twin.parcels DROP COLUMN nachbardenkmale, ALTER COLUMN "
+                     "denkmalnummern TYPE text USING array_to_string(denkmalnummern, ',')")
+        conn.execute("ALTER TABLE twin.heritage DROP COLUMN nachbarflurstuecke, ALTER COLUMN "
+                     "flurstuecke TYPE text USING array_to_string(flurstuecke, ',')")
+        conn.execute("ALTER TABLE twin.heritage RENAME COLUMN denkmalart TO abschnitt")
+        old = conn.execute("SELECT count(*) FROM twin.parcels "
+                           "WHERE denkmalnummern LIKE '%,%'").fetchone()[0]
+    assert old > 0  # parcels holding several monuments, as text
+    assert run_twin(base, "db", "init").returncode == 0
+    assert derived(base) == before
+    with psycopg.connect(base.dsn) as conn:
+        assert dict(conn.execute("SELECT denkmalnummer, denkmalart FROM twin.heritage")) == kinds
+        types = dict(conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'twin' AND column_name IN ('denkmalnummern', 'flurstuecke', "
+            "'nachbardenkmale', 'nachbarflurstuecke') AND table_name IN ('parcels', 'heritage')"))
+    assert types == dict.fromkeys(types, "ARRAY") and len(types) == 4
+    assert neighbours(base) == ({}, {})
     reload_sample(base)
     assert_links_follow_the_rule(base)
 
@@ -654,14 +727,82 @@ def test_parcel_under_the_oberkirche_is_listed(server: Server, pg: psycopg.Conne
         "AND gemarkung = 'Cottbus'").fetchone()[0] > 0
 
     monument = server.get(f"{ITEMS}/{oberkirche}").json()["properties"]
-    assert monument["flurstuecke"] == under and monument["flurstueck_anzahl"] == 1
-    assert monument["abschnitt"] == "Baudenkmal"
+    assert monument["flurstuecke"] == [under] and monument["flurstueck_anzahl"] == 1
+    assert monument["denkmalart"] == "Baudenkmal"
+
+
+def test_a_monument_finds_all_its_parcels_and_links_them(server: Server,
+                                                        pg: psycopg.Connection) -> None:
+    """Issue 10: `denkmalnummern` is a list. The city wall lies on 30 parcels (by the rule,
+    computed here with shapely); as comma-joined text `denkmalnummern=<id>` found only the
+    one parcel holding nothing else."""
+    wall = sample_list().where("Bezeichnung",
+                               "Stadtbefestigung mit Stadtmauerabschnitten")[0]["ID-Nr."]
+    links = links_by_rule(pg)
+    near = neighbours_by_rule(pg, links)
+    holders, adjoining = links[wall], near[wall]
+    assert len(holders) == 30 and adjoining and not holders & adjoining
+    assert sum(1 for keys in by_parcel(links).values() if keys == {wall}) == 1
+
+    for params in (
+            {"denkmalnummern": wall},
+            {"filter": f"A_CONTAINS(denkmalnummern, ('{wall}'))"},
+            {"filter-lang": "cql2-json", "filter": json.dumps(
+                {"op": "a_contains", "args": [{"property": "denkmalnummern"}, [wall]]})}):
+        doc = server.get(PARCEL_ITEMS, params={**params, "limit": 1000,
+                                               "skipGeometry": "true"}).json()
+        assert doc["numberMatched"] == len(holders), params
+        assert {f["id"] for f in doc["features"]} == holders, params
+        assert all(wall in f["properties"]["denkmalnummern"] for f in doc["features"])
+    doc = server.get(PARCEL_ITEMS, params={
+        "filter": f"A_OVERLAPS(nachbardenkmale, ('{wall}', '00000000'))", "limit": 1000,
+        "skipGeometry": "true"}).json()
+    assert {f["id"] for f in doc["features"]} == adjoining
+
+    # A list is not compared with a text: the refusal names the array function.
+    r = server.get(PARCEL_ITEMS, params={"filter": f"denkmalnummern = '{wall}'"})
+    assert r.status_code == 400 and "A_CONTAINS(denkmalnummern" in r.json()["description"]
+    queryables = server.get("/collections/parcels/queryables", params={"f": "json"}).json()
+    assert queryables["properties"]["denkmalnummern"]["type"] == "array"
+    assert queryables["properties"]["nachbardenkmale"]["items"] == {"type": "string"}
+    assert "http://www.opengis.net/spec/cql2/1.0/conf/array-functions" in \
+        server.get("/conformance", params={"f": "json"}).json()["conformsTo"]
+    oas = server.get("/openapi", params={"f": "json"}).json()
+    param = next(p for p in oas["paths"][PARCEL_ITEMS]["get"]["parameters"]
+                 if p.get("name") == "denkmalnummern")
+    assert param["schema"] == {"type": "string"}  # one ID, as `denkmalnummern=<id>` takes it
+
+    # The monument links its parcels and its neighbours; each parcel links back.
+    monument = server.get(f"{ITEMS}/{wall}").json()
+    assert monument["properties"]["flurstuecke"] == sorted(holders)
+    assert monument["properties"]["nachbarflurstuecke"] == sorted(adjoining)
+    related = {link["href"]: link["title"] for link in monument["links"]
+               if link["rel"] == "related"}
+    href = f"{server.url}{PARCEL_ITEMS}/"
+    assert set(related) == {href + p for p in holders | adjoining}
+    assert all(related[href + p].startswith("Flurstücke des Denkmals") for p in holders)
+    assert all(related[href + p].startswith("Angrenzende Flurstücke") for p in adjoining)
+    for parcel_key, title in ((sorted(holders)[0], "Denkmale auf dem Flurstück"),
+                              (sorted(adjoining)[0], "Angrenzende Denkmale")):
+        parcel = requests.get(href + parcel_key, timeout=60).json()
+        back = [link for link in parcel["links"] if link["rel"] == "related"
+                and link["href"] == f"{server.url}{ITEMS}/{wall}"]
+        assert len(back) == 1 and back[0]["title"].startswith(title), parcel_key
+    page = server.get(ITEMS, params={"denkmalnummer": wall}).json()["features"][0]
+    assert {link["href"] for link in page["links"]} == set(related)
+    # The HTML item pages show the same links.
+    html = server.get(f"{ITEMS}/{wall}", params={"f": "html"}).text
+    for p in holders | adjoining:
+        assert f'href="{href}{p}"' in html, p
+    html = server.get(f"{PARCEL_ITEMS}/{sorted(holders)[0]}", params={"f": "html"}).text
+    assert f'href="{server.url}{ITEMS}/{wall}"' in html
 
 
 def test_heritage_filters_match_postgis(server: Server, pg: psycopg.Connection) -> None:
     for params, where in [
-        ({"abschnitt": "Denkmalbereich"}, "abschnitt = 'Denkmalbereich'"),
-        ({"filter": "abschnitt = 'Technisches Denkmal'"}, "abschnitt = 'Technisches Denkmal'"),
+        ({"denkmalart": "Denkmalbereich"}, "denkmalart = 'Denkmalbereich'"),
+        ({"filter": "denkmalart = 'Technisches Denkmal'"},
+         "denkmalart = 'Technisches Denkmal'"),
         ({"filter": "flurstueck_anzahl > 1"}, "flurstueck_anzahl > 1"),
         ({"filter": "bezeichnung LIKE '%Turm%'"}, "bezeichnung LIKE '%Turm%'"),
         ({"bbox": "453700,5734200,454600,5735000", "bbox-crs": EPSG_25833},
@@ -722,7 +863,7 @@ def test_no_endpoint_reveals_an_archaeological_site(server: Server,
                 "ST_GeomFromWKB(%s, 25833)) AND denkmalnummern IS NOT NULL",
                 (shapely.to_wkb(geom),)).fetchall()
             for (numbers,) in rows:
-                assert set(numbers.split(",")) <= set(expected())
+                assert set(numbers) <= set(expected())
 
 
 def test_the_sample_database_holds_nothing_archaeological(loaded_settings: Settings) -> None:

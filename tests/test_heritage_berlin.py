@@ -159,7 +159,7 @@ def loaded(empty_settings: Settings, refused, copy_without_conflicts: Path
 def published_rows(settings: Settings) -> dict[str, dict]:
     with psycopg.connect(settings.dsn, row_factory=psycopg.rows.dict_row) as conn:
         return {r["denkmalnummer"]: r for r in conn.execute(
-            "SELECT denkmalnummer, bezeichnung, adresse, beschreibung, abschnitt, gemeinde, "
+            "SELECT denkmalnummer, bezeichnung, adresse, beschreibung, denkmalart, gemeinde, "
             "ortsteil, GeometryType(geom) AS type, ST_NumGeometries(geom) AS parts, "
             "ST_AsText(ST_Transform(geom, 4326)) AS wgs84 FROM twin.heritage")}
 
@@ -221,7 +221,7 @@ def test_values_of_a_few_monuments(loaded, berlin: Berlin) -> None:
         for r in candidates[:3]:
             got = rows["0" + r[0]]
             assert len(r[0]) == 7 and got["denkmalnummer"] == "0" + r[0]
-            assert got["abschnitt"] == section, (r[0], kind)
+            assert got["denkmalart"] == section, (r[0], kind)
 
             def value(name: str, r=r) -> str | None:
                 text = r[col[name]].strip()

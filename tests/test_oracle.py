@@ -374,6 +374,8 @@ def _scalar(draw: st.DrawFn, ftype: FieldType, known: list) -> Any:
 
 
 _CMP = ["=", "<>", "<", "<=", ">", ">="]
+#: CQL2's array functions as PostgreSQL's array operators.
+_ARRAY_SQL = {"A_EQUALS": "=", "A_CONTAINS": "@>", "A_CONTAINEDBY": "<@", "A_OVERLAPS": "&&"}
 
 
 @st.composite
@@ -381,10 +383,22 @@ def predicates(draw: st.DrawFn, c: Collection, known: dict) -> Cql:  # noqa: C90
     """A leaf predicate on one queryable field, with operands of the field's type."""
     f = draw(st.sampled_from([f for f in c.all_fields if f.queryable]))
     col, prop, vals = f'"{f.name}"', {"property": f.name}, known[c.id, f.name]
-    kind = draw(st.sampled_from(
-        ["cmp", "null", "in"] + (["like"] if f.type is FieldType.TEXT else [])
-        + (["between", "arith", "arith", "arith"] if f.type in _NUMBER else [])))
+    if f.type is FieldType.TEXT_ARRAY:  # a list: array functions (and IS NULL) only
+        kind = draw(st.sampled_from(["array", "array", "array", "null"]))
+    else:
+        kind = draw(st.sampled_from(
+            ["cmp", "null", "in"] + (["like"] if f.type is FieldType.TEXT else [])
+            + (["between", "arith", "arith", "arith"] if f.type in _NUMBER else [])))
     event(f"predicate: {kind}")
+    if kind == "array":
+        op = draw(st.sampled_from(sorted(_ARRAY_SQL)))
+        pool = sorted({v for known_list in vals for v in known_list}) or ["x"]
+        items = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True))
+        if vals and draw(st.booleans()):  # a whole stored list: A_EQUALS can match
+            items = list(draw(st.sampled_from(vals)))
+        text = f"{op}({f.name}, ({', '.join(_text_literal(v) for v in items)}))"
+        return Cql(text, {"op": op.lower(), "args": [prop, items]},
+                   f"{col} {_ARRAY_SQL[op]} %s::text[]", (items,))
     if kind == "null":
         neg = draw(st.booleans())
         text = f"{f.name} IS {'NOT ' if neg else ''}NULL"

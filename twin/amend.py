@@ -156,6 +156,10 @@ def _titled_queryables(doc: dict, c: Collection, english: bool, base_url: str) -
         entry["description"] = f.title_de if english else f.title_en
         if page := definition(c, name):
             entry["x-ogc-definition"] = f"{base_url.rstrip('/')}/{page}"
+    # pygeoapi copies a field's type and format only: an array's items are added here.
+    for f in c.all_fields:
+        if f.type.json_items and f.name in doc["properties"]:
+            doc["properties"][f.name]["items"] = f.type.json_items
 
 
 def _add_extents(doc: dict, extents: dict[str, dict[str, Any]]) -> None:
@@ -213,10 +217,7 @@ def feature_schema(c: Collection) -> dict[str, Any]:
     own /schema): GDAL reads a list of types as text.
     """
     def prop(f: Field) -> dict[str, Any]:
-        out = {"type": f.type.json_type, "title": f.title_en, "description": f.title_de}
-        if f.type.json_format:
-            out["format"] = f.type.json_format
-        return out
+        return {**f.type.json_schema(), "title": f.title_en, "description": f.title_de}
 
     geometry_types = ([c.geometry_type] if c.geometry_type != "Geometry" else
                       ["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",

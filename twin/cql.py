@@ -53,6 +53,10 @@ _ARITHMETIC = {
     Power: "power(CAST({} AS double precision), CAST({} AS double precision))",
 }
 _TEMPORAL = {ast.TimeBefore: "<", ast.TimeAfter: ">", ast.TimeEquals: "="}
+#: CQL2 array functions on PostgreSQL arrays: A_CONTAINS(a, b) holds when a has every
+#: element of b, A_OVERLAPS when they share one.
+_ARRAY = {ast.ArrayEquals: "=", ast.ArrayContains: "@>", ast.ArrayContainedBy: "<@",
+          ast.ArrayOverlaps: "&&"}
 
 
 @lru_cache(maxsize=64)
@@ -135,6 +139,9 @@ class Translator:
             bounds = [sql.SQL("{} {} {}").format(lhs, sql.SQL(op), self.node(v))
                       for op, v in ((">=", n.rhs.start), ("<=", n.rhs.end)) if v is not None]
             return sql.SQL("({})").format(sql.SQL(" AND ").join(bounds or [sql.SQL("TRUE")]))
+        if type(n) in _ARRAY:
+            return sql.SQL("({} {} {})").format(self.array(n.lhs), sql.SQL(_ARRAY[type(n)]),
+                                                self.array(n.rhs))
         if type(n) in _ARITHMETIC:
             return sql.SQL(_ARITHMETIC[type(n)]).format(self.node(n.lhs), self.node(n.rhs))
         if isinstance(n, ast.Attribute):
@@ -150,6 +157,13 @@ class Translator:
             return sql.SQL("NULL")
         name = type(n).__name__
         raise FilterError(f"filter construct '{name}' is not supported by this service")
+
+    def array(self, n: Any) -> sql.Composable:
+        """An operand of an array function: a list property, or a literal list (of texts:
+        the type check refuses any other)."""
+        if isinstance(n, list):
+            return sql.SQL("CAST({} AS text[])").format(self.value([str(v) for v in n]))
+        return self.node(n)
 
     def attribute(self, name: str) -> sql.Composable:
         if name in ("geometry", self.collection.geometry_column):

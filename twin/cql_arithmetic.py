@@ -9,7 +9,10 @@ own). Both are module globals of pygeofilter that pygeoapi reaches through pygeo
 
 Two repairs of pygeofilter's readings of CQL2 ride along, in the same places: its text grammar
 negates only a predicate (CQL2 also negates a parenthesized ``AND``/``OR``), and its JSON
-reader takes BETWEEN as ``[a, [low, high]]`` where CQL2 writes ``[a, low, high]``.
+reader takes BETWEEN as ``[a, [low, high]]`` where CQL2 writes ``[a, low, high]``. And its
+text grammar lacks CQL2's array functions (class "array-functions": ``A_EQUALS``,
+``A_CONTAINS``, ``A_CONTAINEDBY``, ``A_OVERLAPS``), which its JSON reader and its AST have:
+they are added, with CQL2's array literal ``('a', 'b')``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,18 @@ _NEW_PRODUCT_RULE = '''?product: power_term
 #: condition too: ``NOT (a = 1 OR b = 2)``, ``NOT ((a IS NULL) AND b = 2)``.
 _NOT_RULE = '"NOT"i "(" predicate ")"'
 _NEW_NOT_RULE = '"NOT"i "(" condition ")"'
+
+
+#: Where the array functions join pygeofilter's predicates, and their rules. The second
+#: argument is an array literal or a property (a parenthesized expression cannot be there, so
+#: the literal's parentheses are unambiguous).
+_PREDICATE_ALTERNATIVE = "          | spatial_predicate\n"
+_ARRAY_RULES = '''
+?array_predicate: _array_predicate_func "(" expression "," array_operand ")" -> array_predicate
+!_array_predicate_func: "A_EQUALS"i | "A_CONTAINS"i | "A_CONTAINEDBY"i | "A_OVERLAPS"i
+?array_operand: array | attribute
+array: "(" [literal ("," literal)*] ")"
+'''
 
 
 class _Op:
@@ -87,6 +102,12 @@ class _Transformer(text_parser.CQLTransformer):
     def power(self, lhs, rhs):  # noqa: ANN001, ANN201 - lark callback
         return Power(lhs, rhs)
 
+    def array_predicate(self, op, lhs, rhs):  # noqa: ANN001, ANN201 - lark callback
+        return pygeofilter_cql2.ARRAY_PREDICATES_MAP[str(op).lower()](lhs, rhs)
+
+    def array(self, *items):  # noqa: ANN002, ANN201 - lark callback
+        return [i for i in items if i is not None]
+
 
 def install() -> None:
     """Teach pygeofilter's CQL2 text and JSON parsers ``%``, ``div`` and ``^`` (idempotent).
@@ -101,12 +122,16 @@ def install() -> None:
         return
     grammar_path = Path(text_parser.__file__).with_name("grammar.lark")
     grammar = grammar_path.read_text(encoding="utf-8")
-    relied_on = _PRODUCT_RULE in grammar and grammar.count(_NOT_RULE) == 1
+    relied_on = _PRODUCT_RULE in grammar and grammar.count(_NOT_RULE) == 1 and \
+        grammar.count(_PREDICATE_ALTERNATIVE) == 1 and \
+        "a_contains" in getattr(pygeofilter_cql2, "ARRAY_PREDICATES_MAP", {})
     if not relied_on or not isinstance(getattr(text_parser, "parser", None), Lark):
         raise RuntimeError("pygeofilter's CQL2 text grammar changed; twin/cql_arithmetic.py "
                            "must be updated for this pygeofilter version")
     text_parser.parser = Lark(
-        grammar.replace(_PRODUCT_RULE, _NEW_PRODUCT_RULE).replace(_NOT_RULE, _NEW_NOT_RULE),
+        grammar.replace(_PRODUCT_RULE, _NEW_PRODUCT_RULE).replace(_NOT_RULE, _NEW_NOT_RULE)
+        .replace(_PREDICATE_ALTERNATIVE, _PREDICATE_ALTERNATIVE + "          | array_predicate\n")
+        + _ARRAY_RULES,
         parser="lalr",
         maybe_placeholders=False, transformer=_Transformer(),
         source_path=str(grammar_path),

@@ -26,6 +26,7 @@ class Kind(enum.StrEnum):
     BOOLEAN = "a boolean"
     TEMPORAL = "a date or timestamp"
     GEOMETRY = "a geometry"
+    ARRAY = "a list of texts"
     NULL = "NULL"
     UNKNOWN = "unknown"  # left to the translator (an unsupported construct, say)
 
@@ -33,7 +34,7 @@ class Kind(enum.StrEnum):
 _FIELD_KINDS = {
     FieldType.TEXT: Kind.TEXT, FieldType.INTEGER: Kind.NUMBER, FieldType.DOUBLE: Kind.NUMBER,
     FieldType.DATE: Kind.TEMPORAL, FieldType.TIMESTAMPTZ: Kind.TEMPORAL,
-    FieldType.BOOLEAN: Kind.BOOLEAN,
+    FieldType.BOOLEAN: Kind.BOOLEAN, FieldType.TEXT_ARRAY: Kind.ARRAY,
     # A time of day is no CQL2 temporal (those are dates and instants); no field of this type
     # is queryable, so this only keeps the table whole.
     FieldType.TIME: Kind.UNKNOWN,
@@ -80,6 +81,8 @@ class _Checker:
             return Kind.TEMPORAL
         if n is None:
             return Kind.NULL
+        if isinstance(n, list):
+            return Kind.ARRAY
         if isinstance(n, values.Geometry | values.Envelope):
             return Kind.GEOMETRY
         if isinstance(n, ast.Function):
@@ -130,6 +133,17 @@ class _Checker:
             for operand in (n.lhs, n.rhs):
                 self.temporal(operand, "T_" + (op[1:] if op.startswith("T") else op))
             return Kind.BOOLEAN
+        if isinstance(n, ast.ArrayPredicate):
+            name = "A_" + n.op.value.upper().removeprefix("A")  # AEQUALS -> A_EQUALS
+            for operand in (n.lhs, n.rhs):
+                if self.kind(operand) not in (Kind.ARRAY, Kind.UNKNOWN):
+                    raise FilterTypeError(
+                        f"{name} compares lists (a list property or a list such as "
+                        f"('09100107', '09100203')); {self.describe(operand)} is not one")
+                if isinstance(operand, list) and not all(isinstance(v, str) for v in operand):
+                    raise FilterTypeError(f"{name}: the list properties hold texts; give each "
+                                          "element in single quotes")
+            return Kind.BOOLEAN
         if isinstance(n, ast.Arithmetic):
             for operand in (n.lhs, n.rhs):
                 if self.kind(operand) not in (Kind.NUMBER, Kind.UNKNOWN):
@@ -163,6 +177,10 @@ class _Checker:
                 raise FilterTypeError(
                     f"{self.describe(node)} cannot be used in {op}; compare geometries with a "
                     "spatial predicate such as S_INTERSECTS or S_EQUALS")
+            if kind is Kind.ARRAY and isinstance(node, ast.Attribute):
+                raise FilterTypeError(
+                    f"{self.describe(node)} cannot be used in {op}; ask a list with an "
+                    f"array function, e.g. A_CONTAINS({node.name}, ('09100107'))")
             if ordered and kind is Kind.BOOLEAN:
                 raise FilterTypeError(f"{self.describe(node)} has no order, so it cannot be "
                                       f"used in {op}")

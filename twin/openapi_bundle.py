@@ -25,6 +25,7 @@ import yaml
 from twin import coverage
 from twin.errors import ConfigurationError
 from twin.pygeoapi.context import CRS84
+from twin.registry import COLLECTIONS, FieldType
 
 OGC_DIR = Path(__file__).resolve().parent / "openapi_ogc"
 FEATURES_1 = "https://schemas.opengis.net/ogcapi/features/part1/1.0/openapi/ogcapi-features-1.yaml"
@@ -243,4 +244,14 @@ def bundle(doc: dict, crs_list: list[str]) -> dict:
             params += [{"$ref": f"#/components/parameters/{name}"}
                        for name in ("datetime", "filter", "filter-lang", "filter-crs")
                        if f"#/components/parameters/{name}" not in known]
+            # `denkmalnummern=09100107` names one item a list holds (twin/provider.py), not
+            # the whole array pygeoapi's parameter schema (the field's) would ask for.
+            lists = {f.name: f for c in COLLECTIONS if path == f"/collections/{c.id}/items"
+                     for f in c.all_fields if f.type is FieldType.TEXT_ARRAY}
+            for p in params:
+                if p.get("name") in lists:
+                    f = lists[p["name"]]
+                    p["schema"] = {"type": "string"}
+                    p["description"] = (f"{f.title_en}: the items whose list holds this value "
+                                        "(CQL2: A_CONTAINS)")
     return doc

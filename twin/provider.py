@@ -31,6 +31,7 @@ from pygeoapi.provider.base import (
 
 from twin.cql import FilterError, box_predicate, make_box, srid_and_flip, to_sql
 from twin.errors import UNAVAILABLE, UnknownNameError
+from twin.item_links import item_links
 from twin.pygeoapi.context import ITEM_VERSION, RAW_BBOX, REQUEST, RequestState
 from twin.registry import Collection, FieldType, by_table
 from twin.request_checks import datetime_interval
@@ -98,11 +99,8 @@ class TwinPostgreSQLProvider(BaseProvider):
     def get_fields(self) -> dict:
         if not self._fields:
             for f in self.collection.all_fields:
-                entry: dict[str, Any] = {"type": f.type.json_type, "title": f.title_en,
-                                         "description": f.title_de}
-                if f.type.json_format:
-                    entry["format"] = f.type.json_format
-                self._fields[f.name] = entry
+                self._fields[f.name] = {**f.type.json_schema(), "title": f.title_en,
+                                        "description": f.title_de}
         return self._fields
 
     # -- reading ----------------------------------------------------------------------------
@@ -174,7 +172,10 @@ class TwinPostgreSQLProvider(BaseProvider):
             params += box_params
         for name, value in properties:
             f = self._field(name)
-            parts.append(sql.SQL("{} = %s").format(sql.Identifier(f.name)))
+            # `denkmalnummern=09100107`: the parcels whose list holds it, not those whose
+            # list is just it.
+            template = "%s = ANY({})" if f.type is FieldType.TEXT_ARRAY else "{} = %s"
+            parts.append(sql.SQL(template).format(sql.Identifier(f.name)))
             params.append(self._typed(f.type, value, name))
         if datetime_ not in (None, "../.."):
             parts.append(self._time_condition(datetime_, params))
@@ -292,9 +293,12 @@ class TwinPostgreSQLProvider(BaseProvider):
     def _feature(self, row: dict, *, keep_id: bool = True) -> dict:
         geojson = row.pop("_geojson", None)
         ident = row[self.id_field] if keep_id else row.pop(self.id_field)
-        return {"type": "Feature", "id": ident,
-                "geometry": json.loads(geojson) if geojson else None,
-                "properties": row}
+        feature = {"type": "Feature", "id": ident,
+                   "geometry": json.loads(geojson) if geojson else None,
+                   "properties": row}
+        if links := item_links(self.collection, row, get_settings().url):
+            feature["links"] = links
+        return feature
 
     # -- connections ------------------------------------------------------------------------
     def _cursor(self):

@@ -29,6 +29,9 @@ class FieldType(enum.StrEnum):
     #: QGIS read as a time field.
     TIME = "time"
     BOOLEAN = "boolean"
+    #: A list of texts (e.g. the ID numbers of the monuments on a parcel): a JSON array of
+    #: strings, which GDAL reads as a StringList; CQL2 queries it with A_CONTAINS & co.
+    TEXT_ARRAY = "text[]"
 
     @property
     def json_type(self) -> str:
@@ -36,7 +39,22 @@ class FieldType(enum.StrEnum):
             FieldType.INTEGER: "integer",
             FieldType.DOUBLE: "number",
             FieldType.BOOLEAN: "boolean",
+            FieldType.TEXT_ARRAY: "array",
         }.get(self, "string")
+
+    @property
+    def json_items(self) -> dict[str, str] | None:
+        """JSON Schema of an array's items; None for a scalar type."""
+        return {"type": "string"} if self is FieldType.TEXT_ARRAY else None
+
+    def json_schema(self) -> dict[str, object]:
+        """``type``, and ``format`` or ``items`` where they apply, of a property's schema."""
+        out: dict[str, object] = {"type": self.json_type}
+        if self.json_format:
+            out["format"] = self.json_format
+        if self.json_items:
+            out["items"] = self.json_items
+        return out
 
     @property
     def json_format(self) -> str | None:
@@ -56,6 +74,9 @@ class Field:
     nullable: bool = True
     #: Computed in the database after loads (see twin/derive.py), never read from a source.
     derived: bool = False
+    #: Id of the collection whose item keys this field lists: each feature links to them
+    #: (twin/item_links.py).
+    links_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,8 +159,14 @@ PARCELS = Collection(
         Field("idflurst", FieldType.TEXT, "ALKIS-Objektkennung", "ALKIS object id"),
         Field("heritage", FieldType.TEXT, "Denkmalschutz (Denkmal, Denkmalbereich)",
               "Heritage protection (listed monument, heritage area)", derived=True),
-        Field("denkmalnummern", FieldType.TEXT, "Berührte Denkmale (ID-Nummern)",
-              "Monuments touching the parcel (ID numbers)", derived=True),
+        # Lists, not comma-joined text: `denkmalnummern=09100107` and A_CONTAINS find every
+        # parcel of a monument (issue 10), and a link leads to each one.
+        Field("denkmalnummern", FieldType.TEXT_ARRAY, "Denkmale auf dem Flurstück (ID-Nummern)",
+              "Monuments on the parcel (ID numbers)", derived=True, links_to="heritage"),
+        Field("nachbardenkmale", FieldType.TEXT_ARRAY,
+              "Angrenzende Denkmale (ID-Nummern; Umgebungsschutz, nicht auf dem Flurstück)",
+              "Adjoining monuments (ID numbers; setting protection, not on the parcel)",
+              derived=True, links_to="heritage"),
     ),
 )
 
@@ -163,13 +190,22 @@ HERITAGE = Collection(
         Field("bezeichnung", FieldType.TEXT, "Bezeichnung", "Name"),
         Field("adresse", FieldType.TEXT, "Lage (Adresse)", "Location (address)"),
         Field("beschreibung", FieldType.TEXT, "Beschreibung", "Description"),
-        Field("abschnitt", FieldType.TEXT, "Abschnitt der Denkmalliste", "Section of the list"),
+        Field("denkmalart", FieldType.TEXT,
+              "Denkmalart (Baudenkmal, Gartendenkmal, Technisches Denkmal, Denkmal, "
+              "Denkmalbereich)",
+              "Kind of monument (Baudenkmal: building, Gartendenkmal: garden, Technisches "
+              "Denkmal: technical, Denkmal, Denkmalbereich: heritage area)"),
         Field("gemeinde", FieldType.TEXT, "Gemeinde", "Municipality"),
         Field("ortsteil", FieldType.TEXT, "Ortsteil", "District"),
-        Field("flurstuecke", FieldType.TEXT, "Berührte Flurstücke", "Parcels touched",
-              derived=True),
-        Field("flurstueck_anzahl", FieldType.INTEGER, "Anzahl berührter Flurstücke",
-              "Number of parcels touched", derived=True),
+        Field("flurstuecke", FieldType.TEXT_ARRAY, "Flurstücke des Denkmals",
+              "Parcels holding the monument", derived=True, links_to="parcels"),
+        Field("flurstueck_anzahl", FieldType.INTEGER, "Anzahl der Flurstücke des Denkmals",
+              "Number of parcels holding the monument", derived=True),
+        Field("nachbarflurstuecke", FieldType.TEXT_ARRAY,
+              "Angrenzende Flurstücke (Umgebungsschutz; berühren das Denkmal oder seine "
+              "Flurstücke nur an der Grenze)",
+              "Adjoining parcels (setting protection; they share only a boundary with the "
+              "monument or its parcels)", derived=True, links_to="parcels"),
     ),
     geometry_type="Geometry",
 )

@@ -57,13 +57,14 @@ from twin.registry import HERITAGE, Collection
 ID_PATTERN = re.compile(r"\d{8}")
 ID_DESCRIPTION = "an 8-digit ID number of the heritage list (e.g. 09100203)"
 
-#: Published values of ``abschnitt``. Only ``Denkmalbereich`` is an area; the rest are
+#: Published values of ``denkmalart``: the kind of monument, not a section of the list (the
+#: field was ``abschnitt`` before issue 10). Only ``Denkmalbereich`` is an area; the rest are
 #: monuments (twin/sql/derive_heritage.sql relies on this).
 AREA = "Denkmalbereich"
 
 
 class Section(enum.StrEnum):
-    """What a row of the list is, as published in ``abschnitt`` (or withheld)."""
+    """What a row of the list is, as published in ``denkmalart`` (or withheld)."""
 
     BAUDENKMAL = "Baudenkmal"
     GARTENDENKMAL = "Gartendenkmal"
@@ -410,7 +411,7 @@ class _Load:
                 missing += sum(1 for v in cells.values()
                                if isinstance(v, str) and v.strip() in MISSING_MARKERS)
                 values = {f: text.get(f) for f in LIST_FIELDS}
-                values.update(denkmalnummer=key, abschnitt=section.value)
+                values.update(denkmalnummer=key, denkmalart=section.value)
                 self.entries[key] = Entry(path, row, values, cells)
         if padded:
             self.notes.append(f"{path}: {padded} ID number(s) were stored as numbers and had "

@@ -32,6 +32,8 @@ CONFORMANCE_FEATURES = [
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
     "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
+    # A_EQUALS, A_CONTAINS, A_CONTAINEDBY, A_OVERLAPS on the list properties (twin/cql.py).
+    "http://www.opengis.net/spec/cql2/1.0/conf/array-functions",
     # Part 4, on street-damage only (twin/transactions.py; the other collections answer 405).
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",

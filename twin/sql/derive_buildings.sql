@@ -40,14 +40,14 @@ WITH fp AS (
                         / nullif(least(fp.area, ST_Area(h.geom)), 0)
                END AS share
     ) m
-    WHERE h.abschnitt IS DISTINCT FROM 'Denkmalbereich'
+    WHERE h.denkmalart IS DISTINCT FROM 'Denkmalbereich'
       AND (ST_Dimension(h.geom) = 0 OR m.share > 0.5)
     ORDER BY fp.building_id, m.share DESC, ST_Area(h.geom), h.denkmalnummer
 ), area AS (
     SELECT DISTINCT ON (fp.building_id) fp.building_id, h.denkmalnummer, h.bezeichnung
     FROM fp
     JOIN twin.heritage h ON ST_Intersects(h.geom, fp.inside)
-    WHERE h.abschnitt = 'Denkmalbereich'
+    WHERE h.denkmalart = 'Denkmalbereich'
     ORDER BY fp.building_id, ST_Area(h.geom), h.denkmalnummer
 ), derived AS (
     SELECT fp.building_id, parcel.flstkennz AS parcel,
