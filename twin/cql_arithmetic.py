@@ -12,7 +12,9 @@ negates only a predicate (CQL2 also negates a parenthesized ``AND``/``OR``), and
 reader takes BETWEEN as ``[a, [low, high]]`` where CQL2 writes ``[a, low, high]``. And its
 text grammar lacks CQL2's array functions (class "array-functions": ``A_EQUALS``,
 ``A_CONTAINS``, ``A_CONTAINEDBY``, ``A_OVERLAPS``), which its JSON reader and its AST have:
-they are added, with CQL2's array literal ``('a', 'b')``.
+they are added, with CQL2's array literal ``('a', 'b')``. Its string literal ends at the first
+quote, so a value holding one (``'O''Neill'``, CQL2's doubled quote) or a line break was "Bad
+CQL text": the literal is read as CQL2 defines it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ _NEW_NOT_RULE = '"NOT"i "(" condition ")"'
 #: argument is an array literal or a property (a parenthesized expression cannot be there, so
 #: the literal's parentheses are unambiguous).
 _PREDICATE_ALTERNATIVE = "          | spatial_predicate\n"
+#: pygeofilter's string literal, and CQL2's: any characters but a lone quote, which is doubled.
+_STRING_RULE = 'SINGLE_QUOTED: "\'" /.*?/ "\'"'
+_NEW_STRING_RULE = "SINGLE_QUOTED: /'(?:[^']|'')*'/"
 _ARRAY_RULES = '''
 ?array_predicate: _array_predicate_func "(" expression "," array_operand ")" -> array_predicate
 !_array_predicate_func: "A_EQUALS"i | "A_CONTAINS"i | "A_CONTAINEDBY"i | "A_OVERLAPS"i
@@ -93,6 +98,9 @@ class Power(ast.Arithmetic):
 
 @v_args(inline=True)  # as pygeofilter's transformer: rule children as arguments
 class _Transformer(text_parser.CQLTransformer):
+    def SINGLE_QUOTED(self, token):  # noqa: ANN001, ANN201, N802 - lark callback
+        return token[1:-1].replace("''", "'")
+
     def mod(self, lhs, rhs):  # noqa: ANN001, ANN201 - lark callback
         return Mod(lhs, rhs)
 
@@ -123,7 +131,7 @@ def install() -> None:
     grammar_path = Path(text_parser.__file__).with_name("grammar.lark")
     grammar = grammar_path.read_text(encoding="utf-8")
     relied_on = _PRODUCT_RULE in grammar and grammar.count(_NOT_RULE) == 1 and \
-        grammar.count(_PREDICATE_ALTERNATIVE) == 1 and \
+        grammar.count(_PREDICATE_ALTERNATIVE) == 1 and grammar.count(_STRING_RULE) == 1 and \
         "a_contains" in getattr(pygeofilter_cql2, "ARRAY_PREDICATES_MAP", {})
     if not relied_on or not isinstance(getattr(text_parser, "parser", None), Lark):
         raise RuntimeError("pygeofilter's CQL2 text grammar changed; twin/cql_arithmetic.py "
@@ -131,6 +139,7 @@ def install() -> None:
     text_parser.parser = Lark(
         grammar.replace(_PRODUCT_RULE, _NEW_PRODUCT_RULE).replace(_NOT_RULE, _NEW_NOT_RULE)
         .replace(_PREDICATE_ALTERNATIVE, _PREDICATE_ALTERNATIVE + "          | array_predicate\n")
+        .replace(_STRING_RULE, _NEW_STRING_RULE)
         + _ARRAY_RULES,
         parser="lalr",
         maybe_placeholders=False, transformer=_Transformer(),
