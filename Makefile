@@ -8,7 +8,8 @@ PORT ?= 5000
 # Length of the soak's steady phase (loads under traffic); restart and a 30 s stop follow.
 SOAK_SECONDS ?= 60
 
-.PHONY: setup postgis venv db demo serve test test-tools lint config samples bench soak fuzz clean
+.PHONY: setup postgis venv db demo serve test test-tools lint config samples bench bench-tools \
+	bench-quick bench-peers soak fuzz clean
 
 setup: venv postgis db ## Virtualenv, PostGIS and the database (idempotent)
 	@scripts/setup_dictionary.sh
@@ -55,9 +56,22 @@ lint: venv
 test: setup test-tools lint ## The whole test suite against real PostGIS and a real server
 	$(BIN)/pytest
 
-bench: setup test-tools ## Benchmarks; results go to bench/results/ and bench/RESULTS.md
+bench: setup test-tools bench-tools ## Benchmarks; results go to bench/results/ and bench/RESULTS.md
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/viewer.py
+	$(BIN)/python bench/jit.py
+	@for n in 10000 200000 1000000; do $(BIN)/python bench/peers.py --count $$n || exit 1; done
+
+bench-tools: ## wrk, tipg (in .venv-tipg) and ogr2ogr: the peers of bench/peers.py
+	@scripts/setup_bench_tools.sh
+
+# Issue 11: the twin against tipg (API) and ogr2ogr (loads), side by side on the same data.
+PEERS_COUNT ?= 200000
+bench-peers: setup bench-tools ## The twin vs tipg and ogr2ogr (make bench-peers PEERS_COUNT=1000000)
+	$(BIN)/python bench/peers.py --count $(PEERS_COUNT)
+
+bench-quick: setup bench-tools ## The same on 10,000 parcels, short rounds: about two minutes
+	$(BIN)/python bench/peers.py --count 10000 --rounds 2 --seconds 3
 
 # Not part of `make test`: ~3 min of faults under traffic in a PostgreSQL cluster of its own
 # (needs root for pg_createcluster); figures to bench/RESULTS.md. The trap drops the cluster
@@ -76,4 +90,4 @@ fuzz: setup test-tools ## Long schemathesis run (make fuzz FUZZ_EXAMPLES=1000)
 	  $(BIN)/pytest tests/test_schemathesis.py -k fuzzing -o timeout=0
 
 clean:
-	rm -rf $(VENV) .venv-schemathesis .venv-ogctests .pytest_cache .ruff_cache config/openapi.yml
+	rm -rf $(VENV) .venv-schemathesis .venv-ogctests .venv-tipg bench/data .pytest_cache .ruff_cache config/openapi.yml

@@ -1,0 +1,341 @@
+"""The twin against its peers on the same data: tipg for the API, ogr2ogr for the load.
+
+    make bench-quick                      # 10,000 parcels, about two minutes
+    make bench-peers PEERS_COUNT=200000   # the issue's figures (issue 11)
+    .venv/bin/python bench/peers.py --count 200000 [--rounds 3] [--seconds 10]
+
+One scratch database. The parcel file (bench/parcel_files.py) is loaded by `ogr2ogr -f
+PostgreSQL` (PG_USE_COPY=YES, a GiST index) into public.ogr_parcels and by `twin load parcels`
+into the twin's table, first load and reload of the unchanged file, each under
+`/usr/bin/time -v` for its peak memory, interleaved. Then `twin serve --workers 2` and tipg
+(`uvicorn --workers 2`, from .venv-tipg) serve the twin's own table, and `wrk -t1 -c4` runs
+rounds of the same queries against both, alternating which goes first, so that a machine
+shared with other work loads both alike: the ratio of the two in one run is the figure. The
+raw record goes to bench/results/peers-COUNT-WHEN.json, a section of bench/RESULTS.md is
+rewritten (bench/peers_report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import requests
+from pyproj import Transformer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+# The `twin` subprocesses run this checkout's code, not whichever one the venv was made from.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
+import parcel_files  # noqa: E402
+import peers_report  # noqa: E402
+from scratch import TMP, drop_scratch, scratch_settings  # noqa: E402
+
+from tests.conftest import TWIN, Server, free_port, twin_env  # noqa: E402
+from twin.settings import Settings  # noqa: E402
+
+SCRATCH = "twin_bench_peers"
+TIPG = ROOT / ".venv-tipg" / "bin"
+RESULTS = ROOT / "bench" / "results"
+#: A square around Cottbus Mitte (EPSG:25833) that holds well over 100 parcels at every size:
+#: tile 0 of every file is the sample itself.
+BOX_25833 = (453_400.0, 5_734_000.0, 454_600.0, 5_735_200.0)
+#: Requests one after another per query and server, for the single-client p50.
+SERIAL = 15
+EPSG_25833 = "http://www.opengis.net/def/crs/EPSG/0/25833"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200_000, help="parcels in the file")
+    parser.add_argument("--rounds", type=int, default=3, help="wrk rounds per query and server")
+    parser.add_argument("--seconds", type=int, default=10, help="length of one wrk run")
+    parser.add_argument("--skip-etl", action="store_true",
+                        help="load with the twin only once (no timing, no ogr2ogr)")
+    args = parser.parse_args()
+    path = parcel_files.write(args.count)
+    record: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "count": args.count, "file": str(path.relative_to(ROOT)),
+                    "file_mb": round(path.stat().st_size / 1e6),
+                    "rounds": args.rounds, "seconds": args.seconds,
+                    "machine": machine(), "load_before": os.getloadavg()}
+    settings = scratch_settings(SCRATCH)
+    try:
+        record["versions"] = versions(settings)
+        if args.skip_etl:
+            run_load(["twin"], settings, path)
+        else:
+            record["etl"] = time_loads(settings, path)
+        record["sql"] = bare_sql(settings)
+        record["api"] = compare_api(settings, args.count, args.rounds, args.seconds)
+    finally:
+        drop_scratch(SCRATCH)
+    record["load_after"] = os.getloadavg()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    raw = RESULTS / f"peers-{args.count}-{record['when'][:19].replace(':', '')}.json"
+    raw.write_text(json.dumps(record, indent=2) + "\n")
+    record["raw"] = str(raw.relative_to(ROOT))
+    peers_report.update(ROOT / "bench" / "RESULTS.md", record)
+    print(peers_report.section(record))
+
+
+# --- the machine and the versions ------------------------------------------------------------
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+               if line.startswith("MemTotal"))
+    return {"cpu": cpu, "cpus": os.cpu_count(), "memory_gb": round(int(mem) / 1024 ** 2, 1),
+            "platform": platform.platform()}
+
+
+def versions(settings: Settings) -> dict:
+    def out(cmd: list[str]) -> str:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+
+    with psycopg.connect(settings.dsn) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+        postgis = conn.execute("SELECT postgis_lib_version()").fetchone()[0]
+    from importlib.metadata import version
+    return {
+        "twin": out(["git", "-C", str(ROOT), "describe", "--always", "--dirty"]),
+        "pygeoapi": version("pygeoapi"), "python": platform.python_version(),
+        "tipg": out([str(TIPG / "python"), "-c",
+                     "from importlib.metadata import version; print(version('tipg'))"]),
+        "postgresql": pg, "postgis": postgis,
+        "gdal": out(["ogr2ogr", "--version"]), "wrk": out(["wrk", "--version"]).split("\n")[0]
+        or subprocess.run(["wrk", "--version"], capture_output=True, text=True,
+                          check=False).stderr.split("\n")[0],
+    }
+
+
+# --- loads -----------------------------------------------------------------------------------
+
+
+def run_load(tool: list[str], settings: Settings, path: Path) -> dict:
+    """One load under /usr/bin/time -v: wall seconds and peak RSS."""
+    if tool == ["twin"]:
+        cmd = [TWIN, "load", "parcels", str(path)]
+    else:
+        db = settings.dsn.rsplit("/", 1)[1]
+        cmd = ["ogr2ogr", "-f", "PostgreSQL", f"PG:host=127.0.0.1 user=postgres dbname={db}",
+               str(path), "-nln", "ogr_parcels", "-overwrite", "-lco", "GEOMETRY_NAME=geom",
+               "-lco", "SPATIAL_INDEX=GIST", "--config", "PG_USE_COPY", "YES"]
+    started = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-v", *cmd], env=twin_env(settings),
+                          capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    return {"seconds": round(seconds, 2), "peak_mb": round(int(rss[1]) / 1024) if rss else None,
+            "load": os.getloadavg()[0]}
+
+
+def time_loads(settings: Settings, path: Path) -> dict:
+    """First load and reload of the unchanged file, ogr2ogr and the twin interleaved."""
+    result: dict = {}
+    for phase in ("first", "reload"):
+        result[f"ogr2ogr_{phase}"] = run_load(["ogr2ogr"], settings, path)
+        result[f"twin_{phase}"] = run_load(["twin"], settings, path)
+        print(f"load {phase}: ogr2ogr {result[f'ogr2ogr_{phase}']}, "
+              f"twin {result[f'twin_{phase}']}", flush=True)
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.ogr_parcels")
+    return result
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+class Tipg:
+    """tipg over the twin's parcels table, two uvicorn workers."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "DATABASE_URL": settings.dsn, "TIPG_DB_SCHEMAS": '["twin"]',
+               "TIPG_DB_TABLES": '["twin.parcels"]', "TIPG_DB_FUNCTIONS": "[]"}
+        self.proc = subprocess.Popen(
+            [str(TIPG / "uvicorn"), "tipg.main:app", "--host", "127.0.0.1", "--port",
+             str(self.port), "--workers", "2", "--log-level", "warning", "--no-access-log"],
+            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=TMP)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tipg exited: {log.read_text()}")
+            try:
+                if requests.get(self.url + "/collections/twin.parcels", timeout=5).ok:
+                    return
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"tipg did not answer in 60 s: {log.read_text()}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def z12_tile(lon: float, lat: float) -> tuple[int, int, int]:
+    """WebMercatorQuad z, x, y of the z12 tile over a point."""
+    n = 2 ** 12
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return 12, x, y
+
+
+def queries(settings: Settings, count: int) -> dict[str, tuple[str, str]]:
+    """Each query as (the twin's path, tipg's path): the same question to both."""
+    to_lonlat = Transformer.from_crs(25833, 4326, always_xy=True)
+    lon0, lat0, lon1, lat1 = to_lonlat.transform_bounds(*BOX_25833)
+    crs84 = f"{lon0:.6f},{lat0:.6f},{lon1:.6f},{lat1:.6f}"
+    utm = ",".join(f"{v:.0f}" for v in BOX_25833)
+    with psycopg.connect(settings.dsn) as conn:
+        key = conn.execute("SELECT flstkennz FROM twin.parcels ORDER BY flstkennz "
+                           "OFFSET %s LIMIT 1", (count // 2,)).fetchone()[0]
+        pk = conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'twin.parcels'::regclass "
+            "AND i.indisprimary").fetchone()[0]
+        tipg_id = conn.execute(f'SELECT "{pk}" FROM twin.parcels WHERE flstkennz = %s',  # noqa: S608
+                               (key,)).fetchone()[0]
+    deep = min(100_000, count // 2)
+    z, x, y = z12_tile((lon0 + lon1) / 2, (lat0 + lat1) / 2)
+    ours, theirs = "/collections/parcels", "/collections/twin.parcels"
+    # f=json is ours; tipg's f=json is a list of rows with WKT, its GeoJSON is f=geojson.
+    return {
+        "bbox 100 CRS84": (f"{ours}/items?f=json&limit=100&bbox={crs84}",
+                           f"{theirs}/items?f=geojson&limit=100&bbox={crs84}"),
+        # tipg has no bbox-crs/crs: it gets the same area in CRS84 and answers in CRS84.
+        "bbox 100 EPSG:25833": (
+            f"{ours}/items?f=json&limit=100&bbox={utm}&bbox-crs={EPSG_25833}&crs={EPSG_25833}",
+            f"{theirs}/items?f=geojson&limit=100&bbox={crs84}"),
+        "page of 1000": (f"{ours}/items?f=json&limit=1000",
+                         f"{theirs}/items?f=geojson&limit=1000"),
+        "feature by id": (f"{ours}/items/{key}?f=json", f"{theirs}/items/{tipg_id}?f=geojson"),
+        "CQL2 filter": (f"{ours}/items?f=json&limit=100&filter-lang=cql2-text"
+                        "&filter=gemarkung%3D%27Sandow%27%20AND%20flaeche%3E1000",
+                        f"{theirs}/items?f=geojson&limit=100&filter-lang=cql2-text"
+                        "&filter=gemarkung%3D%27Sandow%27%20AND%20flaeche%3E1000"),
+        f"deep page (offset {deep})": (f"{ours}/items?f=json&limit=100&offset={deep}",
+                                       f"{theirs}/items?f=geojson&limit=100&offset={deep}"),
+        "z12 tile": (f"{ours}/tiles/WebMercatorQuad/{z}/{y}/{x}",
+                     f"{theirs}/tiles/WebMercatorQuad/{z}/{x}/{y}"),
+    }
+
+
+def probe(url: str) -> dict:
+    """One request: status, bytes, features, time; what wrk then repeats."""
+    started = time.perf_counter()
+    r = requests.get(url, timeout=120)
+    out = {"status": r.status_code, "bytes": len(r.content),
+           "ms": round((time.perf_counter() - started) * 1000, 1)}
+    if r.ok and "json" in r.headers.get("content-type", ""):
+        body = r.json()
+        out["features"] = len(body["features"]) if "features" in body else 1
+        if "numberMatched" in body:
+            out["matched"] = body["numberMatched"]
+    return out
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def wrk(url: str, seconds: int) -> dict:
+    """`wrk -t1 -c4` for ``seconds``: requests per second, latency percentiles, errors."""
+    done = subprocess.run(["wrk", "-t1", "-c4", f"-d{seconds}s", "--timeout", "30s",
+                           "--latency", url], capture_output=True, text=True, check=True)
+    text = done.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1])
+    pct = {f"p{m[1]}_ms": round(float(m[2]) * _UNITS[m[3]], 2)
+           for m in re.finditer(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    return {"rps": rps, **pct, "non_2xx": int(non2xx[1]) if non2xx else 0,
+            "socket_errors": errors[1] if errors else None, "load": os.getloadavg()[0]}
+
+
+def compare_api(settings: Settings, count: int, rounds: int, seconds: int) -> dict:
+    ours = Server(settings, TMP / "twin-serve.log")
+    try:
+        theirs = Tipg(settings, TMP / "tipg.log")
+    except Exception:
+        ours.stop()
+        raise
+    try:
+        result: dict = {}
+        for name, (our_path, their_path) in queries(settings, count).items():
+            urls = {"twin": ours.url + our_path, "tipg": theirs.url + their_path}
+            entry: dict = {"paths": {"twin": our_path, "tipg": their_path},
+                           "probe": {s: probe(u) for s, u in urls.items()}, "runs": {}}
+            entry["probe"] = {s: probe(u) for s, u in urls.items()}  # warm, then probe
+            servers = [s for s in urls if entry["probe"][s]["status"] == 200]
+            # One client, one request at a time: the latency the bare SQL is held to.
+            entry["serial_p50_ms"] = {s: round(statistics.median(
+                probe(urls[s])["ms"] for _ in range(SERIAL)), 1) for s in servers}
+            entry["runs"] = {s: [] for s in servers}
+            for r in range(rounds):
+                for s in (servers if r % 2 == 0 else servers[::-1]):
+                    entry["runs"][s].append(wrk(urls[s], seconds))
+            entry["rps"] = {s: round(statistics.mean(x["rps"] for x in runs), 1)
+                            for s, runs in entry["runs"].items()}
+            entry["p50_ms"] = {s: round(statistics.median(x["p50_ms"] for x in runs), 1)
+                               for s, runs in entry["runs"].items()}
+            if len(servers) == 2:
+                entry["ratio"] = round(entry["rps"]["twin"] / entry["rps"]["tipg"], 2)
+                entry["round_ratios"] = [round(a["rps"] / b["rps"], 2) for a, b in zip(
+                    entry["runs"]["twin"], entry["runs"]["tipg"], strict=True)]
+            print(f"{name}: rps {entry['rps']}, ratio {entry.get('ratio')}, "
+                  f"probe {entry['probe']}", flush=True)
+            result[name] = entry
+        return result
+    finally:
+        ours.stop()
+        theirs.stop()
+
+
+def bare_sql(settings: Settings, repeat: int = 20) -> dict:
+    """The bbox page of 100 as one SQL statement (GeoJSON built in PostgreSQL), median ms:
+    the floor the API's p50 is held to (within 2x)."""
+    stmt = ("SELECT json_build_object('type', 'FeatureCollection', 'features', "
+            "coalesce(json_agg(ST_AsGeoJSON(t.*, 'geom')::json), '[]')) FROM ("
+            "SELECT p.flstkennz, p.land, p.gemarkung, p.gemaschl, p.flur, p.flstnrzae, "
+            "p.flstnrnen, p.flaeche, p.lagebeztxt, p.tntxt, p.kreis, p.kreisschl, p.gemeinde, "
+            "p.gmdschl, p.aktualit, p.idflurst, p.heritage, p.denkmalnummern, "
+            "ST_Transform(p.geom, 4326) AS geom FROM twin.parcels p "
+            "WHERE p.geom && ST_MakeEnvelope(%s, %s, %s, %s, 25833) "
+            "ORDER BY p.flstkennz LIMIT 100) t")
+    times = []
+    with psycopg.connect(settings.dsn) as conn:
+        for _ in range(repeat + 2):
+            started = time.perf_counter()
+            conn.execute(stmt, BOX_25833).fetchone()
+            times.append((time.perf_counter() - started) * 1000)
+    return {"bbox 100 median_ms": round(statistics.median(times[2:]), 2),
+            "statement": stmt % BOX_25833}
+
+
+if __name__ == "__main__":
+    main()
