@@ -73,6 +73,8 @@ class LoadReport:
     notes: list[str] = field(default_factory=list)
     #: Rows of any published table whose derived values (twin/derive.py) this load changed.
     derived: int = 0
+    #: The derivation steps this load ran: those downstream of the collections it touched.
+    derive_steps: list[str] = field(default_factory=list)
     #: The load transaction's id: whether it committed can be asked after an interruption.
     xid: str | None = None
 
@@ -163,8 +165,8 @@ def _load_coverage(source: CoverageSource, paths: list[Path], options: LoadOptio
         with _run_record(report, mode, settings):
             with connect(settings) as conn:
                 hold_run(conn, report.run_id)
-                # One load at a time, as for the tables: two terrain loads would race to swap.
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext('twin.load'))")
+                # Two terrain loads would race to swap; a buildings load reads the file.
+                _lock_reach(conn, [source.coverage.id])
                 target.parent.mkdir(parents=True, exist_ok=True)
                 fd, name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".tif",
                                             dir=target.parent)
@@ -184,7 +186,8 @@ def _load_coverage(source: CoverageSource, paths: list[Path], options: LoadOptio
                         os.replace(scratch, target)
                         _sync_directory(target.parent)
                         # Buildings without a ground height take it from the new terrain.
-                        derive.refresh_after_terrain(conn, settings)
+                        report.derive_steps = derive.refresh(conn, settings,
+                                                             [source.coverage.id])
                         report.outcome = "succeeded"
                 finally:
                     scratch.unlink(missing_ok=True)
@@ -218,15 +221,24 @@ def load_file(source: Source, path: Path, options: LoadOptions | None = None,
     return load(source, [path], options, settings)
 
 
+def _lock_reach(conn: psycopg.Connection, collections: list[str]) -> None:
+    """Wait for the loads that share a collection with this one's reach, its derive steps
+    included (twin/derive.py): a parcels load writes heritage, buildings and commercial land,
+    so table locks taken source by source would deadlock two such loads. Loads of disjoint
+    reaches (parcels and traffic) run side by side. Locks taken in one order cannot deadlock.
+    """
+    for cid in sorted(derive.reach(collections)):
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('twin.load'), hashtext(%s))",
+                     (cid,))
+
+
 def _stage_name(c: Collection | Detail) -> sql.Identifier:
     return sql.Identifier(f"stage_{c.table}")
 
 
 def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: LoadOptions,
           mode: LoadMode, settings: Settings, report: LoadReport) -> None:
-    # One load at a time: every load's derive step writes the other sources' tables too, so
-    # table locks taken source by source would deadlock two concurrent loads.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('twin.load'))")
+    _lock_reach(conn, [c.id for c in source.collections])
     for c in source.collections:
         target = sql.Identifier(c.schema, c.table)
         # Concurrent loads of one table queue up here; readers are not blocked.
@@ -282,7 +294,14 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
         counts = report.detail_counts[d.table]
         counts.inserted, counts.updated, counts.deleted, counts.unchanged = _merge_detail(
             conn, d, source.collections[0])
-    derive.refresh(conn, settings)
+    merged = [c for c in source.collections if c.id in touched or options.allow_empty]
+    for c in merged:
+        counts = report.counts[c.id]
+        if counts.inserted or counts.updated or counts.deleted:
+            # Fresh statistics: a table loaded for the first time has none, and the derive
+            # steps' plans would be estimated from a guess (costly enough to JIT-compile).
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(c.schema, c.table)))
+    report.derive_steps = derive.refresh(conn, settings, [c.id for c in merged])
     report.derived = _rows_written_by_derive(conn, report)
     changed = (any(report.total(k) for k in ("inserted", "updated", "deleted"))
                or any(c.inserted or c.updated or c.deleted for c in report.detail_counts.values())
@@ -292,8 +311,11 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
 
 def _rows_written_by_derive(conn: psycopg.Connection, report: LoadReport) -> int:
     """Published rows this transaction wrote beyond the merge: derived values that changed."""
+    # Only the collections this load merged or its derive steps write can hold such rows.
+    ids = set(report.counts) | {i for s in derive.STEPS if s.name in report.derive_steps
+                                for i in s.writes}
     written = 0
-    for c in COLLECTIONS:
+    for c in (c for c in COLLECTIONS if c.id in ids):
         written += conn.execute(sql.SQL(
             "SELECT count(*) FROM {} WHERE xmin = pg_current_xact_id()::xid").format(
                 sql.Identifier(c.schema, c.table))).fetchone()[0]

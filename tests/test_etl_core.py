@@ -31,8 +31,8 @@ def test_a_load_that_only_repairs_derived_values_says_so(loaded_settings: Settin
 
 
 def test_loads_of_different_sources_at_once_both_finish(loaded_settings: Settings) -> None:
-    # Each load's derive step writes the other sources' tables: without one lock for all
-    # loads, two at once deadlock.
+    # Their derive steps write each other's tables: without the lock of their shared reach
+    # (etl/core.py _lock_reach), two at once deadlock.
     from concurrent.futures import ThreadPoolExecutor
 
     def run(name: str) -> str:

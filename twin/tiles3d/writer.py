@@ -366,7 +366,7 @@ SELECT convert_from(content, 'UTF8')::jsonb #>> '{asset,tilesetVersion}'
 def refresh_building_tiles(conn: psycopg.Connection) -> TileStats | None:
     """:func:`write_building_tiles` unless the stored tiles were made from the same rows.
 
-    Every load runs the derivation steps (twin/derive.py), and most loads (parcels, traffic)
+    Loads of parcels, heritage and buildings run this step (twin/derive.py), and most of them
     change no building: rebuilding the tiles of a whole city for them would cost seconds each.
     The fingerprint of the rows the tiles were made from is their ``asset.tilesetVersion``.
 
