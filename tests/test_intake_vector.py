@@ -38,7 +38,7 @@ def test_points_outside_the_region_name_the_column_that_is_wrong() -> None:
 
 
 def test_a_workbook_is_not_taken_for_a_stations_list(tmp_path: Path) -> None:
-    openpyxl = pytest.importorskip("openpyxl")
+    import openpyxl  # a dependency of the twin (spreadsheets), never skipped
     path = tmp_path / "stations.xlsx"
     book = openpyxl.Workbook()
     book.active.append(["Zst", "x", "y"])
