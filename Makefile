@@ -53,8 +53,11 @@ test-tools: ## GDAL's CLI, QGIS 3.22 headless, Chromium, and schemathesis and og
 lint: venv
 	$(BIN)/ruff check .
 
+# Whole modules per worker (a module's database and server stay in one process); each worker
+# builds its own template and sample database. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup test-tools lint ## The whole test suite against real PostGIS and a real server
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup test-tools bench-tools ## Benchmarks; results go to bench/results/ and bench/RESULTS.md
 	$(BIN)/python bench/run.py

@@ -58,13 +58,21 @@ def _url(dbname: str) -> str:
 
 @contextmanager
 def _database(name: str, template: str | None = None) -> Iterator[str]:
-    """A database created afresh (from ``template`` if given), dropped afterwards."""
+    """A database created afresh (from ``template`` if given), dropped afterwards.
+
+    Every connection to it runs without JIT, whoever opens it (the tests' own psycopg
+    connections, the API's pool, GDAL, QGIS): the samples are tiny, but PostGIS's function
+    costs put some plans above ``jit_above_cost``, and compiling them took longer than running
+    them (issue 11). Set on each database: CREATE DATABASE ... TEMPLATE does not copy
+    ALTER DATABASE settings. A test that is about JIT turns it on in its own session.
+    """
     with _admin() as conn:
         _drop(conn, name)
         conn.execute(sql.SQL("CREATE DATABASE {}{}").format(
             sql.Identifier(name),
             sql.SQL(" TEMPLATE {}").format(sql.Identifier(template)) if template
             else sql.SQL("")))
+        conn.execute(sql.SQL("ALTER DATABASE {} SET jit = off").format(sql.Identifier(name)))
     try:
         yield name
     finally:
@@ -113,10 +121,40 @@ def samples_db(template_db: str, samples_data_dir: Path) -> Iterator[str]:
         yield name
 
 
+#: Marks a module that only reads the sample data: no load, no write through the API or SQL,
+#: no lock, no killed connection. Its ``loaded_settings``, ``server`` and ``pg`` are then the
+#: session's one shared copy and server instead of a copy and a `twin serve` of its own (a
+#: server's start costs seconds, most of a short module). Without the mark a module keeps
+#: its own, so a new module that writes is safe by default.
+READ_ONLY = "samples_read_only"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{READ_ONLY}: the module only reads the sample data; it shares the "
+        "session's loaded database and server (tests/conftest.py)")
+
+
+def _reads_only(request: pytest.FixtureRequest) -> bool:
+    return request.node.get_closest_marker(READ_ONLY) is not None
+
+
+@pytest.fixture(scope="session")
+def shared_loaded_settings(samples_db: str, samples_data_dir: Path,
+                           tmp_path_factory) -> Iterator[Settings]:
+    """Settings of the one copy of the sample-loaded database that read-only modules share."""
+    with _module_copy(samples_db, tmp_path_factory, samples_data_dir) as settings:
+        yield settings
+
+
 @pytest.fixture(scope="module")
-def loaded_settings(samples_db: str, samples_data_dir: Path,
+def loaded_settings(request: pytest.FixtureRequest, samples_db: str, samples_data_dir: Path,
                     tmp_path_factory) -> Iterator[Settings]:
-    """Settings of a module's own copy of the sample-loaded database."""
+    """Settings of a module's own copy of the sample-loaded database (the shared copy for a
+    module marked ``samples_read_only``)."""
+    if _reads_only(request):
+        yield request.getfixturevalue("shared_loaded_settings")
+        return
     with _module_copy(samples_db, tmp_path_factory, samples_data_dir) as settings:
         yield settings
 
@@ -156,7 +194,7 @@ class Server:
                 return
             # A first answer slower than the timeout (a busy machine) is not a dead server.
             except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.3)
+                time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"twin serve did not answer in 60 s: {log.read_text()}")
 
@@ -171,9 +209,21 @@ class Server:
             self.proc.kill()
 
 
+@pytest.fixture(scope="session")
+def shared_server(shared_loaded_settings: Settings, tmp_path_factory) -> Iterator[Server]:
+    """The API over the shared sample database, for modules marked ``samples_read_only``."""
+    srv = Server(shared_loaded_settings, tmp_path_factory.mktemp("srv") / "server.log")
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture(scope="module")
-def server(loaded_settings: Settings, tmp_path_factory) -> Iterator[Server]:
-    """The API over the sample data, on a free port."""
+def server(request: pytest.FixtureRequest, loaded_settings: Settings,
+           tmp_path_factory) -> Iterator[Server]:
+    """The API over the module's sample data, on a free port."""
+    if _reads_only(request):
+        yield request.getfixturevalue("shared_server")
+        return
     srv = Server(loaded_settings, tmp_path_factory.mktemp("srv") / "server.log")
     yield srv
     srv.stop()

@@ -18,6 +18,9 @@ from tests.conftest import Server
 from twin.registry import PARCELS
 from twin.settings import Settings
 
+# Reads the samples only: the session's shared database and server (tests/conftest.py).
+pytestmark = pytest.mark.samples_read_only
+
 ITEMS = "/collections/parcels/items"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"

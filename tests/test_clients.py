@@ -44,6 +44,9 @@ from tests.client_oracle import (
 from tests.conftest import Server
 from twin.registry import COLLECTIONS, COVERAGES, PARCELS, Collection, FieldType, get_collection
 
+# Reads the samples only: the session's shared database and server (tests/conftest.py).
+pytestmark = pytest.mark.samples_read_only
+
 IDS = [c.id for c in COLLECTIONS]
 TIMED = [c.id for c in COLLECTIONS if c.time_field]
 CLI_TIMEOUT = 180

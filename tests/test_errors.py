@@ -28,6 +28,9 @@ from tests.conftest import Server
 from twin.pygeoapi.compat import TEMPLATE_PAGES
 from twin.registry import COLLECTIONS
 
+# Reads the samples only: the session's shared database and server (tests/conftest.py).
+pytestmark = pytest.mark.samples_read_only
+
 ITEMS = "/collections/parcels/items"
 REGISTRY_IDS = [c.id for c in COLLECTIONS]
 EXECUTION = "/processes/assess-commercial-land/execution"

@@ -12,6 +12,9 @@ from nbclient import NotebookClient
 from tests.conftest import Server
 from twin.settings import PROJECT_ROOT
 
+# Reads the samples only: the session's shared database and server (tests/conftest.py).
+pytestmark = pytest.mark.samples_read_only
+
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 #: One notebook per user group, each with a map (notebooks/offline_map.py).
 USER_GROUPS = ("planning", "heritage", "street_space", "economic_development")

@@ -21,6 +21,9 @@ from tests.conftest import Server
 from twin.registry import COLLECTIONS, COMMERCIAL_LAND
 from twin.settings import DEFAULT_CONTACT_EMAIL, PROJECT_ROOT
 
+# Reads the samples only: the session's shared database and server (tests/conftest.py).
+pytestmark = pytest.mark.samples_read_only
+
 EXECUTION = "/processes/assess-commercial-land/execution"
 ITEMS = "/collections/commercial-land/items"
 BOM = "\ufeff"

@@ -14,8 +14,13 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from tests.conftest import Server
 from twin.settings import PROJECT_ROOT
+
+# Reads the samples only: the session's shared database and server (tests/conftest.py).
+pytestmark = pytest.mark.samples_read_only
 
 PYTHON = PROJECT_ROOT / ".venv-ogctests" / "bin" / "python"
 PLUGINS = PROJECT_ROOT / "tests" / "ogctests_plugins"

@@ -44,6 +44,9 @@ from twin.registry import (
     FieldType,
 )
 
+# Reads the samples only: the session's shared database and server (tests/conftest.py).
+pytestmark = pytest.mark.samples_read_only
+
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
 BOX_CRS = {"CRS84": CRS84, "4326": EPSG.format(4326), "25833": EPSG.format(25833),

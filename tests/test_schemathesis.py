@@ -16,12 +16,16 @@ from typing import Any
 from urllib.parse import quote
 
 import jsonschema
+import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from tests.conftest import Server
 from twin.registry import COLLECTIONS
 from twin.settings import PROJECT_ROOT
+
+# Reads the samples only: the session's shared database and server (tests/conftest.py).
+pytestmark = pytest.mark.samples_read_only
 
 SCHEMATHESIS = PROJECT_ROOT / ".venv-schemathesis" / "bin" / "schemathesis"
 CHECKS = "not_a_server_error,response_schema_conformance"
