@@ -34,6 +34,18 @@ PARCELS_SAMPLE = PROJECT_ROOT / "data" / "samples" / "parcels" / "flurstuecke_co
 TWIN = str(Path(sys.executable).with_name("twin"))
 
 
+#: The longest modules (pytest --durations, issue 11), started first: xdist hands out whole
+#: modules (--dist loadfile) in collection order, so a long module collected last would leave
+#: one worker busy and the other idle at the end. Only the order changes, nothing is skipped.
+LONG_MODULES = ("test_traffic.py", "test_street_damage.py", "test_privacy.py",
+                "test_terrain.py", "test_pygeoapi_compat.py", "test_viewer.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order within
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
