@@ -382,6 +382,35 @@ def _clipped(srid: int, bbox: tuple[float, float, float, float], storage_srid: i
                inner=_inner_part(srid, (cx1, cy1, cx2, cy2), storage_srid))
 
 
+@lru_cache(maxsize=16)
+def _transformer(from_srid: int, to_srid: int) -> Transformer:
+    """A transformer, x/y as PostGIS orders them, built once per pair: building one takes
+    milliseconds, and every new box (a client panning) needs two."""
+    return Transformer.from_crs(from_srid, to_srid, always_xy=True)
+
+
+def _edges(transformer: Transformer, box: tuple[float, float, float, float],
+           points: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The west, east, south and north edges of ``box``, ``points`` each, carried over."""
+    x1, y1, x2, y2 = box
+    steps = np.linspace(0.0, 1.0, points)
+    xs, ys = x1 + (x2 - x1) * steps, y1 + (y2 - y1) * steps
+    return (transformer.transform(np.full_like(ys, x1), ys),
+            transformer.transform(np.full_like(ys, x2), ys),
+            transformer.transform(xs, np.full_like(xs, y1)),
+            transformer.transform(xs, np.full_like(xs, y2)))
+
+
+def _edge_bounds(transformer: Transformer, box: tuple[float, float, float, float],
+                 points: int) -> tuple[float, float, float, float]:
+    """The bounds of ``box`` carried over, from its densified edges: what pyproj's
+    ``transform_bounds`` gives for such boxes, but vectorised (that took 0.2-0.5 s, on every
+    request with a new box, for 1,000 points per edge)."""
+    edges = _edges(transformer, box, points)
+    xs, ys = np.concatenate([e[0] for e in edges]), np.concatenate([e[1] for e in edges])
+    return float(np.min(xs)), float(np.min(ys)), float(np.max(xs)), float(np.max(ys))
+
+
 @lru_cache(maxsize=256)
 def _inner_part(srid: int, box: tuple[float, float, float, float],
                 storage_srid: int) -> tuple[float, float, float, float] | None:
@@ -399,13 +428,8 @@ def _inner_part(srid: int, box: tuple[float, float, float, float],
     x1, y1, x2, y2 = max(w, box[0]), max(s, box[1]), min(e, box[2]), min(n, box[3])
     if not (x1 < x2 and y1 < y2):
         return None
-    to_storage = Transformer.from_crs(srid, storage_srid, always_xy=True)
-    steps = np.linspace(0.0, 1.0, INNER_DENSIFY_POINTS)
-    lons, lats = x1 + (x2 - x1) * steps, y1 + (y2 - y1) * steps
-    west = to_storage.transform(np.full_like(lats, x1), lats)
-    east = to_storage.transform(np.full_like(lats, x2), lats)
-    south = to_storage.transform(lons, np.full_like(lons, y1))
-    north = to_storage.transform(lons, np.full_like(lons, y2))
+    west, east, south, north = _edges(_transformer(srid, storage_srid), (x1, y1, x2, y2),
+                                      INNER_DENSIFY_POINTS)
     m = INNER_MARGIN_M
     ix1, ix2 = float(np.max(west[0])) + m, float(np.min(east[0])) - m
     iy1, iy2 = float(np.max(south[1])) + m, float(np.min(north[1])) - m
@@ -422,15 +446,14 @@ def _storage_envelope(srid: int, box: tuple[float, float, float, float],
     if CRS.from_epsg(srid).is_geographic:
         lon_lat = box
     else:
-        to_lon_lat = Transformer.from_crs(srid, 4326, always_xy=True)
-        lon_lat = to_lon_lat.transform_bounds(*box, densify_pts=DENSIFY_POINTS)
+        lon_lat = _edge_bounds(_transformer(srid, 4326), box, DENSIFY_POINTS)
     w, s, e, n = CRS.from_epsg(storage_srid).area_of_use.bounds
     w, s = max(w, lon_lat[0]), max(s, lon_lat[1])
     e, n = min(e, lon_lat[2]), min(n, lon_lat[3])
     if not (w <= e and s <= n):
         return None
-    to_storage = Transformer.from_crs(4326, storage_srid, always_xy=True)
-    x1, y1, x2, y2 = to_storage.transform_bounds(w, s, e, n, densify_pts=DENSIFY_POINTS)
+    x1, y1, x2, y2 = _edge_bounds(_transformer(4326, storage_srid), (w, s, e, n),
+                                  DENSIFY_POINTS)
     m = PREFILTER_MARGIN_M
     return x1 - m, y1 - m, x2 + m, y2 + m
 
