@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     max_items: int = Field(default=10000, ge=1, description="Largest page a client may ask for")
     default_items: int = Field(default=10, ge=1)
     statement_timeout_ms: int = Field(default=30000, ge=100)
+    count_limit: int = Field(
+        default=10000, ge=0, description="numberMatched is given when at most this many items "
+        "match (beyond, counting them costs more than the page; resulttype=hits always "
+        "counts); 0: always count")
     api_keys_path: Path | None = Field(
         default=None, description="Keys file of the write API (default: api_keys.yml beside "
         "the pygeoapi config); holds names, scopes and salted hashes, never a key")
