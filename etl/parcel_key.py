@@ -157,6 +157,15 @@ def disagreements(key: str, *, gemaschl: Any, flur: Any, zaehler: Any,
     return found
 
 
+def sound(key: str, land: str, gemaschl: Any, flur: Any, zaehler: Any, nenner: Any) -> bool:
+    """True when ``key`` is well formed as written (no blanks around it) and the record's
+    fields agree with it: neither :func:`problem` nor :func:`disagreements` would find
+    anything. False says only "ask them"."""
+    return (key[:2] == land and land in LAENDER and len(key) == LENGTH
+            and _WELL_FORMED.fullmatch(key, 2) is not None
+            and _agree(key, gemaschl, flur, zaehler, nenner))
+
+
 def _agree(key: str, gemaschl: Any, flur: Any, zaehler: Any, nenner: Any) -> bool:
     """True when the fields surely agree with ``key``, as files usually write them (text
     digits, whole numbers, blanks as None): a quick test before :func:`disagreements`' own,

@@ -139,13 +139,18 @@ class ParcelsSource(VectorSource):
     def record_problems(self, part: Part) -> Iterator[RecordError]:
         """A key whose parts say otherwise than the record's own Gemarkung, Flur and number."""
         columns = part.batch.columns
+        gemaschl, flur = columns["gemaschl"], columns["flur"]
+        zaehler, nenner = columns["flstnrzae"], columns["flstnrnen"]
         for i, raw in enumerate(columns["flstkennz"]):
+            if type(raw) is str and parcel_key.sound(raw, self.land_key, gemaschl[i], flur[i],
+                                                     zaehler[i], nenner[i]):
+                continue  # the usual record, passed in one quick test
             key = key_text(raw)
             if key is None or parcel_key.problem(key, self.land_key):
                 continue  # the core names a missing or malformed key
             for field, why in parcel_key.disagreements(
-                    key, gemaschl=columns["gemaschl"][i], flur=columns["flur"][i],
-                    zaehler=columns["flstnrzae"][i], nenner=columns["flstnrnen"][i]):
+                    key, gemaschl=gemaschl[i], flur=flur[i], zaehler=zaehler[i],
+                    nenner=nenner[i]):
                 yield RecordError(why, path=str(part.path), row=int(part.batch.rows[i]),
                                   field=field)
 
