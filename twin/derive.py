@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import psycopg
 
-from twin.analysis import commercial_land
 from twin.db import packaged_sql
 from twin.registry import (
     BUILDINGS,
@@ -29,8 +28,6 @@ from twin.registry import (
     TRAFFIC_STATIONS,
 )
 from twin.settings import Settings, get_settings
-from twin.terrain import ground_heights
-from twin.tiles3d import refresh_building_tiles
 
 
 def buildings_ground_from_terrain(conn: psycopg.Connection, settings: Settings) -> None:
@@ -43,6 +40,10 @@ def buildings_ground_from_terrain(conn: psycopg.Connection, settings: Settings) 
         "AND geom IS NOT NULL) s").fetchall()
     if not rows:
         return
+    # Imported here, as in the two steps below: a load that runs none of them (parcels) need
+    # not import raster and 3D-tile code.
+    from twin.terrain import ground_heights
+
     heights = ground_heights(settings, [(x, y) for _, x, y in rows])
     found = [(round(h, 2), key) for (key, _, _), h in zip(rows, heights, strict=True)
              if h is not None]
@@ -56,11 +57,15 @@ def building_tiles(conn: psycopg.Connection, settings: Settings) -> None:
     """The 3D Tiles of the buildings (twin/tiles3d/), rewritten with the buildings' current
     attributes in the load's transaction when any changed: the viewer and the collection
     never disagree."""
+    from twin.tiles3d import refresh_building_tiles
+
     refresh_building_tiles(conn)
 
 
 def commercial_land_scores(conn: psycopg.Connection, settings: Settings) -> None:
     """A15 distance, heritage overlap, parcel count, then score and breakdown."""
+    from twin.analysis import commercial_land
+
     commercial_land.refresh(conn)
 
 

@@ -139,13 +139,18 @@ class ParcelsSource(VectorSource):
     def record_problems(self, part: Part) -> Iterator[RecordError]:
         """A key whose parts say otherwise than the record's own Gemarkung, Flur and number."""
         columns = part.batch.columns
+        gemaschl, flur = columns["gemaschl"], columns["flur"]
+        zaehler, nenner = columns["flstnrzae"], columns["flstnrnen"]
         for i, raw in enumerate(columns["flstkennz"]):
+            if type(raw) is str and parcel_key.sound(raw, self.land_key, gemaschl[i], flur[i],
+                                                     zaehler[i], nenner[i]):
+                continue  # the usual record, passed in one quick test
             key = key_text(raw)
             if key is None or parcel_key.problem(key, self.land_key):
                 continue  # the core names a missing or malformed key
             for field, why in parcel_key.disagreements(
-                    key, gemaschl=columns["gemaschl"][i], flur=columns["flur"][i],
-                    zaehler=columns["flstnrzae"][i], nenner=columns["flstnrnen"][i]):
+                    key, gemaschl=gemaschl[i], flur=flur[i], zaehler=zaehler[i],
+                    nenner=nenner[i]):
                 yield RecordError(why, path=str(part.path), row=int(part.batch.rows[i]),
                                   field=field)
 
@@ -194,7 +199,7 @@ class ParcelsSource(VectorSource):
             else:
                 _derive_ave(fields, read)
             for name, width in _KEY_WIDTHS.items():
-                fields[name] = [digits(v, width) for v in fields[name]]
+                fields[name] = [_digits(v, width) for v in fields[name]]
             zero_nenner.extend(_adv_fill(fields, batch.rows))
             linearised += batch.linearised
             yield Part(collection, Batch(fields, batch.geometries, batch.rows), shown, crs,
@@ -227,12 +232,14 @@ class _Read:
 
 def _derive_ave(columns: dict[str, list], read: _Read) -> None:
     """Fields the ave variants write differently: 'Flur 2', flurstnr '425/1', no gemaschl."""
-    columns["flur"] = [_flur(v) for v in columns["flur"]]
+    columns["flur"] = [_flur(v) if type(v) is str else v for v in columns["flur"]]
     if "flurstnr" in read.columns:
         for i, number in enumerate(read.column("flurstnr")):
             if columns["flstnrzae"][i] is None and columns["flstnrnen"][i] is None:
                 columns["flstnrzae"][i], columns["flstnrnen"][i] = _flurstnr(number)
-    columns["gemaschl"] = [g if key_text(g) else _key_prefix(k)
+    # A value that starts with a digit is surely not blank: key_text need not say so.
+    columns["gemaschl"] = [g if (type(g) is str and g[:1].isdigit()) or key_text(g)
+                           else _key_prefix(k)
                            for g, k in zip(columns["gemaschl"], columns["flstkennz"], strict=True)]
 
 
@@ -259,6 +266,8 @@ def _adv_fill(columns: dict[str, list], rows: Any) -> Iterator[tuple[int, str]]:
     (where a file writes it 0); yield (row, key as written) of each key changed."""
     keys, nenner = columns["flstkennz"], columns["flstnrnen"]
     for i, raw in enumerate(keys):
+        if type(raw) is str and "0000" not in raw:
+            continue  # no Nenner 0000 to rewrite (the test in C, for a million keys)
         key = key_text(raw)
         if key is None:
             continue
@@ -268,6 +277,13 @@ def _adv_fill(columns: dict[str, list], rows: Any) -> Iterator[tuple[int, str]]:
             if key_text(nenner[i]) is not None and key_text(nenner[i]).strip("0") == "":
                 nenner[i] = None
             yield int(rows[i]), key
+
+
+def _digits(value: Any, width: int) -> str | None:
+    """:func:`etl.cells.digits`, quicker for the text digits most files hold."""
+    if type(value) is str and value.isdigit():
+        return value.zfill(width)
+    return digits(value, width)
 
 
 def _key_prefix(key: Any) -> str | None:
