@@ -88,7 +88,10 @@ def main() -> None:
         else:
             record["etl"] = time_loads(settings, path)
             if profile_dir and not peers_report.etl_met(record["etl"]):
-                record["etl"]["profile"] = profile_load(settings, path, profile_dir)
+                try:
+                    record["etl"]["profile"] = profile_load(settings, path, profile_dir)
+                except subprocess.CalledProcessError as exc:
+                    record["etl"]["profile_error"] = (exc.stderr or b"")[-300:].decode()
         record["commands"] = commands(settings, path, args.seconds)
         record["sql"] = bare_sql(settings)
         record["tiles"] = choose_tiles(settings)
@@ -311,6 +314,8 @@ def probe(url: str) -> dict:
     out = {"status": r.status_code, "bytes": len(r.content),
            "ms": round((time.perf_counter() - started) * 1000, 1),
            "type": r.headers.get("content-type", "")}
+    if r.headers.get("content-encoding"):  # sent compressed though not asked: say so
+        out["encoding"] = r.headers["content-encoding"]
     if r.ok and "json" in out["type"]:
         body = r.json()
         out["features"] = len(body["features"]) if "features" in body else 1
@@ -402,10 +407,15 @@ def compare_api(settings: Settings, count: int, rounds: int, seconds: int, tiles
                 name == peers_report.BBOX and not peers_report.sql_met(entry, sql_ms))
             if profile_dir and "twin" in servers and missed:
                 out = profile_dir / f"{slug(name)}.speedscope.json"
-                spied = profiles.spy_during(pids["twin"], seconds, out,
-                                            lambda u=urls["twin"]: wrk(u, seconds))
-                entry["profile"] = {"raw": str(out.relative_to(ROOT)), "rps": spied["rps"],
-                                    **profiles.summarise_speedscope(json.loads(out.read_text()))}
+                try:
+                    spied = profiles.spy_during(pids["twin"], seconds, out,
+                                                lambda u=urls["twin"]: wrk(u, seconds))
+                except RuntimeError as exc:  # no ptrace here, say: the figures still count
+                    entry["profile_error"] = str(exc)[-300:]
+                else:
+                    entry["profile"] = {
+                        "raw": str(out.relative_to(ROOT)), "rps": spied["rps"],
+                        **profiles.summarise_speedscope(json.loads(out.read_text()))}
             print(f"{name}: rps {entry['rps']}, ratio {entry.get('ratio')}, "
                   f"cpu {entry['cpu_ms_per_req']}, probe {entry['probe']}", flush=True)
             result[name] = entry

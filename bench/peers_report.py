@@ -140,7 +140,8 @@ def where_the_time_goes(rec: dict) -> list[str]:
         if api_met(e) and not (name == BBOX and not sql_met(e, sql_ms)):
             continue
         if "profile" not in e:
-            reason = _not_served(e) or "not profiled (--no-profile)"
+            reason = _not_served(e) or (f"profile failed: {e['profile_error']}"
+                                        if "profile_error" in e else "not profiled (--no-profile)")
             lines.append(f"- {name}: nothing to profile ({reason})" if _not_served(e)
                          else f"- {name}: {reason}")
             continue
@@ -157,6 +158,8 @@ def where_the_time_goes(rec: dict) -> list[str]:
                      f"({prof['rps']:.1f} req/s while sampled, {prof['samples']} samples, "
                      f"{prof['raw']}){split}")
         lines += profiles.summary_lines(prof)
+    if "profile_error" in rec.get("etl", {}):
+        lines.append(f"- loads: profile failed: {rec['etl']['profile_error']}")
     prof = rec.get("etl", {}).get("profile")
     if prof:
         lines.append(f"- loads: pyinstrument of one more reload ({prof['seconds']:.1f} s under "
