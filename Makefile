@@ -66,7 +66,7 @@ bench-tools: ## wrk, tipg (in .venv-tipg) and ogr2ogr: the peers of bench/peers.
 	@scripts/setup_bench_tools.sh
 
 # Issue 11: the twin against tipg (API) and ogr2ogr (loads), side by side on the same data.
-# Each run also profiles the goals it misses (py-spy, pyinstrument: bench/profiles.py) and
+# Each run also profiles the goals it misses (py-spy: bench/profiles.py) and
 # rewrites the scale table across sizes (bench/scale_report.py) and the README's sentence.
 PEERS_COUNT ?= 200000
 bench-peers: setup bench-tools ## The twin vs tipg and ogr2ogr (make bench-peers PEERS_COUNT=1000000)

@@ -71,6 +71,8 @@ def main() -> None:
                         help="load with the twin only once (no timing, no ogr2ogr)")
     parser.add_argument("--no-profile", action="store_true",
                         help="do not profile the goals this run does not meet")
+    parser.add_argument("--load-profiler", choices=("py-spy", "pyinstrument"), default="py-spy",
+                        help="profiler of the load (bench/profiles.py says which shows what)")
     args = parser.parse_args()
     path = parcel_files.write(args.count)
     record: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -89,10 +91,11 @@ def main() -> None:
             record["etl"] = time_loads(settings, path)
             if profile_dir and not peers_report.etl_met(record["etl"]):
                 try:
-                    record["etl"]["profile"] = profile_load(settings, path, profile_dir)
+                    record["etl"]["profile"] = profile_load(settings, path, profile_dir,
+                                                            args.load_profiler)
                 except subprocess.CalledProcessError as exc:
                     record["etl"]["profile_error"] = (exc.stderr or b"")[-300:].decode()
-        record["commands"] = commands(settings, path, args.seconds)
+        record["commands"] = commands(settings, path, args.seconds, args.load_profiler)
         record["sql"] = bare_sql(settings)
         record["tiles"] = choose_tiles(settings)
         record["api"] = compare_api(settings, args.count, args.rounds, args.seconds,
@@ -156,7 +159,8 @@ def load_cmd(tool: str, settings: Settings, path: Path) -> list[str]:
             "-lco", "SPATIAL_INDEX=GIST", "--config", "PG_USE_COPY", "YES"]
 
 
-def commands(settings: Settings, path: Path, seconds: int) -> dict[str, str]:
+def commands(settings: Settings, path: Path, seconds: int, load_profiler: str
+             ) -> dict[str, str]:
     """The commands the report prints, so a reader can run any figure again by hand."""
     rel = path.relative_to(ROOT)
 
@@ -171,18 +175,29 @@ def commands(settings: Settings, path: Path, seconds: int) -> dict[str, str]:
             "tipg": "uvicorn tipg.main:app --workers 2 (TIPG_DB_TABLES='[\"twin.parcels\"]')",
             "py-spy": "py-spy record --pid PID --subprocesses --nonblocking --rate 200 "
                       "--format speedscope --duration SECONDS (during one more wrk round)",
-            "pyinstrument": f"pyinstrument -r json twin load parcels {rel} (one more reload)"}
+            "load profile": (f"py-spy record --idle --subprocesses --nonblocking --rate 100 "
+                             f"--format speedscope -- twin load parcels {rel} (one more reload)"
+                             if load_profiler == "py-spy" else
+                             f"pyinstrument -r json twin load parcels {rel} (one more reload)")}
 
 
-def profile_load(settings: Settings, path: Path, out_dir: Path) -> dict:
-    """One more reload of the unchanged file under pyinstrument: where the load's time goes."""
-    out = out_dir / "load-reload.pyinstrument.json"
-    cmd = profiles.pyinstrument_cmd(load_cmd("twin", settings, path), out)
+def profile_load(settings: Settings, path: Path, out_dir: Path, profiler: str) -> dict:
+    """One more reload of the unchanged file under a profiler: where the load's time goes."""
+    load = load_cmd("twin", settings, path)
+    if profiler == "py-spy":
+        out = out_dir / "load-reload.speedscope.json"
+        cmd = profiles.spy_cmd(load, out)
+    else:
+        out = out_dir / "load-reload.pyinstrument.json"
+        cmd = profiles.pyinstrument_cmd(load, out)
     started = time.perf_counter()
     subprocess.run(cmd, env=twin_env(settings), check=True, capture_output=True)
-    summary = profiles.summarise_pyinstrument(json.loads(out.read_text()))
+    wall = round(time.perf_counter() - started, 2)
+    doc = json.loads(out.read_text())
+    summary = (profiles.summarise_speedscope(doc) if profiler == "py-spy"
+               else profiles.summarise_pyinstrument(doc))
     print(f"profile of the reload: {summary}", flush=True)
-    return {"raw": str(out.relative_to(ROOT)), "wall_s": round(time.perf_counter() - started, 2),
+    return {"raw": str(out.relative_to(ROOT)), "profiler": profiler, "seconds": wall,
             **summary}
 
 

@@ -162,8 +162,11 @@ def where_the_time_goes(rec: dict) -> list[str]:
         lines.append(f"- loads: profile failed: {rec['etl']['profile_error']}")
     prof = rec.get("etl", {}).get("profile")
     if prof:
-        lines.append(f"- loads: pyinstrument of one more reload ({prof['seconds']:.1f} s under "
-                     f"the profiler, main process, wall clock; {prof['raw']})")
+        how = ("py-spy, wall clock, the load and its subprocesses" if
+               prof.get("profiler", "py-spy") == "py-spy" and "samples" in prof else
+               "pyinstrument, wall clock, main process")
+        lines.append(f"- loads: one more reload under a profiler ({how}; {prof['seconds']:.1f} s "
+                     f"under it; {prof['raw']})")
         lines += profiles.summary_lines(prof)
     return lines
 

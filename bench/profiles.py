@@ -4,8 +4,11 @@ Capture (bench/peers.py calls these for every goal a run does not meet):
   - py-spy (`record --subprocesses --format speedscope`) attached to `twin serve` while one more
     `wrk` round runs against it: the Python stacks of the workers, CPU time only (a worker
     waiting for PostgreSQL or a socket is not sampled);
-  - pyinstrument (`-r json`) around one more `twin load parcels`: wall-clock time of the load's
-    main process, waits for PostgreSQL included (they show under the psycopg call that waited);
+  - py-spy (`record --idle --subprocesses`) running one more `twin load parcels`: wall-clock
+    samples of the load and any process it starts, waits for PostgreSQL included (they show
+    under the psycopg call that waited), without slowing it down; or pyinstrument (`-r json`,
+    bench/peers.py --load-profiler pyinstrument): an exact call tree of the main process, at
+    the price of a load about 1.7x slower under it;
   - CPU seconds of process trees from /proc (the servers' workers, PostgreSQL's backends), so a
     row can say how much of a request is Python and how much PostgreSQL.
 Summaries are pure functions of the profile documents (tests/test_bench_helpers.py): the top
@@ -25,6 +28,8 @@ from typing import Any
 #: Path fragments that mark our own code (not a library's).
 OURS = ("/twin/", "/etl/")
 _TICKS = os.sysconf("SC_CLK_TCK")
+#: A sample without a Python frame: the interpreter starting, or native code with none above.
+NO_FRAME = "no Python frame (native)"
 
 
 def short_path(path: str) -> str:
@@ -52,6 +57,8 @@ def _label(name: str, path: str) -> str:
 def package(label: str) -> str:
     """The package a frame label's file belongs to: ``twin``, ``pyproj``, ``json``..."""
     path = label.rsplit(" (", 1)[-1].rstrip(")")
+    if path.startswith("<frozen "):  # <frozen importlib._bootstrap>: importing modules
+        return path.removeprefix("<frozen ").split(".", 1)[0].rstrip(">")
     head = path.split("/", 1)[0]
     return head.removesuffix(".py") or "?"
 
@@ -78,15 +85,19 @@ def summarise_speedscope(doc: dict, *, top: int = 8) -> dict:
     """
     frames = doc["shared"]["frames"]
     keys = [(f["name"], f.get("file") or "") for f in frames]
+    # --subprocesses puts a "process PID:command" frame at the root of each stack: not a function.
+    marker = {i for i, (name, path) in enumerate(keys) if not path and name.startswith("process ")}
     own: Counter = Counter()
     charged: Counter = Counter()
     total = 0.0
     for profile in doc["profiles"]:
         weights = profile.get("weights") or [1] * len(profile["samples"])
         for stack, weight in zip(profile["samples"], weights, strict=True):
-            if not stack:
-                continue
+            stack = [i for i in stack if i not in marker]
             total += weight
+            if not stack:
+                own[NO_FRAME] += weight
+                continue
             name, path = keys[stack[-1]]
             own[_label(name, path)] += weight
             deepest = next((keys[i] for i in reversed(stack) if is_ours(keys[i][1])), None)
@@ -161,6 +172,13 @@ def spy_during(pid: int, seconds: int, out: Path, run: Callable[[], Any]) -> Any
     if spy.returncode != 0 or not out.exists():
         raise RuntimeError(f"py-spy failed: {err[-2000:]}")
     return result
+
+
+def spy_cmd(cmd: list[str], out: Path) -> list[str]:
+    """``cmd`` run under py-spy: wall clock (--idle), its subprocesses too, speedscope out."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return [_tool("py-spy"), "record", "--idle", "--subprocesses", "--nonblocking", "--rate",
+            "100", "--format", "speedscope", "-o", str(out), "--", *cmd]
 
 
 def pyinstrument_cmd(cmd: list[str], out: Path) -> list[str]:

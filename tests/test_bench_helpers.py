@@ -286,3 +286,16 @@ def test_pyinstrument_summary(helpers):
 
 def test_cpu_delta_counts_new_processes_from_zero(helpers):
     assert helpers.profiles.cpu_delta({1: 1.0, 2: 5.0}, {1: 1.5, 3: 0.25}) == pytest.approx(0.75)
+
+
+def test_speedscope_process_frames_are_not_functions(helpers):
+    # py-spy --subprocesses roots each stack in a "process PID:command" frame without a file.
+    frames = [{"name": 'process 7:"twin load parcels x.gpkg"', "file": ""},
+              {"name": "_prepare", "file": "/w/etl/core.py"}]
+    doc = {"shared": {"frames": frames},
+           "profiles": [{"type": "sampled", "samples": [[0, 1], [0]], "weights": [1, 1]}]}
+    out = helpers.profiles.summarise_speedscope(doc)
+    assert out["self"] == [{"frame": "_prepare (etl/core.py)", "share": 0.5},
+                           {"frame": "no Python frame (native)", "share": 0.5}]
+    assert helpers.profiles.package("_find_and_load (<frozen importlib._bootstrap>)") == \
+        "importlib"
