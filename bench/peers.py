@@ -11,8 +11,15 @@ into the twin's table, first load and reload of the unchanged file, each under
 (`uvicorn --workers 2`, from .venv-tipg) serve the twin's own table, and `wrk -t1 -c4` runs
 rounds of the same queries against both, alternating which goes first, so that a machine
 shared with other work loads both alike: the ratio of the two in one run is the figure. The
-raw record goes to bench/results/peers-COUNT-WHEN.json, a section of bench/RESULTS.md is
-rewritten (bench/peers_report.py).
+queries include vector tiles at z12, z14 and z16, each the densest tile of the loaded parcels
+(bench/tile_choice.py); until the twin serves tiles its rows say what it answered. Each round
+also reads the CPU the server's processes and PostgreSQL's backends spent per request (/proc).
+Every goal the run misses is profiled in the run, after its measured rounds
+(bench/profiles.py: py-spy on `twin serve` during one more wrk round; one more reload under
+py-spy or pyinstrument), raw profiles to bench/results/profiles/COUNT/. The raw record goes to
+bench/results/peers-COUNT-WHEN.json, a section of bench/RESULTS.md is rewritten
+(bench/peers_report.py), then the scale table across sizes and the README's sentence
+(bench/scale_report.py).
 """
 
 from __future__ import annotations
