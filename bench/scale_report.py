@@ -194,6 +194,11 @@ def sentence(records: dict[int, dict]) -> str:
             others.append(f"{q} {gq[1]} (k={gq[0]:.2f})")
     if others:
         parts.append("; the other queries' p50: " + ", ".join(others))
+    loads = [r["load_before"][0] for r in records.values()]
+    if max(loads) > 2 * max(min(loads), 1.0):
+        parts.append(f". The runs met different loads (1-minute load average "
+                     f"{', '.join(f'{v:.1f}' for v in loads)} on {records[n0]['machine']['cpus']} "
+                     "CPUs): growth between sizes is only as good as the runs are alike")
     return "".join(parts) + "."
 
 

@@ -194,6 +194,11 @@ def test_scale_sentence_and_table_from_figures(helpers):
     assert table[0].startswith("| figure | 10,000 | 200,000 | 1,000,000 |")
     assert "| reload ms per 1,000 parcels, twin / ogr2ogr | 50 / 10 | 50 / 10 | 50 / 10 |" \
         in "\n".join(table)
+    assert "met different loads" not in text
+    records[200_000]["load_before"] = [9.0, 5.0, 3.0]
+    assert text.removesuffix(".") in helpers.scale.sentence(records)
+    assert ("The runs met different loads (1-minute load average 1.0, 9.0, 1.0 on 2 CPUs)"
+            in helpers.scale.sentence(records))
     assert helpers.scale.sentence({10_000: records[10_000]}).startswith("Only 10,000 parcels")
 
 
