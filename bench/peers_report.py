@@ -227,7 +227,9 @@ def section(rec: dict) -> str:
     where = where_the_time_goes(rec)
     if where:
         lines += ["", "Where the time goes (goals not met; profiles taken in this run, after "
-                  "the measured rounds):", *where]
+                  "the measured rounds; py-spy slows the round it watches. Wait frames are a "
+                  "thread waiting: `Connection.wait` for PostgreSQL, `select` and "
+                  "`Condition.wait` for a request or for work):", *where]
     if rec.get("commands"):
         lines += ["", "Commands:", *(f"- {k}: `{c}`" for k, c in rec["commands"].items())]
     return "\n".join(lines)
