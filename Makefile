@@ -69,11 +69,13 @@ bench-tools: ## wrk, tipg (in .venv-tipg) and ogr2ogr: the peers of bench/peers.
 	@scripts/setup_bench_tools.sh
 
 # Issue 11: the twin against tipg (API) and ogr2ogr (loads), side by side on the same data.
+# Each run also profiles the goals it misses (py-spy: bench/profiles.py) and
+# rewrites the scale table across sizes (bench/scale_report.py) and the README's sentence.
 PEERS_COUNT ?= 200000
 bench-peers: setup bench-tools ## The twin vs tipg and ogr2ogr (make bench-peers PEERS_COUNT=1000000)
 	$(BIN)/python bench/peers.py --count $(PEERS_COUNT)
 
-bench-quick: setup bench-tools ## The same on 10,000 parcels, short rounds: about two minutes
+bench-quick: setup bench-tools ## The same on 10,000 parcels, short rounds (tiles, profiles): ~2 min
 	$(BIN)/python bench/peers.py --count 10000 --rounds 2 --seconds 3
 
 # Not part of `make test`: ~3 min of faults under traffic in a PostgreSQL cluster of its own
