@@ -1,0 +1,93 @@
+"""The one SQL statement that makes a vector tile (twin/tiles.py serves it).
+
+``ST_TileEnvelope`` gives the tile in EPSG:3857; carried into the storage CRS once (a scalar
+subquery, evaluated once per statement), it is what the GiST index is searched with and what
+``ST_Intersects`` tests the candidates against, so no stored geometry is transformed for the
+filter. Only what touches the tile is in it (a feature that lies in the buffer alone is its
+neighbour's: tipg does the same); the buffer holds the parts of those features beyond the
+edge, so that outlines do not end at it. Only the candidates
+are generalised (below zoom :data:`SIMPLIFY_BELOW`: ``ST_Simplify`` by one tile unit on the
+ground, which ``ST_AsMVTGeom``'s snapping to the 4096 grid would blur anyway), carried into
+EPSG:3857, clipped and encoded by ``ST_AsMVTGeom``/``ST_AsMVT``. The properties are the
+registry's published fields, the same list the items answer with; nothing else of the row is
+selected.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from psycopg import sql
+
+from twin.registry import Collection, FieldType
+
+#: Tile units per side: the MVT default, which every client expects.
+EXTENT = 4096
+#: Units of buffer around the tile: enough for a renderer's line joins and labels at the
+#: edges, a quarter of tipg's 256 (fewer clipped neighbours, smaller tiles).
+BUFFER = 64
+#: Below this zoom polygons and lines are simplified; from it on a tile unit is under 0.2 m
+#: on the ground and simplification would cost more than it removes.
+SIMPLIFY_BELOW = 16
+#: Web Mercator's circumference in metres at the equator.
+CIRCUMFERENCE = 2 * 20037508.3427892
+
+
+def tile_type(t: FieldType) -> dict[str, Any]:
+    """JSON Schema of a field's value as the tile carries it."""
+    if t is FieldType.TEXT_ARRAY:
+        return {"type": "string", "x-list-separator": ","}
+    return t.json_schema()
+
+
+def _column(name: str, t: FieldType) -> sql.Composable:
+    col = sql.Identifier(name)
+    if t is FieldType.TEXT_ARRAY:
+        # MVT has no lists: the values comma-separated (keys and numbers hold no comma).
+        expr = sql.SQL("array_to_string({}, ',')").format(col)
+    elif t is FieldType.TIMESTAMPTZ:
+        expr = sql.SQL("to_json({}) #>> '{{}}'").format(col)  # RFC 3339, as the items
+    elif t in (FieldType.DATE, FieldType.TIME):
+        expr = sql.SQL("{}::text").format(col)  # ISO 8601 (the pool sets DateStyle=ISO)
+    else:
+        return col  # integer, double precision, boolean, text: MVT's own value types
+    return sql.SQL("{} AS {}").format(expr, col)
+
+
+def ground_unit(z: int, y: int) -> float:
+    """Metres on the ground of one tile unit at zoom ``z``, in the middle of row ``y``."""
+    lat = math.atan(math.sinh(math.pi * (1 - 2 * (y + 0.5) / 2 ** z)))
+    return CIRCUMFERENCE / 2 ** z / EXTENT * math.cos(lat)
+
+
+def tile_query(c: Collection, z: int, x: int, y: int, limit: int
+               ) -> tuple[sql.Composed, dict[str, Any]]:
+    """The statement answering (MVT bytes, candidate count) for tile z/x/y of ``c``."""
+    geom = sql.Identifier(c.geometry_column)
+    shape: sql.Composable = geom
+    params: dict[str, Any] = {"z": z, "x": x, "y": y, "limit": limit, "layer": c.id}
+    if z < SIMPLIFY_BELOW and "Point" not in c.geometry_type:
+        # preserveCollapsed: a small polygon stays (ST_AsMVTGeom decides whether it shows).
+        shape = sql.SQL("ST_Simplify({}, %(tolerance)s, true)").format(geom)
+        params["tolerance"] = ground_unit(z, y)
+    order = sql.SQL("")
+    if c.time_field:  # a full tile keeps the newest
+        order = sql.SQL("ORDER BY {} DESC NULLS LAST").format(sql.Identifier(c.time_field))
+    query = sql.SQL(
+        "SELECT ST_AsMVT(t, %(layer)s, {extent}, 'mvt_geom'), count(*)::int FROM ("
+        " SELECT {columns}, ST_AsMVTGeom(ST_Transform({shape}, 3857),"
+        " ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {extent}, {buffer}, true) AS mvt_geom"
+        " FROM {table} WHERE ST_Intersects({geom}, (SELECT ST_Transform(ST_Segmentize("
+        " ST_TileEnvelope(%(z)s, %(x)s, %(y)s),"
+        " %(segment)s), {srid})))"
+        " {order} LIMIT %(limit)s) AS t"
+    ).format(
+        extent=sql.Literal(EXTENT), buffer=sql.Literal(BUFFER),
+        columns=sql.SQL(", ").join(_column(f.name, f.type) for f in c.all_fields),
+        shape=shape, table=sql.Identifier(c.schema, c.table), geom=geom,
+        srid=sql.Literal(c.srid), order=order)
+    # Edges in segments of a sixteenth: the tile's straight Mercator edges are curves in
+    # the storage CRS, and the box must hold them.
+    params["segment"] = CIRCUMFERENCE / 2 ** z / 16
+    return query, params
