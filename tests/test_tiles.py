@@ -340,3 +340,14 @@ def test_qgis_draws_the_features_by_their_attributes(qgis_tiles: dict[str, Any])
     assert 0 < red["one"] < red["all"] / 10
     assert red["numbers"] == red["all"]
     assert red["none"] == 0 and red["huge"] == 0
+
+
+def test_openapi_describes_the_tile_operations(server: Server) -> None:
+    paths = server.get("/openapi?f=json").json()["paths"]
+    assert {"/tileMatrixSets", "/tileMatrixSets/{tileMatrixSetId}"} <= set(paths)
+    for c in COLLECTIONS:
+        tile = paths[f"/collections/{c.id}/tiles/{{tileMatrixSetId}}/{{tileMatrix}}/{{tileRow}}"
+                     "/{tileCol}"]["get"]
+        assert tiles.MVT_TYPE in tile["responses"]["200"]["content"]
+        assert {"204", "400", "404"} <= set(tile["responses"])
+        assert f"/collections/{c.id}/tiles/{{tileMatrixSetId}}" in paths

@@ -1,24 +1,27 @@
 """The one SQL statement that makes a vector tile (twin/tiles.py serves it).
 
-``ST_TileEnvelope`` gives the tile in EPSG:3857; carried into the storage CRS once (a scalar
-subquery, evaluated once per statement), it is what the GiST index is searched with and what
-``ST_Intersects`` tests the candidates against, so no stored geometry is transformed for the
-filter. Only what touches the tile is in it (a feature that lies in the buffer alone is its
-neighbour's: tipg does the same); the buffer holds the parts of those features beyond the
-edge, so that outlines do not end at it. Only the candidates
-are generalised (below zoom :data:`SIMPLIFY_BELOW`: ``ST_Simplify`` by one tile unit on the
-ground, which ``ST_AsMVTGeom``'s snapping to the 4096 grid would blur anyway), carried into
-EPSG:3857, clipped and encoded by ``ST_AsMVTGeom``/``ST_AsMVT``. The properties are the
-registry's published fields, the same list the items answer with; nothing else of the row is
-selected.
+The tile's envelope is carried into the storage CRS once per tile (:func:`tile_in_storage`):
+the GiST index is searched with it and the candidates near its edges are tested against it,
+so no stored geometry is transformed for the filter. Only what touches the tile is in it (a
+feature that lies in the buffer alone is its neighbour's, as in tipg); the buffer holds the
+parts of those features beyond the edge, so that outlines do not end at it. Only the
+candidates are generalised (below zoom :data:`SIMPLIFY_BELOW`: ``ST_Simplify`` by one tile
+unit on the ground, which ``ST_AsMVTGeom``'s snapping to the 4096 grid would blur anyway),
+carried into EPSG:3857, clipped to ``ST_TileEnvelope`` and encoded by
+``ST_AsMVTGeom``/``ST_AsMVT``. The properties are the registry's published fields, the same
+list the items answer with; nothing else of the row is selected.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
+import shapely
 from psycopg import sql
+from pyproj import Transformer
 
 from twin.registry import Collection, FieldType
 
@@ -32,6 +35,9 @@ BUFFER = 64
 SIMPLIFY_BELOW = 16
 #: Web Mercator's circumference in metres at the equator.
 CIRCUMFERENCE = 2 * 20037508.3427892
+#: Points per tile edge carried into the storage CRS: the tile's straight Mercator edges are
+#: curves there, and the polygon must hold them.
+EDGE_POINTS = 16
 
 
 def tile_type(t: FieldType) -> dict[str, Any]:
@@ -61,6 +67,42 @@ def ground_unit(z: int, y: int) -> float:
     return CIRCUMFERENCE / 2 ** z / EXTENT * math.cos(lat)
 
 
+@lru_cache(maxsize=8)
+def _to_storage(srid: int) -> Transformer:
+    return Transformer.from_crs(3857, srid, always_xy=True)
+
+
+def tile_in_storage(z: int, x: int, y: int, srid: int
+                    ) -> tuple[tuple[float, ...], tuple[float, ...], bytes]:
+    """Tile z/x/y in the storage CRS: the box around it, a box inside it, the polygon (WKB).
+
+    Carried over once per tile, here rather than per row: the outer box is what the GiST
+    index is searched with; a feature whose box lies within the inner box touches the tile
+    without further test; only those near the edges are tested against the polygon (GEOS),
+    so that the tile holds exactly what intersects it.
+    """
+    size = CIRCUMFERENCE / 2 ** z
+    west, north = -CIRCUMFERENCE / 2 + x * size, CIRCUMFERENCE / 2 - y * size
+    steps = np.arange(EDGE_POINTS) / EDGE_POINTS * size
+    ring_x = np.concatenate([west + steps, np.full(EDGE_POINTS, west + size),
+                             west + size - steps, np.full(EDGE_POINTS, west)])
+    ring_y = np.concatenate([np.full(EDGE_POINTS, north), north - steps,
+                             np.full(EDGE_POINTS, north - size), north - size + steps])
+    xs, ys = _to_storage(srid).transform(ring_x, ring_y)
+    top, right, bottom, left = (slice(i * EDGE_POINTS, (i + 1) * EDGE_POINTS + 1)
+                                for i in range(4))
+    polygon = shapely.Polygon(np.column_stack([xs, ys]))
+    outer = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+    # The first point closes the left edge.
+    left_xs = np.append(xs[left], xs[0])
+    inner = (float(left_xs.max()), float(ys[bottom].max()), float(xs[right].min()),
+             float(ys[top].min()))
+    if not (inner[0] < inner[2] and inner[1] < inner[3]
+            and polygon.contains(shapely.box(*inner))):
+        inner = (0.0, 0.0, 0.0, 0.0)  # never contains a feature: every one is tested
+    return outer, inner, shapely.to_wkb(polygon)
+
+
 def tile_query(c: Collection, z: int, x: int, y: int, limit: int
                ) -> tuple[sql.Composed, dict[str, Any]]:
     """The statement answering (MVT bytes, candidate count) for tile z/x/y of ``c``."""
@@ -78,16 +120,18 @@ def tile_query(c: Collection, z: int, x: int, y: int, limit: int
         "SELECT ST_AsMVT(t, %(layer)s, {extent}, 'mvt_geom'), count(*)::int FROM ("
         " SELECT {columns}, ST_AsMVTGeom(ST_Transform({shape}, 3857),"
         " ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {extent}, {buffer}, true) AS mvt_geom"
-        " FROM {table} WHERE ST_Intersects({geom}, (SELECT ST_Transform(ST_Segmentize("
-        " ST_TileEnvelope(%(z)s, %(x)s, %(y)s),"
-        " %(segment)s), {srid})))"
+        " FROM {table} WHERE {geom} && (SELECT ST_MakeEnvelope(%(ox0)s, %(oy0)s, %(ox1)s,"
+        " %(oy1)s, {srid})) AND ({geom} @ (SELECT ST_MakeEnvelope(%(ix0)s, %(iy0)s, %(ix1)s,"
+        " %(iy1)s, {srid})) OR ST_Intersects({geom}, (SELECT ST_GeomFromWKB(%(polygon)s,"
+        " {srid}))))"
         " {order} LIMIT %(limit)s) AS t"
     ).format(
         extent=sql.Literal(EXTENT), buffer=sql.Literal(BUFFER),
         columns=sql.SQL(", ").join(_column(f.name, f.type) for f in c.all_fields),
         shape=shape, table=sql.Identifier(c.schema, c.table), geom=geom,
         srid=sql.Literal(c.srid), order=order)
-    # Edges in segments of a sixteenth: the tile's straight Mercator edges are curves in
-    # the storage CRS, and the box must hold them.
-    params["segment"] = CIRCUMFERENCE / 2 ** z / 16
+    outer, inner, polygon = tile_in_storage(z, x, y, c.srid)
+    params.update(zip(("ox0", "oy0", "ox1", "oy1"), outer, strict=True))
+    params.update(zip(("ix0", "iy0", "ix1", "iy1"), inner, strict=True))
+    params["polygon"] = polygon
     return query, params
