@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import shapely
 from psycopg import sql
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 
 from twin.registry import Collection, FieldType
 
@@ -67,20 +67,38 @@ def ground_unit(z: int, y: int) -> float:
     return CIRCUMFERENCE / 2 ** z / EXTENT * math.cos(lat)
 
 
+#: How far beyond its CRS's area of use a storage CRS is trusted to carry a tile's outline:
+#: a transverse Mercator zone is exact enough for a filter well past its six degrees
+#: (Brandenburg reaches 0.8 degrees west of EPSG:25833's), and diverges towards 90 degrees.
+AREA_MARGIN_DEG = 10.0
+#: A tile's outline, carried over once: the box that the GiST index is searched with, a box
+#: inside it (a feature whose box lies there needs no further test) and the outline (WKB).
+#: NOWHERE is the answer for a tile beyond the storage CRS's reach: no row matches it.
+NOWHERE = ((0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.0), None)
+
+
 @lru_cache(maxsize=8)
-def _to_storage(srid: int) -> Transformer:
-    return Transformer.from_crs(3857, srid, always_xy=True)
+def _storage(srid: int) -> tuple[Transformer, Transformer, shapely.Polygon]:
+    """Web Mercator to lon/lat, lon/lat to the storage CRS, and where the latter holds."""
+    area = CRS.from_epsg(srid).area_of_use
+    reach = shapely.box(*(area.bounds if area else (-180, -90, 180, 90))).buffer(
+        AREA_MARGIN_DEG, join_style="mitre").intersection(shapely.box(-180, -85.06, 180, 85.06))
+    return (Transformer.from_crs(3857, 4326, always_xy=True),
+            Transformer.from_crs(4326, srid, always_xy=True), reach)
 
 
+@lru_cache(maxsize=4096)  # a few hundred microseconds each; clients ask for tiles again
 def tile_in_storage(z: int, x: int, y: int, srid: int
-                    ) -> tuple[tuple[float, ...], tuple[float, ...], bytes]:
-    """Tile z/x/y in the storage CRS: the box around it, a box inside it, the polygon (WKB).
+                    ) -> tuple[tuple[float, ...], tuple[float, ...], bytes | None]:
+    """Tile z/x/y in the storage CRS: the box around it, a box inside it, its outline (WKB).
 
     Carried over once per tile, here rather than per row: the outer box is what the GiST
     index is searched with; a feature whose box lies within the inner box touches the tile
-    without further test; only those near the edges are tested against the polygon (GEOS),
-    so that the tile holds exactly what intersects it.
+    without further test; only those near the edges are tested against the outline (GEOS),
+    so that the tile holds exactly what intersects it. Tiles larger than the storage CRS's
+    reach (low zooms) are cut to it first.
     """
+    to_lonlat, to_storage, reach = _storage(srid)
     size = CIRCUMFERENCE / 2 ** z
     west, north = -CIRCUMFERENCE / 2 + x * size, CIRCUMFERENCE / 2 - y * size
     steps = np.arange(EDGE_POINTS) / EDGE_POINTS * size
@@ -88,19 +106,27 @@ def tile_in_storage(z: int, x: int, y: int, srid: int
                              west + size - steps, np.full(EDGE_POINTS, west)])
     ring_y = np.concatenate([np.full(EDGE_POINTS, north), north - steps,
                              np.full(EDGE_POINTS, north - size), north - size + steps])
-    xs, ys = _to_storage(srid).transform(ring_x, ring_y)
-    top, right, bottom, left = (slice(i * EDGE_POINTS, (i + 1) * EDGE_POINTS + 1)
-                                for i in range(4))
-    polygon = shapely.Polygon(np.column_stack([xs, ys]))
-    outer = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
-    # The first point closes the left edge.
-    left_xs = np.append(xs[left], xs[0])
-    inner = (float(left_xs.max()), float(ys[bottom].max()), float(xs[right].min()),
-             float(ys[top].min()))
-    if not (inner[0] < inner[2] and inner[1] < inner[3]
-            and polygon.contains(shapely.box(*inner))):
-        inner = (0.0, 0.0, 0.0, 0.0)  # never contains a feature: every one is tested
-    return outer, inner, shapely.to_wkb(polygon)
+    lon, lat = to_lonlat.transform(ring_x, ring_y)
+    outline = shapely.Polygon(np.column_stack([lon, lat]))
+    if not reach.contains(outline):
+        outline = outline.intersection(reach)
+        if outline.is_empty or outline.area == 0:
+            return NOWHERE
+        outline = shapely.segmentize(outline, max_segment_length=max(
+            outline.bounds[2] - outline.bounds[0], outline.bounds[3] - outline.bounds[1])
+            / EDGE_POINTS)
+    polygon = shapely.transform(outline, lambda c: np.column_stack(
+        to_storage.transform(c[:, 0], c[:, 1])))
+    outer = polygon.bounds
+    inner: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)  # contains nothing: every one is tested
+    width, height = outer[2] - outer[0], outer[3] - outer[1]
+    for inset in (0.01, 0.03, 0.1):  # the tile is a square turned by the grid convergence
+        box = (outer[0] + inset * width, outer[1] + inset * height,
+               outer[2] - inset * width, outer[3] - inset * height)
+        if polygon.contains(shapely.box(*box)):
+            inner = box
+            break
+    return tuple(outer), inner, shapely.to_wkb(polygon)
 
 
 def tile_query(c: Collection, z: int, x: int, y: int, limit: int
