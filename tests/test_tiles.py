@@ -351,3 +351,27 @@ def test_openapi_describes_the_tile_operations(server: Server) -> None:
         assert tiles.MVT_TYPE in tile["responses"]["200"]["content"]
         assert {"204", "400", "404"} <= set(tile["responses"])
         assert f"/collections/{c.id}/tiles/{{tileMatrixSetId}}" in paths
+
+
+@pytest.mark.parametrize("z", [0, 1, 3, 6, 9])
+def test_low_zoom_tiles_hold_what_is_large_enough_to_see(server: Server, pg: psycopg.Connection,
+                                                         z: int) -> None:
+    """A tile wider than EPSG:25833 reaches (zoom 0 is the world) is cut to where the CRS
+    holds. It holds only features under it, and every one at least four tile units across;
+    smaller ones may fall to the generalisation (a polygon under a unit has no area left)."""
+    c = get_collection("heritage")
+    col, row = tile_over_first_feature(pg, c, z)
+    r = server.get(tile_path(c.id, z, row, col))
+    assert r.status_code in (200, 204), r.text
+    keys = {f["properties"][c.id_field.name]
+            for f in (decode(r.content)[c.id]["features"] if r.content else [])}
+    everything = {k for (k,) in pg.execute("SELECT denkmalnummer FROM twin.heritage")}
+    unit = tiles_sql.ground_unit(z, row)
+    large = {k for (k,) in pg.execute(
+        "SELECT denkmalnummer FROM twin.heritage WHERE greatest(ST_XMax(geom) - ST_XMin(geom), "
+        "ST_YMax(geom) - ST_YMin(geom)) >= %s", (4 * unit,))}
+    # The samples lie in one tile at each of these zooms (PostGIS itself cannot carry the
+    # tiles of zooms 0 and 1 into EPSG:25833).
+    if z > 1:
+        assert len(in_tile(pg, c, z, col, row)) == len(everything)
+    assert large <= keys <= everything

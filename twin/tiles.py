@@ -356,14 +356,16 @@ def _pool(settings: Settings) -> ConnectionPool:
 
     No JIT (compiling a tile's plan costs more than running it) and no parallel workers
     (a tile's few thousand rows are not worth them, and a gathered row order would change a
-    tile's bytes, hence its ETag, from one request to the next).
+    tile's bytes, hence its ETag, from one request to the next). No check query at each
+    checkout (a round trip per tile): a connection found dead is answered by
+    :func:`_render` with one retry after the pool has dropped its dead connections.
     """
     with _POOLS_LOCK:
         pool = _POOLS.get(settings.dsn)
         if pool is None:
             pool = ConnectionPool(
                 settings.dsn, min_size=1, max_size=settings.threads, open=False,
-                name="twin-tiles", check=ConnectionPool.check_connection,
+                name="twin-tiles",
                 kwargs={"autocommit": True, "application_name": "twin-tiles",
                         "connect_timeout": 3,
                         "options": f"-c statement_timeout={settings.statement_timeout_ms} "
@@ -372,6 +374,21 @@ def _pool(settings: Settings) -> ConnectionPool:
             pool.open(wait=False)
             _POOLS[settings.dsn] = pool
         return pool
+
+
+def _render(settings: Settings, c: Collection, z: int, x: int, y: int) -> tuple[bytes, int]:
+    """:func:`render_tile` on a pooled connection; once more on a fresh one if it was dead
+    (after a PostgreSQL restart every idle connection is)."""
+    pool = _pool(settings)
+    try:
+        with pool.connection(timeout=5) as conn:
+            return render_tile(conn, c, z, x, y)
+    except psycopg.errors.QueryCanceled:
+        raise  # the statement timeout: running it again would take as long
+    except psycopg.OperationalError:
+        pool.check()  # drops every dead idle connection at once
+        with pool.connection(timeout=5) as conn:
+            return render_tile(conn, c, z, x, y)
 
 
 def render_tile(conn: psycopg.Connection, c: Collection, z: int, x: int, y: int
@@ -492,8 +509,7 @@ def _answer(environ: dict, path: str, settings: Settings) -> Answer | None:
         return _json_answer(tilejson(c, settings), environ)
     z, row, col = tile_coordinates(c, rest, settings)
     _check_query(environ, TILE_FORMATS)
-    with _pool(settings).connection(timeout=5) as conn:
-        body, candidates = render_tile(conn, c, z, col, row)
+    body, candidates = _render(settings, c, z, col, row)
     if not body:
         # Nothing even touches the tile's box: no deeper tile inside it has anything.
         hint = [("OATiles-hint", "empty")] if candidates == 0 else []

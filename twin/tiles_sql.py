@@ -30,9 +30,10 @@ EXTENT = 4096
 #: Units of buffer around the tile: enough for a renderer's line joins and labels at the
 #: edges, a quarter of tipg's 256 (fewer clipped neighbours, smaller tiles).
 BUFFER = 64
-#: Below this zoom polygons and lines are simplified; from it on a tile unit is under 0.2 m
-#: on the ground and simplification would cost more than it removes.
-SIMPLIFY_BELOW = 16
+#: Below this zoom polygons and lines are simplified; from it on a tile unit is under 0.4 m
+#: on the ground, finer than the parcels' and buildings' vertices lie apart, and
+#: simplification would cost more than it removes.
+SIMPLIFY_BELOW = 14
 #: Web Mercator's circumference in metres at the equator.
 CIRCUMFERENCE = 2 * 20037508.3427892
 #: Points per tile edge carried into the storage CRS: the tile's straight Mercator edges are
