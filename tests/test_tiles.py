@@ -18,6 +18,7 @@ from typing import Any
 
 import mapbox_vector_tile
 import psycopg
+import pyogrio.raw
 import pytest
 import requests
 from psycopg import sql
@@ -375,3 +376,25 @@ def test_low_zoom_tiles_hold_what_is_large_enough_to_see(server: Server, pg: psy
     if z > 1:
         assert len(in_tile(pg, c, z, col, row)) == len(everything)
     assert large <= keys <= everything
+
+
+def test_gdal_ogc_api_tiles_client_reads_a_tile_of_parcels(server: Server,
+                                                           pg: psycopg.Connection) -> None:
+    """GDAL's OGCAPI driver (pyogrio's GDAL) as an OGC API - Tiles client: from the
+    collection's tilesets link to the tileset, the tiling scheme, the limits (a layer per
+    zoom from 12) and the tiles. GDAL's behaviour: it does not carry the collection's CRS84
+    extent into EPSG:3857 for vector tiles, so the extent is given in EPSG:3857 here."""
+    c, z = get_collection("parcels"), 16
+    col, row = tile_over_first_feature(pg, c, z)
+    size = 2 * H / 2 ** z
+    extent = {"MINX": -H + col * size + 10, "MAXX": -H + (col + 1) * size - 10,
+              "MINY": H - (row + 1) * size + 10, "MAXY": H - row * size - 10}
+    url = f"OGCAPI:{server.url}/collections/{c.id}"
+    names = [pyogrio.read_info(url, layer=i, API="TILES", **extent)["layer_name"]
+             for i in range(7)]
+    assert names == [f"Zoom level {level}" for level in range(12, 19)]
+    meta, _, geometry, values = pyogrio.raw.read(url, layer=f"Zoom level {z}", API="TILES",
+                                                 **extent)
+    columns = dict(zip(meta["fields"], values, strict=True))
+    assert sorted(columns["flstkennz"]) == sorted(k for (k,) in in_tile(pg, c, z, col, row))
+    assert meta["crs"] == "EPSG:3857" and len(geometry) == len(columns["flstkennz"])
