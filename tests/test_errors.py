@@ -25,6 +25,7 @@ from shapely import wkt
 from shapely.geometry import shape
 
 from tests.conftest import Server
+from twin import tiles
 from twin.pygeoapi.compat import TEMPLATE_PAGES
 from twin.registry import COLLECTIONS
 
@@ -198,12 +199,11 @@ def test_a_body_nested_100000_deep_gets_a_json_refusal(server: Server, path: str
 
 @pytest.mark.parametrize(("path", "words"), [
     ("/stac-api/search", ["STAC"]), ("/stac", ["STAC"]), ("/jobs", ["jobs"]),
-    ("/jobs/no-such-job", ["jobs"]), ("/TileMatrixSets", ["tiles"]),
-    ("/TileMatrixSets/WebMercatorQuad", ["tiles"]), ("/no/such/page", ["nothing is served"]),
+    ("/jobs/no-such-job", ["jobs"]), ("/no/such/page", ["nothing is served"]),
     # pygeoapi answered these 501 (AsyncAPI) and 400 "invalid provider type" (HTML pages).
     ("/asyncapi", ["AsyncAPI"]), ("/admin/config", ["admin"]),
-    ("/collections/parcels/tiles?f=html", ["tiles"]),
-    ("/collections/parcels/tiles/WebMercatorQuad/metadata", ["tiles"]),
+    # Vector tiles are ours (twin/tiles.py); pygeoapi's /metadata path is not among them.
+    ("/collections/parcels/tiles/WebMercatorQuad/metadata", ["nothing is served"]),
     ("/collections/parcels/map?f=html", ["maps"]),
     ("/collections/parcels/styles/default/map", ["maps"]),
     ("/collections/parcels/position?coords=POINT(14.33 51.76)&f=html", ["EDR"]),
@@ -218,10 +218,12 @@ def test_what_we_do_not_serve_is_a_json_404(server: Server, path: str,
 def test_pages_whose_templates_we_do_not_keep_are_never_rendered(server: Server,
                                                                  template: str) -> None:
     # We keep no offline copy of these templates (pygeoapi's name CDNs), so their page
-    # must never be rendered: the WSGI layer answers 404 first.
+    # must never be rendered: the WSGI layer answers 404 first, or, for the tiles'
+    # pages, twin/tiles.py, which answers JSON only (400 for f=html).
     for cid in REGISTRY_IDS:
-        r = server.get(TEMPLATE_PAGES[template].format(id=cid), params={"f": "html"})
-        _refused(r, 404)
+        path = TEMPLATE_PAGES[template].format(id=cid)
+        r = server.get(path, params={"f": "html"})
+        _refused(r, 400 if tiles.is_ours(path) else 404)
 
 
 def test_get_on_a_process_execution_is_a_json_405(server: Server) -> None:
@@ -230,14 +232,16 @@ def test_get_on_a_process_execution_is_a_json_405(server: Server) -> None:
     assert "POST" in r.headers["Allow"]
 
 
-def test_landing_page_links_no_tiles_and_no_jobs(server: Server) -> None:
+def test_landing_page_links_no_jobs_and_only_our_tile_matrix_sets(server: Server) -> None:
     links = server.get("/?f=json").json()["links"]
-    assert not [link for link in links if "TileMatrixSets" in link["href"]
-                or "/jobs" in link["href"] or "tiling-schemes" in link["rel"]]
+    assert not [link for link in links if "/jobs" in link["href"]]
+    # pygeoapi's /TileMatrixSets link is dropped; ours (twin/tiles.py) is the one left.
+    assert [link["href"] for link in links if "tiling-schemes" in link["rel"]] == \
+        [server.url + "/tileMatrixSets"]
     page = server.get("/?f=html").text
     assert "TileMatrixSets" not in page and "/jobs" not in page
     classes = server.get("/conformance?f=json").json()["conformsTo"]
-    assert not [c for c in classes if "job-list" in c or "tiles" in c]
+    assert not [c for c in classes if "job-list" in c]
 
 
 # -- f=csv ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
+import mapbox_vector_tile
 import numpy as np
 import psycopg
 import pyogrio.raw
@@ -356,6 +357,7 @@ def _collection_outputs(server: Server) -> Iterator[tuple[str, str]]:
             r = server.get(f"{base}/items?f={fmt}&limit=10000")
             assert r.status_code == 200, (c.id, fmt, r.text[:300])
             yield f"{base}/items?f={fmt}", r.content.decode("utf-8")
+        yield from _tile_outputs(server, c.id)
         features = server.get(f"{base}/items?f=json&limit=10000").json()["features"]
         # Every item of the collections that hold text; the first 25 of the others.
         chosen = features if c.id in ("street-damage", "heritage", "commercial-land",
@@ -365,6 +367,22 @@ def _collection_outputs(server: Server) -> Iterator[tuple[str, str]]:
                 r = server.get(f"{base}/items/{feature['id']}?f={fmt}")
                 assert r.status_code == 200, (c.id, feature["id"], fmt)
                 yield f"{base}/items/{feature['id']}?f={fmt}", r.content.decode("utf-8")
+
+
+def _tile_outputs(server: Server, cid: str) -> Iterator[tuple[str, str]]:
+    """The vector tiles over the collection's extent at zoom 12 (or its first), decoded:
+    their properties as text, as a map would show them."""
+    base = f"/collections/{cid}/tiles/WebMercatorQuad"
+    limits = server.get(base).json()["tileMatrixSetLimits"]
+    level = next((m for m in limits if m["tileMatrix"] == "12"), limits[0])
+    for row in range(level["minTileRow"], level["maxTileRow"] + 1):
+        for col in range(level["minTileCol"], level["maxTileCol"] + 1):
+            path = f"{base}/{level['tileMatrix']}/{row}/{col}"
+            r = server.get(path)
+            assert r.status_code in (200, 204), (path, r.text[:300])
+            if r.content:
+                yield path, json.dumps(mapbox_vector_tile.decode(r.content),
+                                       ensure_ascii=False, default=str)
 
 
 def test_no_planted_token_appears_anywhere(corpus: dict) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from twin import coverage
+from twin import coverage, tiles_openapi
 from twin.errors import ConfigurationError
 from twin.pygeoapi.context import CRS84
 from twin.registry import COLLECTIONS, FieldType
@@ -219,7 +219,9 @@ def bundle(doc: dict, crs_list: list[str]) -> dict:
     components.setdefault("responses", {}).update(_responses())
     components.setdefault("parameters", {}).update(_parameters(crs_list))
     coverage.openapi(doc)  # the terrain's parameters and answers
-    for name in ("Tiles",):  # we serve no tiles
+    tiles_openapi.add(doc)  # the vector tiles (twin/tiles.py)
+    # pygeoapi's tile components go unused: twin/tiles_openapi.py describes our tiles.
+    for name in ("Tiles",):
         components["responses"].pop(name, None)
     for name in ("tiles", "tilematrixsetlink"):
         components["schemas"].pop(name, None)

@@ -76,7 +76,8 @@ OVERRIDDEN_TEMPLATES = {
 
 #: pygeoapi templates (a name or a directory/) of pages we never serve, and a path of that
 #: page (``{id}``: any collection); the WSGI layer answers each with 404
-#: (:func:`twin.pygeoapi.wsgi.not_served`), so these are never rendered.
+#: (:func:`twin.pygeoapi.wsgi.not_served`) or itself (tiles: :func:`twin.tiles.is_ours`, JSON
+#: only), so these are never rendered.
 TEMPLATE_PAGES = {
     "admin/": "/admin/config",
     "asyncapi.html": "/asyncapi",
@@ -272,6 +273,7 @@ def _check_templates(settings: Settings) -> Iterator[str]:
     """the templates"""
     from pygeoapi.util import TEMPLATESDIR, render_j2_template
 
+    from twin import tiles
     from twin.pygeoapi.wsgi import not_served
     from twin.registry import COLLECTIONS
 
@@ -295,7 +297,8 @@ def _check_templates(settings: Settings) -> Iterator[str]:
                    "its sha256 in OVERRIDDEN_TEMPLATES")
     for name, path in effective_templates(upstream).items():
         page = page_of(name)
-        if page is not None and not_served(page.format(id=COLLECTIONS[0].id)):
+        if page is not None and (not_served(page.format(id=COLLECTIONS[0].id))
+                                 or tiles.is_ours(page.format(id=COLLECTIONS[0].id))):
             continue  # never rendered
         if host := ONLINE_HOSTS.search(path.read_bytes()):
             whose = "our" if path.is_relative_to(TEMPLATES_DIR) else "the pygeoapi"

@@ -40,6 +40,16 @@ CONFORMANCE_FEATURES = [
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
 ]
 
+#: OGC API - Tiles classes of the vector tiles of every feature collection (twin/tiles.py):
+#: served by the WSGI layer, not by a pygeoapi provider, so they join the features' list.
+CONFORMANCE_TILES = [
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+]
+
 #: OGC API Processes classes we implement.
 CONFORMANCE_PROCESSES = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/ogc-process-description",
@@ -70,6 +80,6 @@ def install() -> None:
     import pygeoapi.api.itemtypes as itemtypes
     import pygeoapi.api.processes as processes
 
-    itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES
+    itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES + CONFORMANCE_TILES
     processes.CONFORMANCE_CLASSES[:] = CONFORMANCE_PROCESSES
     coverages.CONFORMANCE_CLASSES[:] = CONFORMANCE_COVERAGES

@@ -6,10 +6,11 @@ GeoJSON is labelled ``application/geo+json``, server errors never leak an HTML p
 database detail, client mistakes pygeoapi or PostgreSQL would find late (a bbox outside its
 CRS, paging past bigint, a body that is not UTF-8) are refused first in our words
 (twin/request_checks.py), werkzeug's HTML error pages become JSON, what pygeoapi offers and we
-do not (STAC, tiles, maps, EDR, jobs, AsyncAPI, admin) answers 404, and every write method is
-refused except OGC API Features Part 4 on street-damage, behind API keys
-(twin/transactions.py); the one other POST besides CQL2 JSON queries runs a process
-synchronously (/processes/{id}/execution), which reads and never writes.
+do not (STAC, maps, EDR, jobs, AsyncAPI, admin) answers 404 (vector tiles are ours:
+twin/tiles.py), and every write method is refused except OGC API Features Part 4 on
+street-damage, behind API keys (twin/transactions.py); the one other POST besides CQL2 JSON
+queries runs a process synchronously (/processes/{id}/execution), which reads and never
+writes.
 
 It also gives each request a budget (:class:`twin.pygeoapi.context.RequestState`): one deadline
 for all its statements, and whether it is *expensive* (a page over ``expensive_limit`` items,
@@ -35,7 +36,7 @@ from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from twin import coverage, csv_dialect, docs, request_checks, transactions
+from twin import coverage, csv_dialect, docs, request_checks, tiles, transactions
 from twin.amend import amend
 from twin.analysis import ranking_output
 from twin.processes import PROCESSORS
@@ -83,12 +84,11 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 #: How long a refused expensive request should wait before trying again.
 RETRY_AFTER_S = 2
-#: Paths pygeoapi would serve but we do not offer: no STAC, no tiles, no jobs (processes run
-#: synchronously). Each answers 404 in JSON with the reason.
+#: Paths pygeoapi would serve but we do not offer: no STAC, no jobs (processes run
+#: synchronously). Each answers 404 in JSON with the reason. (Tiles: twin/tiles.py.)
 NOT_SERVED = {
     "/stac": "this service offers no STAC API; the data is at /collections",
     "/stac-api": "this service offers no STAC API; the data is at /collections",
-    "/TileMatrixSets": "this service serves no tiles, so it has no tile matrix sets",
     "/jobs": "this service keeps no jobs: processes run synchronously and answer with "
              "their result",
     "/asyncapi": "this service publishes no events, so it has no AsyncAPI document",
@@ -96,16 +96,16 @@ NOT_SERVED = {
 }
 _NO_EDR = "this service offers no OGC API - EDR queries; features are at .../items"
 #: Parts of a collection pygeoapi would route but none of ours has (it would answer 400
-#: "invalid provider type"): no tiles, no maps, no EDR. Each answers 404 in JSON.
+#: "invalid provider type"): no maps, no EDR. Each answers 404 in JSON.
 NOT_SERVED_PARTS = {
-    "tiles": "this service serves no tiles; features are at .../items",
     "map": "this service renders no maps; features are at .../items",
     "styles": "this service renders no maps; features are at .../items",
     **{part: _NO_EDR for part in ("position", "area", "cube", "radius", "trajectory",
                                   "corridor", "locations", "instances")},
 }
 COLLECTION_PART = re.compile(r"^/collections/[^/]+/(?P<part>[^/]+)")
-#: Landing page links to what :data:`NOT_SERVED` refuses.
+#: Landing page links to what :data:`NOT_SERVED` refuses, and pygeoapi's to its
+#: /TileMatrixSets (twin/tiles.py adds ours to /tileMatrixSets).
 UNSERVED_RELS = frozenset({"http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
                            "http://www.opengis.net/def/rel/ogc/1.0/job-list"})
 #: How werkzeug's own error pages begin (pygeoapi's pages use its templates instead).
@@ -153,6 +153,9 @@ class TwinMiddleware:
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"),
                                       ("Content-Length", str(len(text)))])
             return [b"" if method == "HEAD" else text]
+        # -- vector tiles and tile matrix sets (twin/tiles.py) --------------------------------
+        if (answer := tiles.handle(environ, start_response, self.settings)) is not None:
+            return answer
         if reason := not_served(path):
             return _json_error(start_response, HTTPStatus.NOT_FOUND, "NotFound", reason)
         if is_execution and (problem := _execution_body_problem(environ, self.settings)):
@@ -334,6 +337,7 @@ class TwinMiddleware:
         if status_code == 200 and ctype.startswith("application/json"):  # tileset, viewer
             body = viewer_routes.link_tileset(environ.get("PATH_INFO", ""), body,
                                               self.settings.url)
+            body = tiles.add_links(environ.get("PATH_INFO", ""), body, self.settings.url)
         if ctype.startswith("text/csv") and status_code == 200:
             body = escape_csv_formulas(body)
         if ctype.startswith(("text/html", "text/csv")) and "charset" not in ctype:
