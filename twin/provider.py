@@ -68,7 +68,8 @@ def _pool(dsn: str) -> ConnectionPool:
                 kwargs={"connect_timeout": 3, "application_name": "twin-api",
                         # An expensive filter must not outlive its request.
                         "options": f"-c statement_timeout={get_settings().statement_timeout_ms}"
-                                   " -c TimeZone=UTC",
+                                   # No JIT: it compiled bbox pages for longer than they ran.
+                                   " -c TimeZone=UTC -c jit=off",
                         "autocommit": True},
                 reconnect_timeout=5,
             )
