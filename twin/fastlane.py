@@ -16,14 +16,14 @@ It is a lane, not a second API: the SQL comes from the provider's own builders
 pygeoapi's parser and twin/cql.py), the parameter checks are the WSGI layer's
 (:class:`twin.pygeoapi.wsgi.TwinMiddleware`), CRS handling is pygeoapi's own functions, and
 ``related`` links are :func:`twin.item_links.item_links`. Whatever it does not take on is
-handed to pygeoapi unchanged (:meth:`FastLane.plan` returns None): other formats (HTML, CSV,
-JSON-LD, no ``f``), ``lang`` or ``Accept-Language``, HEAD, a body, ``datetime``,
+handed to pygeoapi unchanged (:meth:`FastLane.plan` declines it): other formats (HTML,
+CSV, JSON-LD, no ``f``), ``lang`` or ``Accept-Language``, HEAD, a body, ``datetime``,
 ``properties``, ``skipGeometry``, ``resulttype``, CQL2 JSON, ``filter-crs``, six-number
-boxes and those pygeoapi is shown a stand-in for (twin/pygeoapi/wsgi.py), expensive requests (they need a slot: a page over ``expensive_limit``, a
-spatial filter), a request any check would refuse (pygeoapi and the WSGI layer say why, in
-their words), an unknown id (pygeoapi's 404), and any database trouble but a timeout (the
-pygeoapi path has the retries and the 503). ``tests/test_fastlane.py`` compares the two lanes'
-answers over a real server.
+boxes and those pygeoapi is shown a stand-in for (twin/pygeoapi/wsgi.py), expensive
+requests (they need a slot: a page over ``expensive_limit``, a spatial filter), a request
+any check would refuse (pygeoapi and the WSGI layer say why, in their words), an unknown id
+(pygeoapi's 404), and any database trouble but a timeout (the pygeoapi path has the retries
+and the 503). ``tests/test_fastlane.py`` compares the two lanes' answers over a real server.
 
 The deadline of a request is the connection's ``statement_timeout`` (the lane runs one
 statement, started at once), and a statement that runs past it is answered 400 with the
