@@ -90,6 +90,9 @@ class Plan:
     #: carry it.
     link_query: str = ""
     query: dict[str, str] | None = None
+    #: How pygeoapi's paging links name the format: "f=json&", or "" when it was negotiated
+    #: from no Accept it knows.
+    f_link: str = "f=json&"
 
 
 class _Fallback(Exception):  # noqa: N818 - a signal, not an error
@@ -178,6 +181,28 @@ class FastLane:
     def _checked(self, _task: asyncio.Future) -> None:
         self._check = None
 
+    def _negotiated(self, cid: str, accept: str | None, *, single: bool) -> str | None:
+        """The format pygeoapi reads from ``Accept`` when there is no ``f`` (items pages
+        also know the collection's formatters, CSV; a single item does not)."""
+        from pygeoapi.formats import FORMAT_TYPES
+        from pygeoapi.util import get_choice_from_headers
+
+        if not accept:
+            return None
+        types = get_choice_from_headers({"accept": accept}, "accept", all=True)
+        if not types:
+            return None
+        known = dict(FORMAT_TYPES)
+        if not single:
+            known.update({name.lower(): mimetype
+                          for mimetype, _, name in self.formatters[cid]})
+        mimes = [(m.split(";")[0], f) for f, m in known.items()]
+        for type_ in types:
+            for mime, f in mimes:
+                if type_ == mime:
+                    return f
+        return None
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close(timeout=1)
@@ -198,7 +223,8 @@ class FastLane:
             return False
         query_string = scope.get("query_string", b"").decode("latin-1")
         try:
-            plan = self.plan(match["cid"], match["fid"], query_string)
+            accept = headers.get(b"accept", b"").decode("latin-1") or None
+            plan = self.plan(match["cid"], match["fid"], query_string, accept)
             status, out_headers, payload = await self._answer(plan)
         except _Fallback:
             return False
@@ -210,7 +236,8 @@ class FastLane:
         await send({"type": "http.response.body", "body": payload})
         return True
 
-    def plan(self, cid: str, fid: str | None, query_string: str) -> Plan:
+    def plan(self, cid: str, fid: str | None, query_string: str,
+             accept: str | None = None) -> Plan:
         """The statement for a request, or :class:`_Fallback`."""
         from pygeoapi.api import evaluate_limit, validate_bbox
         from pygeoapi.api.itemtypes import modify_pygeofilter, parse_cql2_text
@@ -222,8 +249,17 @@ class FastLane:
             raise _Fallback
         provider = self.providers[cid]
         given = dict(params)
-        if given.get("f") != "json":
-            raise _Fallback
+        if "f" in given:
+            if given["f"] != "json":
+                raise _Fallback
+            f_link = "f=json&"
+        else:
+            # No f: pygeoapi reads the format from Accept; none it knows means JSON, and its
+            # paging links then carry no f either.
+            negotiated = self._negotiated(cid, accept, single=fid is not None)
+            if negotiated not in (None, "json"):
+                raise _Fallback
+            f_link = "" if negotiated is None else "f=json&"
         for key in given:
             if key not in allowed and (fid is not None or key not in provider.fields):
                 raise _Fallback
@@ -328,7 +364,7 @@ class FastLane:
         link_query = "".join(f"&{quote(k, safe='')}={quote(str(v), safe=',')}"
                              for k, v in given.items() if k not in ("f", "offset"))
         return Plan(cid, None, statement, statement_params, headers, offset=offset,
-                    limit=limit, link_query=link_query, query=given)
+                    limit=limit, link_query=link_query, query=given, f_link=f_link)
 
     async def _answer(self, plan: Plan) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         try:
@@ -421,10 +457,10 @@ class FastLane:
             next_link = False
         if offset > 0:
             links.append({"type": GEOJSON, "rel": "prev", "title": "Items (prev)",
-                          "href": f"{uri}?f=json&offset={max(0, offset - limit)}{q}"})
+                          "href": f"{uri}?{plan.f_link}offset={max(0, offset - limit)}{q}"})
         if next_link:
             links.append({"type": GEOJSON, "rel": "next", "title": "Items (next)",
-                          "href": f"{uri}?f=json&offset={offset + limit}{q}"})
+                          "href": f"{uri}?{plan.f_link}offset={offset + limit}{q}"})
         links.append({"type": "application/json", "title": self.titles[plan.cid],
                       "rel": "collection", "href": f"{self.collections_url}/{plan.cid}"})
         doc: dict[str, Any] = {"numberReturned": returned, "links": links}
