@@ -80,7 +80,7 @@ class Plan:
 
     cid: str
     fid: str | None
-    statement: sql.Composable
+    statement: sql.Composable | bytes
     params: list[Any]
     headers: list[tuple[bytes, bytes]]
     offset: int = 0
@@ -109,6 +109,7 @@ class FastLane:
         self._lock = asyncio.Lock()
         self._check: asyncio.Future | None = None
         self._crs_cache: dict[tuple[str, str | None], tuple[Any, str]] = {}
+        self._item_sql: dict[tuple[str, str | None], bytes] = {}
 
     # -- what pygeoapi knows ----------------------------------------------------------------
     def _prepare(self) -> None:
@@ -282,11 +283,14 @@ class FastLane:
                 value = provider._typed_id(fid)
             except Exception:  # noqa: BLE001 - pygeoapi says it (404)
                 raise _Fallback from None
-            statement = sql.SQL(
-                "SELECT {cols}, xmin::text AS _version FROM {t} WHERE {id} = %s").format(
-                cols=provider._select([], False, spec), t=table,
-                id=sql.Identifier(provider.id_field))
-            return Plan(cid, fid, statement, [value], headers)
+            key = (cid, crs)
+            if key not in self._item_sql:
+                # The same text each time: psycopg prepares it on a connection's fifth use.
+                self._item_sql[key] = sql.SQL(
+                    "SELECT {cols}, xmin::text AS _version FROM {t} WHERE {id} = %s").format(
+                    cols=provider._select([], False, spec), t=table,
+                    id=sql.Identifier(provider.id_field)).as_bytes(None)
+            return Plan(cid, fid, self._item_sql[key], [value], headers)
 
         # -- items: pygeoapi's checks, in its order ------------------------------------------
         offset_text = given.get("offset", "0")
