@@ -33,6 +33,9 @@ FAST = [
     f"{PARCELS}?f=json",
     f"{PARCELS}?limit=2&offset=2",  # no f, no Accept: JSON, links without f
     f"{PARCELS}/{{key}}",
+    f"{PARCELS}?f=json&limit=2&lang=en",
+    f"{PARCELS}/{{key}}?lang=en-US",
+    "/collections/heritage/items?f=json&limit=1&lang=fr",
     f"{PARCELS}?f=json&limit=7&bbox={BOX_CRS84}",
     f"{PARCELS}?f=json&limit=5&bbox={BOX_25833}&bbox-crs={quote(EPSG_25833)}"
     f"&crs={quote(EPSG_25833)}",
@@ -65,7 +68,6 @@ FALLBACK = [
     f"{PARCELS}?f=html&limit=2",
     f"{PARCELS}?f=csv&limit=2",
     f"{PARCELS}?f=jsonld&limit=2",
-    f"{PARCELS}?f=json&limit=2&lang=en",
     f"{PARCELS}?f=json&limit=2&properties=flur",
     f"{PARCELS}?f=json&limit=2&skipGeometry=true",
     f"{PARCELS}?f=json&resulttype=hits",
@@ -149,7 +151,9 @@ def test_both_lanes_answer_alike(server: Server, slow_server: Server, keys: dict
 
 
 @pytest.mark.parametrize("headers", [
-    {"Accept-Language": "en"}, {"Accept": "text/html"}, {"Accept": "application/geo+json"},
+    {"Accept-Language": "en"}, {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"},
+    {"Accept-Language": "en-US,*"}, {"Accept-Language": "fr"}, {"Accept": "text/html"},
+    {"Accept": "application/geo+json"},
     {"Accept": "application/json"}, {"Accept": "text/csv"}, {"Accept": "*/*"},
     {"Accept": "application/ld+json;q=0.5, application/json"},
     {"Accept": "text/html;q=0.9, application/json;q=0.1"}, {"Accept": "image/png"}])

@@ -17,7 +17,7 @@ pygeoapi's parser and twin/cql.py), the parameter checks are the WSGI layer's
 (:class:`twin.pygeoapi.wsgi.TwinMiddleware`), CRS handling is pygeoapi's own functions, and
 ``related`` links are :func:`twin.item_links.item_links`. Whatever it does not take on is
 handed to pygeoapi unchanged (:meth:`FastLane.plan` declines it): other formats (HTML,
-CSV, JSON-LD, no ``f``), ``lang`` or ``Accept-Language``, HEAD, a body, ``datetime``,
+CSV, JSON-LD, or an ``Accept`` that asks for one of them), HEAD, a body, ``datetime``,
 ``properties``, ``skipGeometry``, ``resulttype``, CQL2 JSON, ``filter-crs``, six-number
 boxes and those pygeoapi is shown a stand-in for (twin/pygeoapi/wsgi.py), expensive
 requests (they need a slot: a page over ``expensive_limit``, a spatial filter), a request
@@ -66,9 +66,9 @@ Send = Callable[[dict], Awaitable[None]]
 
 #: Parameters the lane takes on, besides a collection's queryable properties; with any
 #: other (``datetime``, ``properties``, ``lang``...) the request goes to pygeoapi.
-ITEMS_KEYS = frozenset({"f", "limit", "offset", "bbox", "bbox-crs", "crs", "filter",
+ITEMS_KEYS = frozenset({"f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "filter",
                         "filter-lang", "sortby"})
-ITEM_KEYS = frozenset({"f", "crs"})
+ITEM_KEYS = frozenset({"f", "lang", "crs"})
 #: Filter languages pygeoapi reads from the ``filter`` parameter as text.
 TEXT_FILTER_LANGS = (None, "cql2-text")
 GEOJSON = "application/geo+json"
@@ -92,6 +92,8 @@ class Plan:
     #: How pygeoapi's paging links name the format: "f=json&", or "" when it was negotiated
     #: from no Accept it knows.
     f_link: str = "f=json&"
+    #: The collection's title in the answer's language (its ``collection`` link).
+    title: str = ""
 
 
 class _Fallback(Exception):  # noqa: N818 - a signal, not an error
@@ -110,6 +112,7 @@ class FastLane:
         self._check: asyncio.Future | None = None
         self._crs_cache: dict[tuple[str, str | None], tuple[Any, str]] = {}
         self._item_sql: dict[tuple[str, str | None], bytes] = {}
+        self._locales: dict[tuple[str, str | None, str | None], tuple[str, str]] = {}
 
     # -- what pygeoapi knows ----------------------------------------------------------------
     def _prepare(self) -> None:
@@ -182,6 +185,29 @@ class FastLane:
     def _checked(self, _task: asyncio.Future) -> None:
         self._check = None
 
+    def _locale(self, cid: str, lang: str | None,
+                accept_language: str | None) -> tuple[str, str]:
+        """Content-Language and the collection's title for ``lang`` or ``Accept-Language``,
+        as pygeoapi chooses among the configured languages (its provider has none of its
+        own, so the answer's language is the request's)."""
+        key = (cid, lang, accept_language)
+        found = self._locales.get(key)
+        if found is None:
+            from types import SimpleNamespace
+
+            from pygeoapi import l10n
+            from pygeoapi.api import APIRequest
+
+            request = SimpleNamespace(_args={} if lang is None else {"lang": lang})
+            _, locale = APIRequest._get_locale(
+                request, {} if accept_language is None else {"accept-language": accept_language},
+                self.api.locales)
+            found = (l10n.locale2str(locale),
+                     l10n.translate(self.resources[cid]["title"], locale))
+            if len(self._locales) < 1024:  # headers are the client's: bounded
+                self._locales[key] = found
+        return found
+
     def _negotiated(self, cid: str, accept: str | None, *, single: bool) -> str | None:
         """The format pygeoapi reads from ``Accept`` when there is no ``f`` (items pages
         also know the collection's formatters, CSV; a single item does not)."""
@@ -212,7 +238,7 @@ class FastLane:
     async def handle(self, scope: dict, headers: dict[bytes, bytes], body: bytes,
                      send: Send) -> bool:
         """Answer the request and return True, or return False for pygeoapi to answer it."""
-        if scope["method"] != "GET" or body or b"accept-language" in headers:
+        if scope["method"] != "GET" or body:
             return False
         path = scope.get("path", "")
         match = ITEMS_PATH.match(path)
@@ -229,12 +255,15 @@ class FastLane:
         query_string = scope.get("query_string", b"").decode("latin-1")
         try:
             accept = headers.get(b"accept", b"").decode("latin-1") or None
-            plan = self.plan(match["cid"], match["fid"], query_string, accept)
+            language = headers.get(b"accept-language", b"").decode("latin-1") or None
+            plan = self.plan(match["cid"], match["fid"], query_string, accept, language)
             status, out_headers, payload = await self._answer(plan)
         except _Fallback:
             return False
-        except Exception:  # noqa: BLE001 - nothing is sent yet: pygeoapi answers instead
-            LOGGER.exception("fast lane failed; pygeoapi answers")
+        except Exception as exc:  # noqa: BLE001 - nothing is sent yet: pygeoapi answers
+            # No traceback: a client could fill the log (pygeoapi fails on "q=0" too).
+            LOGGER.warning("fast lane failed (%s: %s); pygeoapi answers",
+                           type(exc).__name__, exc)
             return False
         out_headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
@@ -242,7 +271,7 @@ class FastLane:
         return True
 
     def plan(self, cid: str, fid: str | None, query_string: str,
-             accept: str | None = None) -> Plan:
+             accept: str | None = None, accept_language: str | None = None) -> Plan:
         """The statement for a request, or :class:`_Fallback`."""
         from pygeoapi.api import evaluate_limit, validate_bbox
         from pygeoapi.api.itemtypes import modify_pygeofilter, parse_cql2_text
@@ -274,8 +303,9 @@ class FastLane:
         if crs is not None and crs not in supported:
             raise _Fallback
         spec, content_crs = self._crs(cid, provider_def, crs)
+        language, title = self._locale(cid, given.get("lang"), accept_language)
         headers = [(b"content-type", GEOJSON.encode()),
-                   (b"content-language", self.language.encode()),
+                   (b"content-language", language.encode()),
                    (b"content-crs", content_crs.encode())]
         table = sql.Identifier(provider.collection.schema, provider.collection.table)
         if fid is not None:
@@ -290,7 +320,7 @@ class FastLane:
                     "SELECT {cols}, xmin::text AS _version FROM {t} WHERE {id} = %s").format(
                     cols=provider._select([], False, spec), t=table,
                     id=sql.Identifier(provider.id_field)).as_bytes(None)
-            return Plan(cid, fid, self._item_sql[key], [value], headers)
+            return Plan(cid, fid, self._item_sql[key], [value], headers, title=title)
 
         # -- items: pygeoapi's checks, in its order ------------------------------------------
         offset_text = given.get("offset", "0")
@@ -372,7 +402,8 @@ class FastLane:
         link_query = "".join(f"&{quote(k, safe='')}={quote(str(v), safe=',')}"
                              for k, v in given.items() if k not in ("f", "offset"))
         return Plan(cid, None, statement, statement_params, headers, offset=offset,
-                    limit=limit, link_query=link_query, query=given, f_link=f_link)
+                    limit=limit, link_query=link_query, query=given, f_link=f_link,
+                    title=title)
 
     async def _answer(self, plan: Plan) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         try:
@@ -432,7 +463,7 @@ class FastLane:
             "title": "This document as RDF (JSON-LD)", "href": f"{uri}?f=jsonld"}, {
             "rel": "alternate", "type": "text/html", "title": "This document as HTML",
             "href": f"{uri}?f=html"}, {
-            "rel": "collection", "type": "application/json", "title": self.titles[plan.cid],
+            "rel": "collection", "type": "application/json", "title": plan.title,
             "href": f"{self.collections_url}/{plan.cid}"}]
         return _escape(head + ',"links":' + _dumps(links) + "}")
 
@@ -469,7 +500,7 @@ class FastLane:
         if next_link:
             links.append({"type": GEOJSON, "rel": "next", "title": "Items (next)",
                           "href": f"{uri}?{plan.f_link}offset={offset + limit}{q}"})
-        links.append({"type": "application/json", "title": self.titles[plan.cid],
+        links.append({"type": "application/json", "title": plan.title,
                       "rel": "collection", "href": f"{self.collections_url}/{plan.cid}"})
         doc: dict[str, Any] = {"numberReturned": returned, "links": links}
         if matched is not None:
