@@ -385,19 +385,24 @@ class FastLane:
         finally:
             if token is not None:
                 RAW_BBOX.reset(token)
-        cols = provider._select([], False, spec)
+        # The page's rows first, their GeoJSON after: PostgreSQL would otherwise write the
+        # GeoJSON of every row an OFFSET skips (offset 100,000: 1.2 s instead of 0.24 s).
+        bare = provider._select([], True, spec)
+        page = sql.SQL(
+            "SELECT {bare}, ST_AsGeoJSON({out}, {precision}, 0) AS _geojson FROM ("
+            "SELECT {bare}, {geom} FROM {t} WHERE {w} ORDER BY {o} LIMIT %s OFFSET %s) q"
+        ).format(bare=bare, out=provider._output_geometry(spec),
+                 precision=sql.Literal(provider._precision(spec)),
+                 geom=sql.Identifier(provider.geom), t=table, w=where, o=order)
         if provider.count:
             # Count and page in one statement: one snapshot, one round trip.
             statement = sql.SQL(
                 "SELECT c._n, p.* FROM (SELECT count(*) AS _n FROM {t} WHERE {w}) c "
-                "LEFT JOIN LATERAL (SELECT {cols} FROM {t} WHERE {w} ORDER BY {o} "
-                "LIMIT %s OFFSET %s) p ON TRUE").format(t=table, w=where, cols=cols, o=order)
+                "LEFT JOIN LATERAL ({page}) p ON TRUE").format(t=table, w=where, page=page)
             statement_params = [*where_params, *where_params, limit, offset]
         else:
-            statement = sql.SQL(
-                "SELECT NULL::bigint AS _n, p.* FROM (SELECT {cols} FROM {t} WHERE {w} "
-                "ORDER BY {o} LIMIT %s OFFSET %s) p").format(t=table, w=where, cols=cols,
-                                                              o=order)
+            statement = sql.SQL("SELECT NULL::bigint AS _n, p.* FROM ({page}) p").format(
+                page=page)
             statement_params = [*where_params, limit, offset]
         link_query = "".join(f"&{quote(k, safe='')}={quote(str(v), safe=',')}"
                              for k, v in given.items() if k not in ("f", "offset"))
