@@ -33,6 +33,7 @@ from a2wsgi import WSGIMiddleware
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn_worker import UvicornWorker
 
+from twin.fastlane import FastLane
 from twin.settings import Settings, get_settings
 
 Scope = dict[str, Any]
@@ -86,6 +87,7 @@ class TwinFront:
     def __init__(self, wsgi_app: Callable, settings: Settings) -> None:
         self.settings = settings
         self.wsgi = WSGIMiddleware(wsgi_app, workers=settings.threads)
+        self.fast = FastLane(settings) if settings.fast_lane else None
         self.trusted = frozenset(p.strip() for p in settings.trusted_proxies.split(",")
                                  if p.strip())
         self.origins = frozenset(o.strip() for o in settings.cors_origins.split(",")
@@ -111,6 +113,8 @@ class TwinFront:
         body = await self._read_body(headers, receive, outgoing)
         if body is None:
             return
+        if self.fast is not None and await self.fast.handle(scope, headers, body, outgoing):
+            return  # GeoJSON items and features (twin/fastlane.py)
         sent = False
 
         async def replay() -> dict:

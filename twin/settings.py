@@ -98,6 +98,9 @@ class Settings(BaseSettings):
         default=1_000_000, ge=1, description="Most grid cells one coverage answer may hold "
         "(1,000,000: a square kilometre of the terrain at 1 m); ask for a smaller bbox or "
         "scale down to stay within it")
+    fast_lane: bool = Field(
+        default=True, description="Answer GeoJSON items and features in the event loop "
+        "(twin/fastlane.py); false: every request goes through pygeoapi")
     log_value_chars: int = Field(default=500, ge=50,
                                  description="Longest logged message; the rest is cut")
 
