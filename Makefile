@@ -14,6 +14,7 @@ SOAK_SECONDS ?= 60
 setup: venv postgis db ## Virtualenv, PostGIS and the database (idempotent)
 	@scripts/setup_dictionary.sh
 	@scripts/setup_gdal.sh
+	@scripts/setup_mosquitto.sh
 
 venv: $(STAMP)
 
@@ -47,6 +48,7 @@ samples: venv ## Regenerate data/samples/ (deterministic)
 
 test-tools: ## GDAL's CLI, QGIS 3.22 headless, Chromium, and schemathesis and ogctests in virtualenvs of their own
 	@scripts/setup_test_tools.sh
+	@scripts/setup_mosquitto.sh
 	@scripts/setup_browser.sh
 	@scripts/setup_conformance_tools.sh
 

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
         default=1_000_000, ge=1, description="Most grid cells one coverage answer may hold "
         "(1,000,000: a square kilometre of the terrain at 1 m); ask for a smaller bbox or "
         "scale down to stay within it")
+    # -- sensors (issue 12)
+    sensor_retention_months: int = Field(
+        default=24, ge=1, description="Months of sensor observations kept: older monthly "
+        "partitions (and quarantined messages) are dropped by `twin sensors prune` and by "
+        "the intake once a day")
+    sensor_partitions_ahead: int = Field(
+        default=2, ge=1, description="Monthly partitions of sensor observations created "
+        "ahead of the current month")
     log_value_chars: int = Field(default=500, ge=50,
                                  description="Longest logged message; the rest is cut")
 
