@@ -484,10 +484,54 @@ BUILDINGS = Collection(
     ),
 )
 
+SENSOR_ALERTS = Collection(
+    id="sensor-alerts",
+    table="sensor_alerts",
+    title_de="Sensor-Warnungen (Pegel-Alarmstufen, trockene Stadtbäume)",
+    title_en="Sensor alerts (gauge alarm levels, dry city trees)",
+    description_de=(
+        "Eine Meldung je Überschreitung einer Schwelle: ein Pegel erreicht oder verlässt "
+        "eine Alarmstufe (1-4, cm), die Bodenfeuchte an einem Stadtbaum fällt unter den "
+        "Welkepunkt oder steigt wieder darüber. Jede Meldung geht auch über MQTT hinaus "
+        "(AsyncAPI-Dokument unter /asyncapi)."
+    ),
+    description_en=(
+        "One event per threshold crossing: a gauge reaches or leaves an alarm level (1-4, "
+        "cm), the soil moisture at a city tree falls below its wilting point or rises above it "
+        "again. Each event is also published over MQTT (AsyncAPI document at /asyncapi)."
+    ),
+    keywords=("Hochwasser", "Alarmstufe", "Trockenheit", "alert", "flood", "drought",
+              "Cottbus"),
+    id_field=Field("alert_id", FieldType.TEXT, "Meldungskennung (Gerät/Zeitpunkt)",
+                   "Alert id (device/time)", nullable=False),
+    fields=(
+        Field("device_id", FieldType.TEXT, "Gerätekennung (LoRaWAN)", "Device id (LoRaWAN)"),
+        Field("station", FieldType.TEXT, "Pegel oder Standort", "Gauge or station"),
+        Field("kind", FieldType.TEXT, "Art: gauge (Pegel) oder tree (Baum)",
+              "Kind: gauge or tree"),
+        Field("parameter", FieldType.TEXT, "Messgröße", "Observed parameter"),
+        Field("state", FieldType.TEXT,
+              "Neuer Zustand: ok, alarm_1 … alarm_4 (Pegel), dry (Baum)",
+              "New state: ok, alarm_1 … alarm_4 (gauge), dry (tree)"),
+        Field("previous_state", FieldType.TEXT, "Vorheriger Zustand", "Previous state"),
+        Field("direction", FieldType.TEXT, "Richtung: rising (verschärft) oder falling "
+              "(entspannt)", "Direction: rising (worse) or falling (easing)"),
+        Field("value", FieldType.DOUBLE, "Messwert", "Observed value"),
+        Field("threshold", FieldType.DOUBLE, "Überschrittene Schwelle",
+              "Threshold crossed"),
+        Field("unit", FieldType.TEXT, "Einheit (UCUM)", "Unit (UCUM)"),
+        Field("observed_at", FieldType.TIMESTAMPTZ, "Zeitpunkt des Messwerts",
+              "Time of the observation"),
+        Field("message", FieldType.TEXT, "Meldung", "Message (German)"),
+    ),
+    geometry_type="Point",
+    time_field="observed_at",
+)
+
 #: Every published collection, in the order the API lists them.
 COLLECTIONS: tuple[Collection, ...] = (
     PARCELS, HERITAGE, STREET_DAMAGE, TRAFFIC_STATIONS, TRAFFIC_COUNTS, COMMERCIAL_LAND,
-    BUILDINGS,
+    BUILDINGS, SENSOR_ALERTS,
 )
 
 

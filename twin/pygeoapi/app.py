@@ -33,6 +33,7 @@ def prepare_environment(settings: Settings) -> None:
         "TWIN_TEMPLATES_DIR": str(TEMPLATES_DIR),
         "TWIN_STATIC_DIR": str(STATIC_DIR),
         "TWIN_DATA_DIR": str(settings.data_dir),  # the coverages' files (twin/coverage.py)
+        "TWIN_MQTT_PUBLIC_URL": settings.mqtt_public_url,  # the alerts' broker (pubsub)
     })
 
 

@@ -85,7 +85,7 @@ TEMPLATE_PAGES = {
     "tilematrixsets/": "/TileMatrixSets",
     "collections/tiles/": "/collections/{id}/tiles",
     "collections/map/": "/collections/{id}/map",
-    "collections/edr/": "/collections/{id}/position",
+    "collections/edr/": "/collections/{id}/radius",  # EDR answers only CoverageJSON here
 }
 
 
@@ -166,7 +166,8 @@ def _check_conformance(settings: Settings) -> Iterator[str]:
     read = _attributes(api.conformance)
     for module, name in (("pygeoapi.api.itemtypes", "CONFORMANCE_CLASSES_FEATURES"),
                          ("pygeoapi.api.processes", "CONFORMANCE_CLASSES"),
-                         ("pygeoapi.api.coverages", "CONFORMANCE_CLASSES")):
+                         ("pygeoapi.api.coverages", "CONFORMANCE_CLASSES"),
+                         ("pygeoapi.api.environmental_data_retrieval", "CONFORMANCE_CLASSES")):
         value = getattr(importlib.import_module(module), name, None)
         if not isinstance(value, list):
             yield (f"{module}.{name}, the list twin/pygeoapi/conformance.py replaces, is "

@@ -35,7 +35,7 @@ from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from twin import coverage, csv_dialect, docs, request_checks, transactions
+from twin import coverage, csv_dialect, docs, edr, request_checks, transactions
 from twin.amend import amend
 from twin.analysis import ranking_output
 from twin.processes import PROCESSORS
@@ -91,10 +91,13 @@ NOT_SERVED = {
     "/TileMatrixSets": "this service serves no tiles, so it has no tile matrix sets",
     "/jobs": "this service keeps no jobs: processes run synchronously and answer with "
              "their result",
-    "/asyncapi": "this service publishes no events, so it has no AsyncAPI document",
+    "/asyncapi": "this service has no AsyncAPI document yet; sensor alerts are published on "
+                 "the MQTT topic <channel>/collections/sensor-alerts of the broker the landing "
+                 "page links (rel hub), as OGC CloudEvents",
     "/admin": "this service has no admin API",
 }
-_NO_EDR = "this service offers no OGC API - EDR queries; features are at .../items"
+_NO_EDR = ("this service offers OGC API - EDR queries (position, area, cube, locations) only "
+           "on the sensor collections (water-gauges, tree-sensors); features are at .../items")
 #: Parts of a collection pygeoapi would route but none of ours has (it would answer 400
 #: "invalid provider type"): no tiles, no maps, no EDR. Each answers 404 in JSON.
 NOT_SERVED_PARTS = {
@@ -169,6 +172,13 @@ class TwinMiddleware:
                                problem)
         if scaling is not None:
             tokens.append(scaling)
+        # -- EDR on the sensor collections: their parameters, checked in twin/edr.py -------
+        problem, resolution = edr.check_request(path, environ.get("QUERY_STRING", ""))
+        if problem:
+            return _json_error(start_response, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
+                               problem)
+        if resolution is not None:
+            tokens.append(resolution)
         # -- CSV dialect of the answer, and the format of a process's result ---------------
         query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         dialect = query.get(csv_dialect.PARAMETER)
@@ -334,6 +344,11 @@ class TwinMiddleware:
         if status_code == 200 and ctype.startswith("application/json"):  # tileset, viewer
             body = viewer_routes.link_tileset(environ.get("PATH_INFO", ""), body,
                                               self.settings.url)
+        if status_code == 200 and edr.EDR_PATH.match(environ.get("PATH_INFO", "")) and \
+                environ.get("PATH_INFO", "").rstrip("/").endswith("/locations"):
+            # pygeoapi labels every EDR answer CoverageJSON; the list of locations is GeoJSON.
+            headers = [(k, "application/geo+json") if k.lower() == "content-type" else (k, v)
+                       for k, v in headers]
         if ctype.startswith("text/csv") and status_code == 200:
             body = escape_csv_formulas(body)
         if ctype.startswith(("text/html", "text/csv")) and "charset" not in ctype:
@@ -348,6 +363,8 @@ class TwinMiddleware:
 def not_served(path: str) -> str | None:
     """Why ``path`` is something pygeoapi offers and we do not (answered 404), or None."""
     root = "/" + path.strip("/").split("/", 1)[0]
+    if edr.is_edr_path(path):  # the sensor collections' EDR queries (twin/edr.py)
+        return None
     if root in NOT_SERVED:
         return NOT_SERVED[root]
     if (part := COLLECTION_PART.match(path)) and part["part"] in NOT_SERVED_PARTS:
