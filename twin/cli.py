@@ -304,3 +304,50 @@ def serve(
         run(settings)
     except (TwinError, psycopg.Error) as exc:
         raise _fail(exc) from exc
+
+
+simulate_app = typer.Typer(help="Simulated data sources for the demo.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.command("sensors")
+def simulate_sensors(
+    url: Annotated[str, typer.Option(
+        help="Broker as the network server: mqtt://USER:PASSWORD@HOST:PORT (a user that may "
+             "write uplinks, 'lns' in the test broker's ACL)")],
+    devices: Annotated[Path, typer.Option(
+        help="Device registry CSV (columns device_id, kind)")] = Path(
+            "data/samples/sensors/sensor_devices.csv"),
+    interval: Annotated[float, typer.Option(
+        help="Seconds between two uplinks of a device")] = 5.0,
+    history_days: Annotated[float, typer.Option(
+        help="First send this many past days (their own times)")] = 0.0,
+    history_step: Annotated[float, typer.Option(
+        help="Seconds between two past uplinks of a device")] = 900.0,
+    flood: Annotated[float, typer.Option(
+        help="Peak of a flood wave on the gauges, cm above their mean (0: none)")] = 0.0,
+    flood_period: Annotated[float, typer.Option(
+        help="Seconds from one flood peak to the next")] = 600.0,
+    count: Annotated[int | None, typer.Option(
+        help="Stop after this many rounds (default: until stopped)")] = None,
+) -> None:
+    """Publish The Things Stack v3 uplinks of the registry's trees and gauges until stopped."""
+    import logging
+    import signal
+    import threading
+
+    from twin.simulator import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        sent = run(url, devices, interval_s=interval, history_days=history_days,
+                   history_step_s=history_step, flood_peak_cm=flood,
+                   flood_period_s=flood_period, count=count, stop=stop)
+    except (OSError, ConnectionError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True)
+        raise typer.Exit(3) from exc
+    err.print(f"published {sent} uplinks")
