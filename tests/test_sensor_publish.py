@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from paho.mqtt import client as mqtt_client
+from psycopg import sql
 
 from tests.conftest import Server
 from twin.alerts import after_batch
@@ -107,16 +108,17 @@ def _iso(t: datetime) -> str:
 def _sql_series(pg: psycopg.Connection, device: str, column: str, start: datetime,
                 end: datetime, bin_sql: str | None = None) -> list[tuple[str, float]]:
     """The series as the test writes it in SQL: raw, or avg per bin expression."""
+    col = sql.Identifier(column)
     if bin_sql is None:
-        rows = pg.execute(
-            f"SELECT observed_at, {column} FROM twin.sensor_observations WHERE device_id = %s "
-            "AND observed_at >= %s AND observed_at <= %s ORDER BY 1",
-            [device, start, end]).fetchall()
+        query = sql.SQL(
+            "SELECT observed_at, {} FROM twin.sensor_observations WHERE device_id = %s "
+            "AND observed_at >= %s AND observed_at <= %s ORDER BY 1").format(col)
     else:
-        rows = pg.execute(
-            f"SELECT {bin_sql} AS b, avg({column}) FROM twin.sensor_observations "
+        query = sql.SQL(
+            "SELECT {} AS b, avg({}) FROM twin.sensor_observations "
             "WHERE device_id = %s AND observed_at >= %s AND observed_at <= %s "
-            "GROUP BY b ORDER BY b", [device, start, end]).fetchall()
+            "GROUP BY b ORDER BY b").format(sql.SQL(bin_sql), col)  # noqa: S608 - test's own
+    rows = pg.execute(query, [device, start, end]).fetchall()
     return [(_iso(t), float(v)) for t, v in rows]
 
 
@@ -127,7 +129,8 @@ def _series(cov: dict, parameter: str) -> list[tuple[str, float]]:
 
 def _close(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> None:
     assert [t for t, _ in a] == [t for t, _ in b]
-    assert all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9) for (_, x), (_, y) in zip(a, b))
+    assert all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
+               for (_, x), (_, y) in zip(a, b, strict=True))
 
 
 # -- CoverageJSON ---------------------------------------------------------------------------
@@ -353,9 +356,9 @@ def _add(conn: psycopg.Connection, device: str, column: str,
     conn.execute("SELECT twin.sensor_ensure_partitions(%s, %s)",
                  [values[0][0], values[-1][0]])
     for i, (t, v) in enumerate(values):
-        conn.execute(f"INSERT INTO twin.sensor_observations (device_id, observed_at, f_cnt, "
-                     f"{column}, source) VALUES (%s, %s, %s, %s, 'test')",
-                     [device, t, 100000 + i, v])
+        conn.execute(sql.SQL("INSERT INTO twin.sensor_observations (device_id, observed_at, "
+                             "f_cnt, {}, source) VALUES (%s, %s, %s, %s, 'test')").format(
+                                 sql.Identifier(column)), [device, t, 100000 + i, v])
     conn.execute("SELECT twin.sensor_refresh_stations(%s)", [[device]])
 
 
@@ -375,11 +378,11 @@ def test_crossings_become_alert_rows_and_mqtt_messages(sensors: Settings, mqtt_b
             _add(conn, "gauge-a", "water_level_cm", [(t0, 150.0), (t0 + STEP, 229.9)])
             assert after_batch(conn, ["gauge-a"], settings=settings,
                                publish_url=mqtt_broker.url("twin")) == []
-            # Rise through levels 1 and 2 (one uplink jumps two levels), then fall below 1;
+            # Rise to level 1, jump to 3 in one uplink, stay, then fall below 1;
             # a tree dries out.
             _add(conn, "gauge-a", "water_level_cm", [
-                (t0 + 2 * STEP, 231.0), (t0 + 3 * STEP, 265.0), (t0 + 4 * STEP, 300.0),
-                (t0 + 5 * STEP, 295.0), (t0 + 6 * STEP, 200.0)])
+                (t0 + 2 * STEP, 231.0), (t0 + 3 * STEP, 300.0), (t0 + 4 * STEP, 295.0),
+                (t0 + 5 * STEP, 200.0)])
             _add(conn, "tree-b", "soil_moisture", [(t0, 9.5), (t0 + STEP, 8.5)])
             alerts = after_batch(conn, ["gauge-a", "tree-b"], settings=settings,
                                  publish_url=mqtt_broker.url("twin"))

@@ -235,8 +235,9 @@ def _alert(limits: Thresholds, device_id: str, kind: str, name: str, lon: float,
            before: int, level: int, value: float, observed_at: datetime) -> Alert:
     parameter, unit = _PARAMETER[kind]
     rising = level > before
-    # The threshold crossed: the one now reached when rising, the one left when falling.
-    threshold = limits.threshold(kind, device_id, level if rising else before)
+    # The threshold that defines the new state: the highest now reached when rising, the
+    # lowest now under when falling (230 cm for a fall from level 3 to 0).
+    threshold = limits.threshold(kind, device_id, level if rising else level + 1)
     state, previous = state_name(kind, level), state_name(kind, before)
     if kind == "gauge":
         message = (f"{name}: Wasserstand {value:g} cm, "

@@ -249,9 +249,8 @@ class SensorEDRProvider(BaseEDRProvider):
         out = {name: parameter_json(self.series.parameter(name)) for name in names}
         return list(out.values()) if as_list else out
 
-    def instances(self) -> list:
-        return []
-
+    # No `instances` method: pygeoapi registers every method named like a query type, and
+    # these series have no instances (versions); /instances answers 404.
     def instance(self, instance: str | None) -> bool:
         return instance is None
 
@@ -488,3 +487,74 @@ def coverage_json(station: dict, rows: list[dict], params: list[Parameter],
     if standalone:
         cov["parameters"] = {p.name: parameter_json(p) for p in params}
     return cov
+
+
+# -- OpenAPI ----------------------------------------------------------------------------------
+
+
+def _param(name: str, description: str, schema: dict, *, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": schema, "style": "form", "explode": False}
+
+
+_COMMON = [
+    _param("datetime", "An instant, a date (its whole day in Cottbus) or an interval "
+           "(RFC 3339, '..' for an open end)", {"type": "string"}),
+    _param("resolution", "Time steps of the answer: raw (as observed), PT1H (hourly means), "
+           "P1D (means per local calendar day)", {"type": "string",
+                                                  "enum": [r.value for r in Resolution]}),
+    _param("crs", "Coordinates of the answer: CRS84 only", {"type": "string", "enum": [CRS84]}),
+    _param("f", "Format: CoverageJSON", {"type": "string", "enum": ["json"]}),
+    _param("lang", "Language", {"type": "string"}),
+]
+_COVJSON = {"type": "object", "required": ["type"],
+            "properties": {"type": {"type": "string",
+                                    "enum": ["Coverage", "CoverageCollection"]}}}
+_ERRORS = {"400": {"$ref": "#/components/responses/InvalidParameter"},
+           "404": {"$ref": "#/components/responses/NotFound"},
+           "500": {"$ref": "#/components/responses/ServerError"}}
+
+
+def openapi(doc: dict) -> None:
+    """Put our description of the sensor collections' EDR queries in place of pygeoapi's in
+    ``doc['paths']`` (its references point online; it offers ``z``, which we refuse, and
+    lacks ``resolution``)."""
+    paths = doc["paths"]
+    for path in [p for p in paths if EDR_PATH.match(p.replace("{locId}", "x"))]:
+        del paths[path]
+    for cid, series in SERIES.items():
+        names = {"type": "string", "description": "Comma-separated: "
+                 + ", ".join(p.name for p in series.parameters)}
+        pname = _param("parameter-name", "Parameters to return (default: all)", names)
+        coverage = {"200": {"description": "CoverageJSON", "content": {
+            "application/vnd.cov+json": {"schema": _COVJSON}}}, **_ERRORS}
+        ops = {
+            "position": [_param("coords", "POINT(lon lat) in CRS84: the nearest station within "
+                                "the tolerance answers", {"type": "string"}, required=True)],
+            "area": [_param("coords", "POLYGON((lon lat, ...)) in CRS84: its stations answer",
+                            {"type": "string"}, required=True)],
+            "cube": [_param("bbox", "lon,lat,lon,lat in CRS84: its stations answer",
+                            {"type": "string"}, required=True)],
+        }
+        for qt, spatial in ops.items():
+            paths[f"/collections/{cid}/{qt}"] = {"get": {
+                "summary": f"{series.collection_id}: time series by {qt}",
+                "operationId": f"edr-{qt}-{cid}", "tags": [cid],
+                "parameters": [*spatial, pname, *_COMMON], "responses": coverage}}
+        paths[f"/collections/{cid}/locations"] = {"get": {
+            "summary": f"{series.collection_id}: the stations", "tags": [cid],
+            "operationId": f"edr-locations-{cid}",
+            "parameters": [_param("bbox", "lon,lat,lon,lat in CRS84", {"type": "string"}),
+                           _param("datetime", "Accepted, not used", {"type": "string"}),
+                           _param("limit", "Most stations", {"type": "integer", "minimum": 0}),
+                           _param("f", "Format: GeoJSON", {"type": "string", "enum": ["json"]}),
+                           _param("lang", "Language", {"type": "string"})],
+            "responses": {"200": {"description": "GeoJSON", "content": {
+                "application/geo+json": {"schema": {"type": "object"}}}}, **_ERRORS}}}
+        paths[f"/collections/{cid}/locations/{{locId}}"] = {"get": {
+            "summary": f"{series.collection_id}: one station's time series", "tags": [cid],
+            "operationId": f"edr-location-{cid}",
+            "parameters": [{"name": "locId", "in": "path", "required": True,
+                            "schema": {"type": "string"},
+                            "description": "The station (its feature id)"}, pname, *_COMMON],
+            "responses": coverage}}
