@@ -118,5 +118,61 @@ BEGIN
 END
 $$;
 
+-- The published stations (registry tables twin.water_gauges, twin.tree_sensors, created after
+-- the migrations) from the device registry and each device's newest observation. `devices`
+-- NULL: all devices, and stations no longer in the registry are removed (after a registry
+-- load); else only those devices (after an intake batch). State: 'no_data', 'ok', or 'stale'
+-- when the newest value is older than `stale_after`. Thresholds (alerts) may refine 'ok' by
+-- replacing this function in a later migration; it is the one place states are set.
+CREATE OR REPLACE FUNCTION twin.sensor_refresh_stations(devices text[] DEFAULT NULL,
+                                                        stale_after interval DEFAULT '6 hours')
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF devices IS NULL THEN
+        DELETE FROM twin.water_gauges g WHERE NOT EXISTS (
+            SELECT 1 FROM twin.sensor_devices d WHERE d.device_id = g.device_id
+                                                  AND d.kind = 'gauge');
+        DELETE FROM twin.tree_sensors t WHERE NOT EXISTS (
+            SELECT 1 FROM twin.sensor_devices d WHERE d.device_id = t.device_id
+                                                  AND d.kind = 'tree');
+    END IF;
+    INSERT INTO twin.water_gauges AS g (device_id, station, water_level_cm, latest_at, state,
+                                        geom)
+    SELECT d.device_id, d.name, o.water_level_cm, o.observed_at,
+           CASE WHEN o.observed_at IS NULL THEN 'no_data'
+                WHEN o.observed_at < now() - stale_after THEN 'stale' ELSE 'ok' END,
+           d.geom
+    FROM twin.sensor_devices d
+    LEFT JOIN LATERAL (
+        SELECT s.observed_at, s.water_level_cm FROM twin.sensor_observations s
+        WHERE s.device_id = d.device_id AND s.water_level_cm IS NOT NULL
+        ORDER BY s.observed_at DESC LIMIT 1) o ON true
+    WHERE d.kind = 'gauge' AND (devices IS NULL OR d.device_id = ANY (devices))
+    ON CONFLICT (device_id) DO UPDATE SET
+        station = excluded.station, water_level_cm = excluded.water_level_cm,
+        latest_at = excluded.latest_at, state = excluded.state, geom = excluded.geom;
+    INSERT INTO twin.tree_sensors AS t (device_id, station, tree_id, species, planting_year,
+                                        soil_moisture, soil_temperature, battery, latest_at,
+                                        state, geom)
+    SELECT d.device_id, d.name, d.tree_id, d.species, d.planting_year,
+           o.soil_moisture, o.soil_temperature, o.battery, o.observed_at,
+           CASE WHEN o.observed_at IS NULL THEN 'no_data'
+                WHEN o.observed_at < now() - stale_after THEN 'stale' ELSE 'ok' END,
+           d.geom
+    FROM twin.sensor_devices d
+    LEFT JOIN LATERAL (
+        SELECT s.observed_at, s.soil_moisture, s.soil_temperature, s.battery
+        FROM twin.sensor_observations s
+        WHERE s.device_id = d.device_id
+        ORDER BY s.observed_at DESC LIMIT 1) o ON true
+    WHERE d.kind = 'tree' AND (devices IS NULL OR d.device_id = ANY (devices))
+    ON CONFLICT (device_id) DO UPDATE SET
+        station = excluded.station, tree_id = excluded.tree_id, species = excluded.species,
+        planting_year = excluded.planting_year, soil_moisture = excluded.soil_moisture,
+        soil_temperature = excluded.soil_temperature, battery = excluded.battery,
+        latest_at = excluded.latest_at, state = excluded.state, geom = excluded.geom;
+END
+$$;
+
 -- The current month and the next two exist from `twin db init` on.
 SELECT twin.sensor_ensure_partitions(now(), now() + interval '2 months');
