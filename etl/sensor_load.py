@@ -20,6 +20,7 @@ from etl.sources.sensors import (
     read_soil_moisture,
     read_water_levels,
 )
+from twin.alerts import after_load
 from twin.db import connect, database_error, hold_run
 from twin.errors import RecordError, SourceError, refused
 from twin.sensors.checks import Observation, Registry
@@ -98,6 +99,8 @@ def load_sensor_devices(path: Path, settings: Settings | None = None) -> LoadRep
                 report.outcome = "succeeded"
     except psycopg.Error as exc:
         raise database_error(exc) from exc
+    # The refresh above set every station's state anew; the thresholds refine it.
+    after_load(None, settings)
     return report
 
 
@@ -156,6 +159,7 @@ def _store(name: str, paths: list[Path], collection: str, settings: Settings,
                 report.outcome = "succeeded" if inserted else "unchanged"
     except psycopg.Error as exc:
         raise database_error(exc) from exc
+    after_load(devices, settings)  # crossings in the loaded rows, after they committed
     return report
 
 

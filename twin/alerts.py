@@ -275,9 +275,7 @@ def after_batch(conn: psycopg.Connection, device_ids: Iterable[str] | None = Non
         return new
     url = publish_url or settings.mqtt_alert_url
     if publisher is None and url:
-        from twin.pubsub import AlertPubSubClient
-
-        publisher = AlertPubSubClient.for_url(url, settings.mqtt_alert_channel)
+        publisher = _publisher(url, settings.mqtt_alert_channel)
     if publisher is not None:
         for alert in new:
             try:
@@ -285,6 +283,34 @@ def after_batch(conn: psycopg.Connection, device_ids: Iterable[str] | None = Non
             except Exception as exc:  # noqa: BLE001 - a broker problem must not stop the intake
                 LOGGER.warning("alert %s stored but not published: %s", alert.alert_id, exc)
     return new
+
+
+_PUBLISHERS: dict[tuple[str, str], Any] = {}
+
+
+def _publisher(url: str, channel: str) -> Any:
+    """One connection per broker and channel per process, kept between batches."""
+    from twin.pubsub import AlertPubSubClient
+
+    key = (url, channel)
+    if key not in _PUBLISHERS:
+        _PUBLISHERS[key] = AlertPubSubClient.for_url(url, channel)
+    return _PUBLISHERS[key]
+
+
+def after_load(device_ids: Iterable[str] | None, settings: Settings | None = None) -> list[Alert]:
+    """:func:`after_batch` after a file load or a registry load (its own connection); a
+    problem is logged, never raised: the load has committed, and the next batch catches up
+    (the watermark says where evaluation stopped)."""
+    from twin.db import connect
+
+    settings = settings or get_settings()
+    try:
+        with connect(settings, autocommit=True) as conn:
+            return after_batch(conn, device_ids, settings=settings)
+    except (psycopg.Error, ConfigurationError) as exc:
+        LOGGER.warning("sensor alerts not evaluated after the load: %s", exc)
+        return []
 
 
 def publish(publisher: Any, alert: Alert, settings: Settings) -> None:

@@ -528,7 +528,6 @@ SENSOR_ALERTS = Collection(
     time_field="observed_at",
 )
 
-#: Every published collection, in the order the API lists them.
 #: States of a sensor station, set by ``twin.sensor_refresh_stations`` (twin/sql/): no value
 #: yet, a value newer than the staleness limit, or an older one. Thresholds (issue 12's
 #: alerts) may add their own states there.
@@ -605,6 +604,7 @@ TREE_SENSORS = Collection(
     time_field="latest_at",
 )
 
+#: Every published collection, in the order the API lists them.
 COLLECTIONS: tuple[Collection, ...] = (
     PARCELS, HERITAGE, STREET_DAMAGE, TRAFFIC_STATIONS, TRAFFIC_COUNTS, COMMERCIAL_LAND,
     BUILDINGS, WATER_GAUGES, TREE_SENSORS, SENSOR_ALERTS,

@@ -75,6 +75,7 @@ class Intake:
         self.url = parse_url(url)
         self.topics = topics
         self.store = Store(settings)
+        self.store.alert_url = url  # the intake's user may write the alert topic (ACL)
         self.batch_size = batch_size
         self.max_wait = max_wait
         self._queue: queue.SimpleQueue[Incoming] = queue.SimpleQueue()

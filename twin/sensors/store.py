@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from twin.db import CONNECT_TIMEOUT_S
+from twin.errors import TwinError
 from twin.sensors.checks import COLUMNS, Observation, Registry, observe
 from twin.sensors.messages import Rejected, parse
 from twin.settings import Settings, get_settings
@@ -64,6 +65,8 @@ class Store:
         self._months: set[tuple[int, int]] = set()
         self._registry_read = 0.0
         self.totals = BatchResult()
+        #: Broker the alerts of each batch are published to (twin/alerts.py); None: stored only.
+        self.alert_url: str | None = None
 
     # -- connection ---------------------------------------------------------------------------
     def _connection(self) -> psycopg.Connection:
@@ -216,12 +219,26 @@ class Store:
                                         exc.device_id, item.payload))
                         result.quarantined[exc.reason] += 1
         conn.commit()
+        if result.devices:
+            self._alerts(conn, result.devices)
         self._months |= months
         self._state = state
         self.totals.stored += result.stored
         self.totals.replayed += result.replayed
         self.totals.quarantined.update(result.quarantined)
         return result
+
+    def _alerts(self, conn: psycopg.Connection, devices: set[str]) -> None:
+        """Threshold crossings of the committed batch (twin/alerts.py). A failure is logged:
+        the rows are stored, and the next batch evaluates from the watermark on."""
+        from twin.alerts import after_batch
+
+        try:
+            after_batch(conn, devices, publish_url=self.alert_url, settings=self.settings)
+        except (psycopg.Error, TwinError) as exc:  # the thresholds file, the database
+            if not conn.closed:
+                conn.rollback()
+            log.warning("sensor alerts not evaluated for this batch: %s", exc)
 
     def _ensure_partitions(self, conn: psycopg.Connection,
                            rows: list[Observation]) -> set[tuple[int, int]]:
