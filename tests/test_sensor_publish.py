@@ -438,3 +438,61 @@ def test_anonymous_cannot_read_alerts(mqtt_broker) -> None:
         assert result["reason"].is_failure
     finally:
         client.loop_stop()
+
+
+# -- end to end: the simulator, the broker, the intake, the alert ---------------------------
+
+def test_simulated_flood_reaches_the_api_and_the_dashboard(loaded_settings: Settings,
+                                                          mqtt_broker, tmp_path: Path) -> None:
+    """`twin simulate sensors` publishes a flood wave as the network server (user lns);
+    `twin ingest mqtt` stores it; the crossing of Alarmstufe 1 at both gauges arrives at a
+    dashboard over MQTT and is an item of `sensor-alerts`; the stations' values moved."""
+    import subprocess
+
+    from tests.conftest import TWIN, twin_env
+    from twin.simulator import run
+
+    env = twin_env(loaded_settings)
+    with psycopg.connect(loaded_settings.dsn, autocommit=True) as conn:
+        before = conn.execute("SELECT count(*) FROM twin.sensor_observations").fetchone()[0]
+        alerts_before = conn.execute("SELECT count(*) FROM twin.sensor_alerts").fetchone()[0]
+    sub = Subscriber(mqtt_broker)
+    log = (tmp_path / "intake.log").open("w")
+    intake = subprocess.Popen([TWIN, "ingest", "mqtt", "--url", mqtt_broker.url("twin"),
+                               "--client-id", "test-e2e"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        # Uplinks sent before the intake's first subscription have no session to wait in.
+        deadline = datetime.now() + timedelta(seconds=30)
+        while "connected" not in (tmp_path / "intake.log").read_text() and \
+                datetime.now() < deadline:
+            threading.Event().wait(0.1)
+        threading.Event().wait(1.0)  # the SUBACK follows the CONNACK
+        # 12 rounds 0.2 s apart; the wave peaks 250 cm above the mean after 1.2 s.
+        sent = run(mqtt_broker.url("lns"), Path("data/samples/sensors/sensor_devices.csv"),
+                   interval_s=0.2, flood_peak_cm=250, flood_period_s=2.4, count=12)
+        assert sent == 12 * 22
+        messages = sub.wait_for(2, timeout=30)
+        with psycopg.connect(loaded_settings.dsn, autocommit=True) as conn:
+            deadline = datetime.now() + timedelta(seconds=30)
+            while datetime.now() < deadline:  # the intake catches up with what was sent
+                after = conn.execute(
+                    "SELECT count(*) FROM twin.sensor_observations").fetchone()[0]
+                if after - before >= 12 * 22:
+                    break
+                threading.Event().wait(0.2)
+    finally:
+        sub.close()
+        intake.terminate()
+        intake.wait(timeout=30)
+    assert after - before == 12 * 22, (tmp_path / "intake.log").read_text()
+    with psycopg.connect(loaded_settings.dsn, autocommit=True) as conn:
+        rising = conn.execute(
+            "SELECT device_id FROM twin.sensor_alerts WHERE state = 'alarm_1' "
+            "AND direction = 'rising' ORDER BY device_id").fetchall()
+        total = conn.execute("SELECT count(*) FROM twin.sensor_alerts").fetchone()[0]
+    assert [d for (d,) in rising] == ["gauge-grosses-spreewehr", "gauge-sandower-bruecke"]
+    assert len(messages) >= 2 and total > alerts_before
+    gauges = {m["data"]["properties"]["device_id"] for _, m in messages
+              if m["data"]["properties"]["kind"] == "gauge"}
+    assert gauges == {"gauge-grosses-spreewehr", "gauge-sandower-bruecke"}
