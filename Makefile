@@ -32,10 +32,10 @@ postgis:
 db: venv postgis
 	@$(BIN)/twin db init
 
-demo: setup ## Load data/samples/ and serve the API on http://$(HOST):$(PORT)
+demo: setup ## Load data/samples/, start the sensors (broker, intake, simulator) and serve the API on http://$(HOST):$(PORT)
 	$(BIN)/twin load-samples
 	$(BIN)/twin config
-	$(BIN)/twin serve --host $(HOST) --port $(PORT)
+	$(BIN)/twin demo --host $(HOST) --port $(PORT)
 
 serve: setup
 	$(BIN)/twin serve --host $(HOST) --port $(PORT)

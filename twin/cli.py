@@ -445,3 +445,25 @@ def simulate_sensors(
         err.print(f"[bold red]error:[/] {exc}", markup=True)
         raise typer.Exit(3) from exc
     err.print(f"published {sent} uplinks")
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[str | None, typer.Option(help="Address to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
+    broker_port: Annotated[int, typer.Option(help="Port of the demo's own broker")] = 1884,
+    interval: Annotated[float, typer.Option(
+        help="Seconds between two uplinks of a simulated device")] = 5.0,
+    flood: Annotated[float, typer.Option(
+        help="Peak of a simulated flood wave on the gauges, cm (0: none)")] = 0.0,
+) -> None:
+    """Serve the API with live sensors: a broker, the intake and the simulator (make demo)."""
+    from twin.demo import run
+
+    settings = get_settings()
+    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    try:
+        run(settings.model_copy(update=updates), broker_port=broker_port, interval_s=interval,
+            flood_cm=flood, say=lambda text: err.print(text, markup=False, soft_wrap=True))
+    except (TwinError, psycopg.Error) as exc:
+        raise _fail(exc) from exc
