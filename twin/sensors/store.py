@@ -174,6 +174,8 @@ class Store:
                 "ON o.device_id = s.d AND o.observed_at = s.t AND o.f_cnt = s.f",
                 ([o.device_id for _, o in suspects], [o.observed_at for _, o in suspects],
                  [o.f_cnt for _, o in suspects])).fetchall())
+            # A replay of a message earlier in this very batch is not in the table yet.
+            stored |= {(o.device_id, o.observed_at, o.f_cnt) for o in observations}
             for item, obs in suspects:
                 if (obs.device_id, obs.observed_at, obs.f_cnt) in stored:
                     result.replayed += 1
