@@ -8,7 +8,7 @@ PORT ?= 5000
 # Length of the soak's steady phase (loads under traffic); restart and a 30 s stop follow.
 SOAK_SECONDS ?= 60
 
-.PHONY: setup postgis venv db demo serve test test-tools lint config samples bench bench-tools \
+.PHONY: setup postgis venv db demo serve test test-tools lint config samples bench bench-tools bench-edr \
 	bench-quick bench-peers soak fuzz clean
 
 setup: venv postgis db ## Virtualenv, PostGIS and the database (idempotent)
@@ -63,6 +63,9 @@ bench: setup test-tools bench-tools ## Benchmarks; results go to bench/results/ 
 	$(BIN)/python bench/viewer.py
 	$(BIN)/python bench/jit.py
 	@for n in 10000 200000 1000000; do $(BIN)/python bench/peers.py --count $$n || exit 1; done
+
+bench-edr: setup ## EDR time for one station-month and one station-year against the bare SQL (issue 12)
+	$(BIN)/python bench/edr.py
 
 bench-tools: ## wrk, tipg (in .venv-tipg) and ogr2ogr: the peers of bench/peers.py
 	@scripts/setup_bench_tools.sh
