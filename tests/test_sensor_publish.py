@@ -496,3 +496,48 @@ def test_simulated_flood_reaches_the_api_and_the_dashboard(loaded_settings: Sett
     gauges = {m["data"]["properties"]["device_id"] for _, m in messages
               if m["data"]["properties"]["kind"] == "gauge"}
     assert gauges == {"gauge-grosses-spreewehr", "gauge-sandower-bruecke"}
+
+
+def test_viewer_colours_sensors_and_charts_their_last_7_days(server: Server,
+                                                             loaded_settings: Settings) -> None:
+    """The 3D viewer: the gauges layer switched on, hovering the Sandower Brücke shows its
+    tooltip with a chart of the last 7 days (hourly means from the EDR series), offline."""
+    from urllib.parse import urlsplit
+
+    from tests.browser import chromium, watch
+
+    gauge = "gauge-sandower-bruecke"
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with psycopg.connect(loaded_settings.dsn, autocommit=True) as conn:
+        _add(conn, gauge, "water_level_cm",
+             [(now - timedelta(hours=h), 100 + 10 * math.sin(h / 10)) for h in range(72, 0, -1)])
+        lon, lat = conn.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM twin.water_gauges, ST_Transform(geom, 4326) p "
+            "WHERE device_id = %s", [gauge]).fetchone()
+    with chromium() as browser:
+        page = browser.new_page()
+        errors, seen = watch(page)
+        page.goto(f"{server.url}/viewer/?view={lon:.6f},{lat:.6f},16,0,0")
+        page.wait_for_selector("body[data-first-frame]", state="attached", timeout=120_000)
+        page.locator("input[data-layer='water-gauges']").check()
+        lift = page.evaluate("() => JSON.parse(document.getElementById('deck-json')"
+                             ".textContent).layers.find(l => l.id === 'water-gauges')"
+                             ".modelMatrix[14]")
+        x, y = page.evaluate("(p) => twinViewer.deck.getViewports()[0].project(p).slice(0, 2)",
+                             [lon, lat, lift])
+        # Until the layer's tiles have loaded and the gauge can be picked there.
+        page.wait_for_function(
+            "([x, y]) => { const o = twinViewer.deck.pickObject({x, y, radius: 4}); "
+            "return o && o.layer.id === 'water-gauges'; }", arg=[x, y], timeout=60_000)
+        page.mouse.move(x + 3, y + 3)
+        page.mouse.move(x, y)
+        tip = page.locator(".twin-tooltip")
+        tip.wait_for(state="visible", timeout=30_000)
+        page.locator(".twin-tooltip svg.twin-spark").wait_for(timeout=30_000)
+        text = tip.inner_text()
+    host = urlsplit(server.url).netloc
+    assert "Sandower Brücke" in text and "letzte 7 Tage" in text, text
+    assert errors == []
+    assert any(f"/collections/water-gauges/locations/{gauge}" in u for u in seen)
+    assert [u for u in seen if urlsplit(u).scheme in ("http", "https")
+            and urlsplit(u).netloc != host] == []
