@@ -541,3 +541,21 @@ def test_viewer_colours_sensors_and_charts_their_last_7_days(server: Server,
     assert any(f"/collections/water-gauges/locations/{gauge}" in u for u in seen)
     assert [u for u in seen if urlsplit(u).scheme in ("http", "https")
             and urlsplit(u).netloc != host] == []
+
+
+def test_asyncapi_describes_the_alert_channel(edr_server: Server) -> None:
+    """The landing page links the broker (rel hub) and the AsyncAPI document, which has the
+    one channel that carries messages, and resolves without network."""
+    landing = edr_server.get("/").json()
+    hub = [link for link in landing["links"] if link["rel"] == "hub"]
+    assert hub and hub[0]["href"].startswith("mqtt://") and hub[0]["channel"] == "twin/alerts"
+    assert "@" not in hub[0]["href"]  # no credentials
+    r = edr_server.get("/asyncapi", params={"f": "json"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["asyncapi"] == "3.0.0"
+    assert [c["address"] for c in doc["channels"].values()] == \
+        ["twin/alerts/collections/sensor-alerts"]
+    assert "http" not in json.dumps(doc["channels"])  # no schema fetched from the internet
+    page = edr_server.get("/asyncapi", params={"f": "html"})
+    assert page.status_code == 200 and b"unpkg" not in page.content

@@ -59,6 +59,7 @@ ONLINE_HOSTS = re.compile(
 #: made again from the new one: the README beside the templates says what we change.
 OVERRIDDEN_TEMPLATES = {
     "_base.html": "b91b7d6472fc317cca72969714839c6856483486970f155590a58c75bb45cc3f",
+    "asyncapi.html": "ee19a79a9ccf73d7c11167fcded71e8850fdc2518982213d41fa9b10c0a8a1cd",
     "collections/collection.html":
         "245c96b34b0b4f0c8c74ff70787f5a0f3bb4947331f25e2a42ebc6caa2dbbf15",
     "collections/coverage/index.html":
@@ -79,7 +80,6 @@ OVERRIDDEN_TEMPLATES = {
 #: (:func:`twin.pygeoapi.wsgi.not_served`), so these are never rendered.
 TEMPLATE_PAGES = {
     "admin/": "/admin/config",
-    "asyncapi.html": "/asyncapi",
     "jobs/": "/jobs",
     "stac/": "/stac",
     "tilematrixsets/": "/TileMatrixSets",

@@ -6,8 +6,8 @@ GeoJSON is labelled ``application/geo+json``, server errors never leak an HTML p
 database detail, client mistakes pygeoapi or PostgreSQL would find late (a bbox outside its
 CRS, paging past bigint, a body that is not UTF-8) are refused first in our words
 (twin/request_checks.py), werkzeug's HTML error pages become JSON, what pygeoapi offers and we
-do not (STAC, tiles, maps, EDR, jobs, AsyncAPI, admin) answers 404, and every write method is
-refused except OGC API Features Part 4 on street-damage, behind API keys
+do not (STAC, tiles, maps, EDR beyond the sensors, jobs, admin) answers 404, and every write
+method is refused except OGC API Features Part 4 on street-damage, behind API keys
 (twin/transactions.py); the one other POST besides CQL2 JSON queries runs a process
 synchronously (/processes/{id}/execution), which reads and never writes.
 
@@ -91,9 +91,6 @@ NOT_SERVED = {
     "/TileMatrixSets": "this service serves no tiles, so it has no tile matrix sets",
     "/jobs": "this service keeps no jobs: processes run synchronously and answer with "
              "their result",
-    "/asyncapi": "this service has no AsyncAPI document yet; sensor alerts are published on "
-                 "the MQTT topic <channel>/collections/sensor-alerts of the broker the landing "
-                 "page links (rel hub), as OGC CloudEvents",
     "/admin": "this service has no admin API",
 }
 _NO_EDR = ("this service offers OGC API - EDR queries (position, area, cube, locations) only "
