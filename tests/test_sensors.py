@@ -73,7 +73,13 @@ class IntakeProcess:
     def stop(self, *, kill: bool = False) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill() if kill else self.proc.terminate()
-            self.proc.wait(timeout=30)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"the intake ignored SIGTERM: {self.log.read_text()}") \
+                    from None
         self.proc = None
 
 
