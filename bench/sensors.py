@@ -205,6 +205,13 @@ def run(rate: float, seconds: float, n_devices: int, publishers: int) -> dict:
         load_after = os.getloadavg()
         cpu = {k: round(_cpu_seconds(pid) - cpu_before[k], 1) for k, pid in (
             ("intake", intake.pid), ("mosquitto", broker.proc.pid))}
+        # The intake's PostgreSQL backend: connected at its first batch, so all its CPU time
+        # is this run's (the database server runs on this machine).
+        with psycopg.connect(ADMIN, autocommit=True) as admin:
+            backends = [r[0] for r in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = "
+                "'twin-intake'", (dbname,))]
+        cpu["postgres"] = round(sum(_cpu_seconds(b) for b in backends), 1)
         stop.set()
         probe.join()
         pubs = [out.get(timeout=60) for _ in procs]
@@ -232,6 +239,8 @@ def run(rate: float, seconds: float, n_devices: int, publishers: int) -> dict:
             "delay_max_ms": round(1000 * max(delays), 1) if delays else None,
             "probes": len(delays), "cpu_seconds": cpu,
             "per_intake_cpu_second": round(stored / cpu["intake"]) if cpu["intake"] else None,
+            "per_cpu_second_all": round(stored / sum(cpu.values())) if sum(cpu.values())
+            else None,
             "load_before": [round(x, 2) for x in load_before],
             "load_after": [round(x, 2) for x in load_after], "cpus": os.cpu_count(),
         }
@@ -271,8 +280,11 @@ def section(rec: dict) -> str:
         f"| end-to-end delay, p99 (max) | {rec['delay_p99_ms']} ms "
         f"({rec['delay_max_ms']} ms) |",
         f"| probes (20/s under the load) | {rec['probes']} |",
-        f"| CPU seconds: intake / mosquitto | {rec['cpu_seconds']['intake']} / "
+        f"| CPU seconds: intake / its PostgreSQL backend / mosquitto | "
+        f"{rec['cpu_seconds']['intake']} / {rec['cpu_seconds'].get('postgres', '?')} / "
         f"{rec['cpu_seconds']['mosquitto']} |",
+        f"| messages per CPU-second of all three together | "
+        f"{rec.get('per_cpu_second_all') or 0:,} |",
         f"| messages per CPU-second of the intake (paho, checks, COPY client side) | "
         f"{rec['per_intake_cpu_second'] or 0:,} |",
         "",
