@@ -87,6 +87,11 @@ class Registry:
         if uplink.format == "chirpstack":
             device = self.by_eui.get(uplink.dev_eui or "")
             if device is None:
+                # A device registered without a DevEUI is known by its name; one with a
+                # DevEUI only by it (names are free text in ChirpStack).
+                named = self.by_id.get(uplink.device_id or "")
+                device = named if named is not None and not named.dev_eui else None
+            if device is None:
                 raise Rejected("unknown_device", f"DevEUI {uplink.dev_eui} is not registered",
                                uplink.device_id)
             return device
