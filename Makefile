@@ -7,9 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 # Length of the soak's steady phase (loads under traffic); restart and a 30 s stop follow.
 SOAK_SECONDS ?= 60
+# Offered load and length of `make bench-sensors`.
+SENSOR_RATE ?= 6000
+SENSOR_SECONDS ?= 20
 
-.PHONY: setup postgis venv db demo serve test test-tools lint config samples bench bench-tools bench-edr \
-	bench-quick bench-peers soak fuzz clean
+.PHONY: setup postgis venv db demo serve test test-tools lint config samples bench bench-tools \
+	bench-edr bench-quick bench-peers bench-sensors soak fuzz clean
 
 setup: venv postgis db ## Virtualenv, PostGIS and the database (idempotent)
 	@scripts/setup_dictionary.sh
@@ -74,6 +77,10 @@ bench-tools: ## wrk, tipg (in .venv-tipg) and ogr2ogr: the peers of bench/peers.
 PEERS_COUNT ?= 200000
 bench-peers: setup bench-tools ## The twin vs tipg and ogr2ogr (make bench-peers PEERS_COUNT=1000000)
 	$(BIN)/python bench/peers.py --count $(PEERS_COUNT)
+
+# Issue 12: sustained sensor ingest through mosquitto, and the publish-to-queryable delay.
+bench-sensors: setup ## Sensor ingest benchmark (make bench-sensors SENSOR_RATE=6000)
+	$(BIN)/python bench/sensors.py --rate $(SENSOR_RATE) --seconds $(SENSOR_SECONDS)
 
 bench-quick: setup bench-tools ## The same on 10,000 parcels, short rounds: about two minutes
 	$(BIN)/python bench/peers.py --count 10000 --rounds 2 --seconds 3

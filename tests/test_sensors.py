@@ -10,6 +10,7 @@ file loads across the clock changes; the ACL.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -25,7 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from psycopg import sql
 
-from tests.conftest import ADMIN_DSN, TWIN, twin_env
+from tests.conftest import ADMIN_DSN, TWIN, free_port, twin_env
 from tests.helpers import assert_refused, run_twin
 from twin.broker import Broker
 from twin.sensors.messages import chirpstack_topic, chirpstack_up, tts_topic, tts_uplink
@@ -73,7 +74,13 @@ class IntakeProcess:
     def stop(self, *, kill: bool = False) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill() if kill else self.proc.terminate()
-            self.proc.wait(timeout=30)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"the intake ignored SIGTERM: {self.log.read_text()}") \
+                    from None
         self.proc = None
 
 
@@ -496,3 +503,65 @@ def test_stations_published_like_the_other_collections(server, pg) -> None:
     filtered = server.get("/collections/tree-sensors/items?f=json&species=Tilia%20cordata")
     assert {f["properties"]["species"] for f in filtered.json()["features"]} == {
         "Tilia cordata"}
+
+
+# -- a real database restart -------------------------------------------------------------------
+
+def _sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert not check or result.returncode == 0, f"{' '.join(args)}: {result.stderr}"
+    return result
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[tuple[str, str, int]]:
+    """A PostgreSQL cluster of this test's own (as bench/soak.py makes one), so that restarting
+    it harms no other work on the shared server. Needs root, like `make soak`."""
+    major = sorted((p.name for p in Path("/usr/lib/postgresql").iterdir()
+                    if Path(f"/usr/share/postgresql/{p.name}/extension/postgis.control")
+                    .exists()), key=int)[-1]
+    name, port = f"twin_sensors_{os.getpid()}", free_port()
+    _sh("pg_dropcluster", "--stop", major, name, check=False)
+    _sh("pg_createcluster", "--start-conf=manual", "-p", str(port), major, name, "--",
+        "--auth=trust")
+    try:
+        _sh("pg_ctlcluster", "--skip-systemctl-redirect", major, name, "start")
+        wait_for(lambda: _sh("pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port),
+                             check=False).returncode == 0, what="the cluster")
+        yield major, name, port
+    finally:
+        _sh("pg_dropcluster", "--stop", major, name, check=False)
+
+
+def test_database_restart_while_messages_flow(own_cluster: tuple[str, str, int],
+                                              mqtt_broker: Broker, tmp_path: Path) -> None:
+    major, name, port = own_cluster
+    settings = Settings(database_url=f"postgresql://postgres@127.0.0.1:{port}/twin",
+                        config_path=tmp_path / "pygeoapi.yml",
+                        openapi_path=tmp_path / "openapi.yml", data_dir=tmp_path / "data")
+    for args in (("db", "init"), ("load", "sensor-devices", str(DEVICES))):
+        result = run_twin(settings, *args)
+        assert result.returncode == 0, result.stderr
+    intake = IntakeProcess(settings, mqtt_broker, tmp_path / "intake.log",
+                           client_id="twin-intake-pg-restart").start()
+    flow = Flow(mqtt_broker).start()
+    try:
+        time.sleep(3)
+        _sh("pg_ctlcluster", "--skip-systemctl-redirect", major, name, "restart")
+        time.sleep(4)
+    finally:
+        flow.stop()
+    try:
+        wait_for(lambda: rows(settings, "SELECT count(*) FROM twin.sensor_observations")[0][0]
+                 >= len(flow.acked), timeout=60, what="every acknowledged message")
+        time.sleep(1.5)
+        stored = rows(settings, "SELECT device_id, f_cnt, count(*) FROM "
+                                "twin.sensor_observations GROUP BY 1, 2")
+    finally:
+        intake.stop()
+    counts = {(d, f): n for d, f, n in stored}
+    assert len(flow.acked) > 300
+    assert not flow.acked - set(counts)
+    assert all(n == 1 for n in counts.values())
+    assert "database unavailable" in intake.log.read_text()
+    assert quarantine(settings) == []

@@ -97,8 +97,8 @@ class Settings(BaseSettings):
     # -- sensors (issue 12)
     sensor_retention_months: int = Field(
         default=24, ge=1, description="Months of sensor observations kept: older monthly "
-        "partitions (and quarantined messages) are dropped by `twin sensors prune` and by "
-        "the intake once a day")
+        "partitions (and quarantined messages) are dropped by the intake when it starts "
+        "and once a day")
     sensor_partitions_ahead: int = Field(
         default=2, ge=1, description="Monthly partitions of sensor observations created "
         "ahead of the current month")

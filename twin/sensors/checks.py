@@ -87,6 +87,11 @@ class Registry:
         if uplink.format == "chirpstack":
             device = self.by_eui.get(uplink.dev_eui or "")
             if device is None:
+                # A device registered without a DevEUI is known by its name; one with a
+                # DevEUI only by it (names are free text in ChirpStack).
+                named = self.by_id.get(uplink.device_id or "")
+                device = named if named is not None and not named.dev_eui else None
+            if device is None:
                 raise Rejected("unknown_device", f"DevEUI {uplink.dev_eui} is not registered",
                                uplink.device_id)
             return device
@@ -121,7 +126,7 @@ def check_time(t: datetime, device_id: str | None, now: datetime | None = None) 
 
 
 def values_of(device: Device, decoded: dict[str, Any],
-              rx: dict[str, Any] | None = None) -> tuple[dict[str, float], dict[str, Any] | None]:
+              uplink: Uplink | None = None) -> tuple[dict[str, float], dict[str, Any] | None]:
     """The allow-listed values of a decoded payload, calibrated and range-checked.
 
     Only keys the registry lists are read: standard columns are numbers, others go to
@@ -131,8 +136,14 @@ def values_of(device: Device, decoded: dict[str, Any],
     """
     values: dict[str, float] = {}
     extra: dict[str, Any] = {}
+    rx: dict[str, Any] | None = None
     for name, key in device.fields.items():
-        raw = (rx or {}).get(key[3:]) if key.startswith("rx.") else decoded.get(key)
+        if key.startswith("rx."):
+            if rx is None:
+                rx = uplink.rx if uplink is not None else {}
+            raw = rx.get(key[3:])
+        else:
+            raw = decoded.get(key)
         if raw is None:
             continue
         if name not in RANGES:
@@ -164,5 +175,5 @@ def observe(uplink: Uplink, registry: Registry, now: datetime | None = None) -> 
     time). The frame counter is checked against what is stored (twin/sensors/store.py)."""
     device = registry.device_of(uplink)
     check_time(uplink.time, device.device_id, now)
-    values, extra = values_of(device, uplink.decoded, uplink.rx)
+    values, extra = values_of(device, uplink.decoded, uplink)
     return Observation(device.device_id, uplink.time, uplink.f_cnt, values, extra, uplink.format)

@@ -14,7 +14,7 @@ it will not be present"; proto3 JSON likewise), so an absent frame counter is 0,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,25 +44,32 @@ class Uplink:
     time: datetime
     f_cnt: int
     decoded: dict[str, Any]
-    #: The first gateway's reception metadata, flattened ('rssi', 'snr', 'gateway_id'); read
-    #: only for fields the registry allow-lists as ``rx.<name>``.
-    rx: dict[str, Any] = field(default_factory=dict)
+    #: The reception metadata as sent (``rx_metadata`` / ``rxInfo``); read only for fields
+    #: the registry allow-lists as ``rx.<name>`` (see :attr:`rx`).
+    rx_raw: Any = None
+
+    @property
+    def rx(self) -> dict[str, Any]:
+        """The first gateway's metadata, flattened ('rssi', 'snr', 'gateway_id', ...)."""
+        meta = self.rx_raw
+        if not isinstance(meta, list) or not meta or not isinstance(meta[0], dict):
+            return {}
+        first = meta[0]
+        out = {("gateway_id" if k == "gatewayId" else k): v for k, v in first.items()
+               if isinstance(v, int | float | str)}
+        ids = first.get("gateway_ids")
+        if isinstance(ids, dict) and "gateway_id" in ids:
+            out["gateway_id"] = ids["gateway_id"]
+        return out
 
 
 def parse_time(text: Any) -> datetime:
-    """An RFC 3339 time as UTC; nanoseconds (TTS, ChirpStack) are cut to microseconds."""
+    """An RFC 3339 time as UTC. Python 3.11+ reads 'Z' and cuts nanoseconds (TTS, ChirpStack)
+    to microseconds itself."""
     if not isinstance(text, str) or not text:
         raise Rejected("bad_time", f"time is {type(text).__name__}, not RFC 3339 text")
-    t = text.strip()
-    if t.endswith(("Z", "z")):
-        t = t[:-1] + "+00:00"
-    # Fractions longer than Python's 6 digits: keep 6.
-    if "." in t:
-        head, rest = t.split(".", 1)
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        t = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}" if digits else head + rest
     try:
-        value = datetime.fromisoformat(t)
+        value = datetime.fromisoformat(text)
     except ValueError as exc:
         raise Rejected("bad_time", f"not an RFC 3339 time: {text[:40]!r}") from exc
     if value.tzinfo is None:
@@ -77,17 +84,6 @@ def _f_cnt(value: Any, device_id: str | None) -> int:
         raise Rejected("missing_field", f"frame counter is not a 32-bit count: {value!r}"[:120],
                        device_id)
     return value
-
-
-def _flat_rx(meta: Any) -> dict[str, Any]:
-    if not isinstance(meta, list) or not meta or not isinstance(meta[0], dict):
-        return {}
-    first = meta[0]
-    out = {k: v for k, v in first.items() if isinstance(v, int | float | str)}
-    ids = first.get("gateway_ids")
-    if isinstance(ids, dict) and "gateway_id" in ids:
-        out["gateway_id"] = ids["gateway_id"]
-    return out
 
 
 def parse(payload: bytes) -> Uplink:
@@ -125,7 +121,7 @@ def _tts(doc: dict) -> Uplink:
         raise Rejected(exc.reason, exc.detail, device_id) from exc
     eui = ids.get("dev_eui")
     return Uplink("tts", device_id, eui.lower() if isinstance(eui, str) else None, time,
-                  _f_cnt(up.get("f_cnt"), device_id), decoded, _flat_rx(up.get("rx_metadata")))
+                  _f_cnt(up.get("f_cnt"), device_id), decoded, up.get("rx_metadata"))
 
 
 def _chirpstack(doc: dict) -> Uplink:
@@ -144,13 +140,8 @@ def _chirpstack(doc: dict) -> Uplink:
         time = parse_time(doc["time"])
     except Rejected as exc:
         raise Rejected(exc.reason, exc.detail, name) from exc
-    rx = doc.get("rxInfo")
-    flat = {}
-    if isinstance(rx, list) and rx and isinstance(rx[0], dict):
-        flat = {("gateway_id" if k == "gatewayId" else k): v for k, v in rx[0].items()
-                if isinstance(v, int | float | str)}
     return Uplink("chirpstack", name if isinstance(name, str) else None, eui.lower(), time,
-                  _f_cnt(doc.get("fCnt"), name), obj, flat)
+                  _f_cnt(doc.get("fCnt"), name), obj, doc.get("rxInfo"))
 
 
 # -- builders: what the servers send, for the simulator, the tests and the benchmark ---------

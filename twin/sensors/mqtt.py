@@ -179,6 +179,7 @@ class Intake:
         """Until :meth:`stop` (or SIGTERM/SIGINT via :func:`run_intake`)."""
         self.start()
         last_report = time.monotonic()
+        last_prune = -1e9
         try:
             while not self._stop.is_set():
                 batch = self._take()
@@ -187,6 +188,12 @@ class Intake:
                         self._store(batch)
                     except psycopg.OperationalError:
                         break  # stopping while the database is away: nothing acknowledged
+                if time.monotonic() - last_prune > 86400:
+                    try:
+                        self.store.prune()
+                        last_prune = time.monotonic()
+                    except psycopg.OperationalError:
+                        pass  # the database is away; the next loop tries again
                 if time.monotonic() - last_report > 10:
                     last_report = time.monotonic()
                     self._report()

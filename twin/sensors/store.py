@@ -113,6 +113,21 @@ class Store:
         self._registry_read = time.monotonic()
         return True
 
+    def prune(self) -> list[str]:
+        """Retention: drop the monthly partitions older than the setting; create those
+        ahead. Returns the partitions dropped."""
+        conn = self._connection()
+        months = self.settings.sensor_retention_months
+        dropped = [r[0] for r in conn.execute(
+            "SELECT twin.sensor_drop_partitions(date_trunc('month', now()) "
+            "- make_interval(months => %s))", (months,))]
+        conn.execute("SELECT twin.sensor_ensure_partitions(now(), now() + make_interval("
+                     "months => %s))", (self.settings.sensor_partitions_ahead,))
+        conn.commit()
+        if dropped:
+            log.info("retention (%d months): dropped %s", months, ", ".join(dropped))
+        return dropped
+
     # -- one batch ------------------------------------------------------------------------------
     def write(self, batch: list[Incoming]) -> BatchResult:
         """Check, store and quarantine ``batch`` in one transaction.

@@ -128,14 +128,42 @@ CREATE OR REPLACE FUNCTION twin.sensor_refresh_stations(devices text[] DEFAULT N
                                                         stale_after interval DEFAULT '6 hours')
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    IF devices IS NULL THEN
-        DELETE FROM twin.water_gauges g WHERE NOT EXISTS (
-            SELECT 1 FROM twin.sensor_devices d WHERE d.device_id = g.device_id
-                                                  AND d.kind = 'gauge');
-        DELETE FROM twin.tree_sensors t WHERE NOT EXISTS (
-            SELECT 1 FROM twin.sensor_devices d WHERE d.device_id = t.device_id
-                                                  AND d.kind = 'tree');
+    IF devices IS NOT NULL THEN
+        -- After an intake batch: the stations exist (a registry load made them); only the
+        -- latest values of these devices move, and rows whose values did not change are not
+        -- rewritten.
+        UPDATE twin.water_gauges g SET water_level_cm = o.water_level_cm,
+               latest_at = o.observed_at,
+               state = CASE WHEN o.observed_at < now() - stale_after THEN 'stale' ELSE 'ok' END
+        FROM unnest(devices) AS u(device_id)
+        CROSS JOIN LATERAL (
+            SELECT s.observed_at, s.water_level_cm FROM twin.sensor_observations s
+            WHERE s.device_id = u.device_id AND s.water_level_cm IS NOT NULL
+            ORDER BY s.observed_at DESC LIMIT 1) o
+        WHERE g.device_id = u.device_id
+          AND (g.latest_at, g.water_level_cm) IS DISTINCT FROM (o.observed_at, o.water_level_cm);
+        UPDATE twin.tree_sensors t SET soil_moisture = o.soil_moisture,
+               soil_temperature = o.soil_temperature, battery = o.battery,
+               latest_at = o.observed_at,
+               state = CASE WHEN o.observed_at < now() - stale_after THEN 'stale' ELSE 'ok' END
+        FROM unnest(devices) AS u(device_id)
+        CROSS JOIN LATERAL (
+            SELECT s.observed_at, s.soil_moisture, s.soil_temperature, s.battery
+            FROM twin.sensor_observations s
+            WHERE s.device_id = u.device_id
+            ORDER BY s.observed_at DESC LIMIT 1) o
+        WHERE t.device_id = u.device_id
+          AND (t.latest_at, t.soil_moisture, t.soil_temperature, t.battery)
+              IS DISTINCT FROM (o.observed_at, o.soil_moisture, o.soil_temperature, o.battery);
+        RETURN;
     END IF;
+    -- After a registry load: every station from the registry, gone devices removed.
+    DELETE FROM twin.water_gauges g WHERE NOT EXISTS (
+        SELECT 1 FROM twin.sensor_devices d WHERE d.device_id = g.device_id
+                                              AND d.kind = 'gauge');
+    DELETE FROM twin.tree_sensors t WHERE NOT EXISTS (
+        SELECT 1 FROM twin.sensor_devices d WHERE d.device_id = t.device_id
+                                              AND d.kind = 'tree');
     INSERT INTO twin.water_gauges AS g (device_id, station, water_level_cm, latest_at, state,
                                         geom)
     SELECT d.device_id, d.name, o.water_level_cm, o.observed_at,
@@ -147,7 +175,7 @@ BEGIN
         SELECT s.observed_at, s.water_level_cm FROM twin.sensor_observations s
         WHERE s.device_id = d.device_id AND s.water_level_cm IS NOT NULL
         ORDER BY s.observed_at DESC LIMIT 1) o ON true
-    WHERE d.kind = 'gauge' AND (devices IS NULL OR d.device_id = ANY (devices))
+    WHERE d.kind = 'gauge'
     ON CONFLICT (device_id) DO UPDATE SET
         station = excluded.station, water_level_cm = excluded.water_level_cm,
         latest_at = excluded.latest_at, state = excluded.state, geom = excluded.geom;
@@ -165,7 +193,7 @@ BEGIN
         FROM twin.sensor_observations s
         WHERE s.device_id = d.device_id
         ORDER BY s.observed_at DESC LIMIT 1) o ON true
-    WHERE d.kind = 'tree' AND (devices IS NULL OR d.device_id = ANY (devices))
+    WHERE d.kind = 'tree'
     ON CONFLICT (device_id) DO UPDATE SET
         station = excluded.station, tree_id = excluded.tree_id, species = excluded.species,
         planting_year = excluded.planting_year, soil_moisture = excluded.soil_moisture,
