@@ -7,13 +7,17 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 # Length of the soak's steady phase (loads under traffic); restart and a 30 s stop follow.
 SOAK_SECONDS ?= 60
+# Offered load and length of `make bench-sensors`.
+SENSOR_RATE ?= 6000
+SENSOR_SECONDS ?= 20
 
 .PHONY: setup postgis venv db demo serve test test-tools lint config samples bench bench-tools \
-	bench-quick bench-peers soak fuzz clean
+	bench-edr bench-quick bench-peers bench-sensors soak fuzz clean
 
 setup: venv postgis db ## Virtualenv, PostGIS and the database (idempotent)
 	@scripts/setup_dictionary.sh
 	@scripts/setup_gdal.sh
+	@scripts/setup_mosquitto.sh
 
 venv: $(STAMP)
 
@@ -31,10 +35,10 @@ postgis:
 db: venv postgis
 	@$(BIN)/twin db init
 
-demo: setup ## Load data/samples/ and serve the API on http://$(HOST):$(PORT)
+demo: setup ## Load data/samples/, start the sensors (broker, intake, simulator) and serve the API on http://$(HOST):$(PORT)
 	$(BIN)/twin load-samples
 	$(BIN)/twin config
-	$(BIN)/twin serve --host $(HOST) --port $(PORT)
+	$(BIN)/twin demo --host $(HOST) --port $(PORT)
 
 serve: setup
 	$(BIN)/twin serve --host $(HOST) --port $(PORT)
@@ -47,6 +51,7 @@ samples: venv ## Regenerate data/samples/ (deterministic)
 
 test-tools: ## GDAL's CLI, QGIS 3.22 headless, Chromium, and schemathesis and ogctests in virtualenvs of their own
 	@scripts/setup_test_tools.sh
+	@scripts/setup_mosquitto.sh
 	@scripts/setup_browser.sh
 	@scripts/setup_conformance_tools.sh
 
@@ -65,6 +70,9 @@ bench: setup test-tools bench-tools ## Benchmarks; results go to bench/results/ 
 	$(BIN)/python bench/jit.py
 	@for n in 10000 200000 1000000; do $(BIN)/python bench/peers.py --count $$n || exit 1; done
 
+bench-edr: setup ## EDR time for one station-month and one station-year against the bare SQL (issue 12)
+	$(BIN)/python bench/edr.py
+
 bench-tools: ## wrk, tipg (in .venv-tipg) and ogr2ogr: the peers of bench/peers.py
 	@scripts/setup_bench_tools.sh
 
@@ -74,6 +82,10 @@ bench-tools: ## wrk, tipg (in .venv-tipg) and ogr2ogr: the peers of bench/peers.
 PEERS_COUNT ?= 200000
 bench-peers: setup bench-tools ## The twin vs tipg and ogr2ogr (make bench-peers PEERS_COUNT=1000000)
 	$(BIN)/python bench/peers.py --count $(PEERS_COUNT)
+
+# Issue 12: sustained sensor ingest through mosquitto, and the publish-to-queryable delay.
+bench-sensors: setup ## Sensor ingest benchmark (make bench-sensors SENSOR_RATE=6000)
+	$(BIN)/python bench/sensors.py --rate $(SENSOR_RATE) --seconds $(SENSOR_SECONDS)
 
 bench-quick: setup bench-tools ## The same on 10,000 parcels, short rounds (tiles, profiles): ~2 min
 	$(BIN)/python bench/peers.py --count 10000 --rounds 2 --seconds 3

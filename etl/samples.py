@@ -26,4 +26,8 @@ def load_samples(settings: Settings | None = None, *,
         files = sample_files(name, settings.samples_dir)
         if files:
             reports[name] = load(source(), files, LoadOptions(progress=progress), settings)
+    # Sensors (issue 12) are private tables plus registry-fed stations, loaded by their own.
+    from etl.sensor_load import load_sensor_samples
+
+    reports.update(load_sensor_samples(settings))
     return reports

@@ -23,6 +23,7 @@ from psycopg import sql
 
 from etl.samples import load_samples
 from twin import db
+from twin.broker import Broker
 from twin.pygeoapi_config import write_config
 from twin.settings import PROJECT_ROOT, Settings
 
@@ -246,3 +247,14 @@ def pg(loaded_settings: Settings) -> Iterator[psycopg.Connection]:
     """A connection to the module's sample database, for expected values."""
     with psycopg.connect(loaded_settings.dsn, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="module")
+def mqtt_broker(tmp_path_factory) -> Iterator[Broker]:
+    """Debian's mosquitto on a free port of its own, with a password file and an ACL
+    (twin/broker.py: users ``twin``, ``lns``, ``dashboard``; anonymous refused). Never the
+    broker a host may run on 1883. ``mqtt_broker.url("twin")`` is the intake's URL;
+    ``.restart()`` and ``.stop()``/``.start()`` keep port and persistence."""
+    broker = Broker(tmp_path_factory.mktemp("mosquitto")).start()
+    yield broker
+    broker.remove()

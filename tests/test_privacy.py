@@ -297,7 +297,21 @@ LOADS = [
     ("buildings", lambda d: [buildings_file(d / "lod2_refused.city.json", refused=True)],
      False),
     ("buildings", lambda d: [buildings_file(d / "lod2.city.json")], True),
+    # Sensors (issue 12): the registry refused for a bad row, then loaded; both file series.
+    ("sensor-devices", lambda d: [_written(d / "geraete_refused.csv",
+                                           "device_id;kind;name;x;y\n"
+                                           "tree-1;shrub;Baum am Markt;454000;5735000\n")],
+     False),
+    ("sensor-devices", lambda d: [SAMPLES / "sensors" / "sensor_devices.csv"], True),
+    ("water-levels", lambda d: [SAMPLES / "sensors" / "gauge-sandower-bruecke.csv"], True),
+    ("soil-moisture", lambda d: sorted((SAMPLES / "sensors").glob("soil_moisture_*.csv")),
+     True),
 ]
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")

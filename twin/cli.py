@@ -26,6 +26,8 @@ load_app = typer.Typer(help="Load a source file into its published collection.",
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
 app.add_typer(keys_app, name="keys")
+ingest_app = typer.Typer(help="Live intake of sensor uplinks.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -252,6 +254,88 @@ def load_terrain(paths: Annotated[list[Path], typer.Argument(
     _load("terrain", paths, crs=crs, mode=mode)
 
 
+@ingest_app.command("mqtt")
+def ingest_mqtt(
+    url: Annotated[str, typer.Option(
+        help="Broker: mqtt://USER:PASSWORD@HOST:PORT (the password may also come from "
+             "TWIN_MQTT_PASSWORD)")],
+    topic: Annotated[list[str], typer.Option(
+        help="Topic filter, repeatable: The Things Stack 'v3/+/devices/+/up', ChirpStack "
+             "'application/+/device/+/event/up'")] = ["v3/+/devices/+/up"],  # noqa: B006
+    client_id: Annotated[str, typer.Option(
+        help="Fixed client id: the broker keeps this session's queue while the intake is "
+             "away")] = "twin-intake",
+    batch_size: Annotated[int, typer.Option(help="Most messages per COPY batch")] = 5000,
+    max_wait: Annotated[float, typer.Option(
+        help="Longest a message waits for its batch to fill (seconds)")] = 0.2,
+    verbose: Annotated[bool, typer.Option(help="Log every batch")] = False,
+) -> None:
+    """Store uplinks from an MQTT broker (The Things Stack v3, ChirpStack v4) until stopped
+    (SIGTERM, Ctrl-C). A message is acknowledged only once its batch is committed."""
+    import logging
+    import os
+
+    from twin.sensors.mqtt import run_intake
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("psycopg").setLevel(logging.WARNING)
+    if (password := os.environ.get("TWIN_MQTT_PASSWORD")) and "@" not in url:
+        from urllib.parse import quote
+
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}://twin:{quote(password, safe='')}@{rest}"
+    try:
+        run_intake(url, topic, client_id=client_id, batch_size=batch_size, max_wait=max_wait)
+    except (TwinError, psycopg.Error) as exc:
+        raise _fail(exc) from exc
+
+
+def _sensor_load(run) -> None:
+    """Run a sensor file load and print its report like the other loads."""
+    from twin.messages import terminal_lines
+
+    try:
+        report = run()
+    except (TwinError, psycopg.Error) as exc:
+        raise _fail(exc) from exc
+    for line in terminal_lines(report.notes, report.repairs, [], paths=report.paths,
+                               run_id=report.run_id):
+        err.print(line, markup=False, soft_wrap=True)
+    err.print(report.summary(), markup=False, soft_wrap=True)
+
+
+@load_app.command("sensor-devices")
+def load_sensor_devices(path: Annotated[Path, typer.Argument(
+        help="Device registry CSV: device_id, dev_eui, kind (tree/gauge), name, tree_id, "
+             "species, planting_year, x/y (EPSG:25833) or lon/lat, fields, calibration")]
+                        ) -> None:
+    """Replace the sensor device registry; feeds `water-gauges` and `tree-sensors`."""
+    from etl.sensor_load import load_sensor_devices as run
+
+    _sensor_load(lambda: run(path))
+
+
+@load_app.command("water-levels")
+def load_water_levels(
+    paths: PathsArg,
+    device: Annotated[str | None, typer.Option(
+        help="The gauge's device id (default: each file's name without .csv)")] = None,
+) -> None:
+    """Load gauge portal series (Datum;Uhrzeit;W [cm], local time) into `water-gauges`."""
+    from etl.sensor_load import load_water_levels as run
+
+    _sensor_load(lambda: run(paths, device))
+
+
+@load_app.command("soil-moisture")
+def load_soil_moisture(paths: PathsArg) -> None:
+    """Load CSV exports of the LoRaWAN server (tree sensor uplinks) into `tree-sensors`."""
+    from etl.sensor_load import load_soil_moisture as run
+
+    _sensor_load(lambda: run(paths))
+
+
 @app.command("load-samples")
 def load_samples() -> None:
     """Load every sample file in data/samples/ into its collection."""
@@ -265,6 +349,16 @@ def load_samples() -> None:
             err.print(f"no samples for {name} in {samples / name}")
             continue
         _load(name, files)
+    from etl.sensor_load import load_sensor_samples
+
+    _sensor_load(lambda: _last(load_sensor_samples()))
+
+
+def _last(reports: dict):
+    """The last of several load reports (the sensor samples load three files)."""
+    for report in list(reports.values())[:-1]:
+        err.print(report.summary(), markup=False, soft_wrap=True)
+    return list(reports.values())[-1]
 
 
 @app.command("config")
@@ -302,5 +396,74 @@ def serve(
     settings = settings.model_copy(update=updates)
     try:
         run(settings)
+    except (TwinError, psycopg.Error) as exc:
+        raise _fail(exc) from exc
+
+
+simulate_app = typer.Typer(help="Simulated data sources for the demo.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.command("sensors")
+def simulate_sensors(
+    url: Annotated[str, typer.Option(
+        help="Broker as the network server: mqtt://USER:PASSWORD@HOST:PORT (a user that may "
+             "write uplinks, 'lns' in the test broker's ACL)")],
+    devices: Annotated[Path, typer.Option(
+        help="Device registry CSV (columns device_id, kind)")] = Path(
+            "data/samples/sensors/sensor_devices.csv"),
+    interval: Annotated[float, typer.Option(
+        help="Seconds between two uplinks of a device")] = 5.0,
+    history_days: Annotated[float, typer.Option(
+        help="First send this many past days (their own times)")] = 0.0,
+    history_step: Annotated[float, typer.Option(
+        help="Seconds between two past uplinks of a device")] = 900.0,
+    flood: Annotated[float, typer.Option(
+        help="Peak of a flood wave on the gauges, cm above their mean (0: none)")] = 0.0,
+    flood_period: Annotated[float, typer.Option(
+        help="Seconds from one flood peak to the next")] = 600.0,
+    count: Annotated[int | None, typer.Option(
+        help="Stop after this many rounds (default: until stopped)")] = None,
+) -> None:
+    """Publish The Things Stack v3 uplinks of the registry's trees and gauges until stopped."""
+    import logging
+    import signal
+    import threading
+
+    from twin.simulator import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        sent = run(url, devices, interval_s=interval, history_days=history_days,
+                   history_step_s=history_step, flood_peak_cm=flood,
+                   flood_period_s=flood_period, count=count, stop=stop)
+    except (OSError, ConnectionError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True)
+        raise typer.Exit(3) from exc
+    err.print(f"published {sent} uplinks")
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[str | None, typer.Option(help="Address to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
+    broker_port: Annotated[int, typer.Option(help="Port of the demo's own broker")] = 1884,
+    interval: Annotated[float, typer.Option(
+        help="Seconds between two uplinks of a simulated device")] = 5.0,
+    flood: Annotated[float, typer.Option(
+        help="Peak of a simulated flood wave on the gauges, cm (0: none)")] = 0.0,
+) -> None:
+    """Serve the API with live sensors: a broker, the intake and the simulator (make demo)."""
+    from twin.demo import run
+
+    settings = get_settings()
+    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    try:
+        run(settings.model_copy(update=updates), broker_port=broker_port, interval_s=interval,
+            flood_cm=flood, say=lambda text: err.print(text, markup=False, soft_wrap=True))
     except (TwinError, psycopg.Error) as exc:
         raise _fail(exc) from exc

@@ -284,13 +284,19 @@ def run(settings: Settings | None = None) -> None:
 
     from twin.processes import PROCESSORS
     from twin.pygeoapi import compat
-    from twin.pygeoapi.app import create_app, prepare_environment, write_openapi
+    from twin.pygeoapi.app import (
+        create_app,
+        prepare_environment,
+        write_asyncapi,
+        write_openapi,
+    )
     from twin.registry import COLLECTIONS
 
     settings = settings or get_settings()
     prepare_environment(settings)
     compat.check(settings)  # an upgraded pygeoapi fails here, before anything listens
     write_openapi(settings)
+    write_asyncapi(settings)  # the sensor alerts' channel (twin/alerts.py)
 
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from twin import coverage, tiles_openapi
+from twin import coverage, edr, tiles_openapi
 from twin.errors import ConfigurationError
 from twin.pygeoapi.context import CRS84
 from twin.registry import COLLECTIONS, FieldType
@@ -206,6 +206,7 @@ def _result_formats(post: dict) -> None:
 def bundle(doc: dict, crs_list: list[str]) -> dict:
     """``doc`` with no external reference, its components completed and its mistakes fixed."""
     doc = copy.deepcopy(doc)
+    edr.openapi(doc)  # the sensor collections' EDR queries, described by us
     for path, item in doc["paths"].items():
         if path.startswith("/processes/") and path.endswith("/execution"):
             # Processes run synchronously (twin/processes.py): no 201 with a job.

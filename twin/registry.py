@@ -484,10 +484,130 @@ BUILDINGS = Collection(
     ),
 )
 
+SENSOR_ALERTS = Collection(
+    id="sensor-alerts",
+    table="sensor_alerts",
+    title_de="Sensor-Warnungen (Pegel-Alarmstufen, trockene Stadtbäume)",
+    title_en="Sensor alerts (gauge alarm levels, dry city trees)",
+    description_de=(
+        "Eine Meldung je Überschreitung einer Schwelle: ein Pegel erreicht oder verlässt "
+        "eine Alarmstufe (1-4, cm), die Bodenfeuchte an einem Stadtbaum fällt unter den "
+        "Welkepunkt oder steigt wieder darüber. Jede Meldung geht auch über MQTT hinaus "
+        "(AsyncAPI-Dokument unter /asyncapi)."
+    ),
+    description_en=(
+        "One event per threshold crossing: a gauge reaches or leaves an alarm level (1-4, "
+        "cm), the soil moisture at a city tree falls below its wilting point or rises above it "
+        "again. Each event is also published over MQTT (AsyncAPI document at /asyncapi)."
+    ),
+    keywords=("Hochwasser", "Alarmstufe", "Trockenheit", "alert", "flood", "drought",
+              "Cottbus"),
+    id_field=Field("alert_id", FieldType.TEXT, "Meldungskennung (Gerät/Zeitpunkt)",
+                   "Alert id (device/time)", nullable=False),
+    fields=(
+        Field("device_id", FieldType.TEXT, "Gerätekennung (LoRaWAN)", "Device id (LoRaWAN)"),
+        Field("station", FieldType.TEXT, "Pegel oder Standort", "Gauge or station"),
+        Field("kind", FieldType.TEXT, "Art: gauge (Pegel) oder tree (Baum)",
+              "Kind: gauge or tree"),
+        Field("parameter", FieldType.TEXT, "Messgröße", "Observed parameter"),
+        Field("state", FieldType.TEXT,
+              "Neuer Zustand: ok, alarm_1 … alarm_4 (Pegel), dry (Baum)",
+              "New state: ok, alarm_1 … alarm_4 (gauge), dry (tree)"),
+        Field("previous_state", FieldType.TEXT, "Vorheriger Zustand", "Previous state"),
+        Field("direction", FieldType.TEXT, "Richtung: rising (verschärft) oder falling "
+              "(entspannt)", "Direction: rising (worse) or falling (easing)"),
+        Field("value", FieldType.DOUBLE, "Messwert", "Observed value"),
+        Field("threshold", FieldType.DOUBLE, "Überschrittene Schwelle",
+              "Threshold crossed"),
+        Field("unit", FieldType.TEXT, "Einheit (UCUM)", "Unit (UCUM)"),
+        Field("observed_at", FieldType.TIMESTAMPTZ, "Zeitpunkt des Messwerts",
+              "Time of the observation"),
+        Field("message", FieldType.TEXT, "Meldung", "Message (German)"),
+    ),
+    geometry_type="Point",
+    time_field="observed_at",
+)
+
+#: States of a sensor station, set by ``twin.sensor_refresh_stations`` (twin/sql/): no value
+#: yet, a value newer than the staleness limit, or an older one. Thresholds (issue 12's
+#: alerts) may add their own states there.
+_STATE_DE = ("Zustand: no_data (noch kein Messwert), ok, stale (letzter Wert älter als 6 h) "
+             "oder eine Schwellenstufe")
+_STATE_EN = ("State: no_data (no value yet), ok, stale (latest value older than 6 h) or a "
+             "threshold level")
+
+WATER_GAUGES = Collection(
+    id="water-gauges",
+    table="water_gauges",
+    title_de="Pegel (Wasserstand der Spree)",
+    title_en="Water gauges (Spree water level)",
+    description_de=(
+        "Pegel an der Spree in Cottbus mit LoRaWAN-Sensor: Standort, Gerät, letzter "
+        "Wasserstand (cm über Pegelnull) mit Zeitpunkt und Zustand. Die Zeitreihen liefert "
+        "die EDR-Schnittstelle."
+    ),
+    description_en=(
+        "Gauges on the Spree in Cottbus with a LoRaWAN sensor: station, device, latest water "
+        "level (cm above gauge datum) with its time, and state. The time series are served "
+        "through OGC API EDR."
+    ),
+    keywords=("Pegel", "Wasserstand", "Spree", "LoRaWAN", "water level", "gauge", "Cottbus"),
+    id_field=Field("device_id", FieldType.TEXT, "Gerätekennung (LoRaWAN)",
+                   "Device id (LoRaWAN)", nullable=False),
+    fields=(
+        Field("station", FieldType.TEXT, "Pegelname", "Gauge name"),
+        Field("water_level_cm", FieldType.DOUBLE, "Letzter Wasserstand (cm über Pegelnull)",
+              "Latest water level (cm above gauge datum)", derived=True),
+        Field("latest_at", FieldType.TIMESTAMPTZ, "Zeitpunkt des letzten Werts",
+              "Time of the latest value", derived=True),
+        Field("state", FieldType.TEXT, _STATE_DE, _STATE_EN, derived=True),
+    ),
+    geometry_type="Point",
+    time_field="latest_at",
+)
+
+TREE_SENSORS = Collection(
+    id="tree-sensors",
+    table="tree_sensors",
+    title_de="Baumsensoren (Bodenfeuchte an Stadtbäumen)",
+    title_en="Tree sensors (soil moisture at city trees)",
+    description_de=(
+        "Bodenfeuchtesensoren (LoRaWAN) an Cottbuser Stadtbäumen: Baum, Art, Pflanzjahr, "
+        "letzte volumetrische Bodenfeuchte, Bodentemperatur und Batteriespannung mit "
+        "Zeitpunkt und Zustand. Die Zeitreihen liefert die EDR-Schnittstelle."
+    ),
+    description_en=(
+        "Soil moisture sensors (LoRaWAN) at Cottbus city trees: tree, species, planting year, "
+        "latest volumetric soil moisture, soil temperature and battery voltage with their "
+        "time, and state. The time series are served through OGC API EDR."
+    ),
+    keywords=("Stadtbaum", "Bodenfeuchte", "LoRaWAN", "soil moisture", "tree", "Cottbus"),
+    id_field=Field("device_id", FieldType.TEXT, "Gerätekennung (LoRaWAN)",
+                   "Device id (LoRaWAN)", nullable=False),
+    fields=(
+        Field("station", FieldType.TEXT, "Bezeichnung des Standorts", "Station label"),
+        Field("tree_id", FieldType.TEXT, "Baumnummer (Baumkataster)",
+              "Tree number (tree register)"),
+        Field("species", FieldType.TEXT, "Baumart (botanisch)", "Tree species (botanical)"),
+        Field("planting_year", FieldType.INTEGER, "Pflanzjahr", "Planting year"),
+        Field("soil_moisture", FieldType.DOUBLE, "Letzte Bodenfeuchte (Vol.-%)",
+              "Latest soil moisture (volumetric %)", derived=True),
+        Field("soil_temperature", FieldType.DOUBLE, "Letzte Bodentemperatur (°C)",
+              "Latest soil temperature (°C)", derived=True),
+        Field("battery", FieldType.DOUBLE, "Letzte Batteriespannung (V)",
+              "Latest battery voltage (V)", derived=True),
+        Field("latest_at", FieldType.TIMESTAMPTZ, "Zeitpunkt des letzten Werts",
+              "Time of the latest value", derived=True),
+        Field("state", FieldType.TEXT, _STATE_DE, _STATE_EN, derived=True),
+    ),
+    geometry_type="Point",
+    time_field="latest_at",
+)
+
 #: Every published collection, in the order the API lists them.
 COLLECTIONS: tuple[Collection, ...] = (
     PARCELS, HERITAGE, STREET_DAMAGE, TRAFFIC_STATIONS, TRAFFIC_COUNTS, COMMERCIAL_LAND,
-    BUILDINGS,
+    BUILDINGS, WATER_GAUGES, TREE_SENSORS, SENSOR_ALERTS,
 )
 
 
@@ -501,6 +621,8 @@ DEFINITION_PAGES: dict[str, str] = {
     "traffic-stations": "docs/sources/traffic-counts.md#derived-station-figures",
     "commercial-land": "docs/sources/commercial-land.md#derived-after-every-load",
     "buildings": "docs/sources/buildings.md",
+    "water-gauges": "docs/sources/sensors.md#latest-values-and-state",
+    "tree-sensors": "docs/sources/sensors.md#latest-values-and-state",
 }
 DEFINITION_FIELDS: dict[tuple[str, str], str] = {
     ("commercial-land", "score"): "docs/sources/commercial-land.md#the-potential-score",

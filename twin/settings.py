@@ -101,6 +101,33 @@ class Settings(BaseSettings):
     fast_lane: bool = Field(
         default=True, description="Answer GeoJSON items and features in the event loop "
         "(twin/fastlane.py); false: every request goes through pygeoapi")
+    # -- sensors (issue 12)
+    sensor_retention_months: int = Field(
+        default=24, ge=1, description="Months of sensor observations kept: older monthly "
+        "partitions (and quarantined messages) are dropped by the intake when it starts "
+        "and once a day")
+    sensor_partitions_ahead: int = Field(
+        default=2, ge=1, description="Monthly partitions of sensor observations created "
+        "ahead of the current month")
+    sensor_thresholds_path: Path = Field(
+        default=PROJECT_ROOT / "config" / "sensor_thresholds.yml", description="Alarm levels "
+        "of the gauges and wilting points of the trees (twin/alerts.py); sources inside")
+    mqtt_alert_url: str | None = Field(
+        default=None, description="Broker the intake publishes alerts to, "
+        "mqtt://user:password@host:port (default: the intake's own --url)")
+    mqtt_alert_channel: str = Field(
+        default="twin/alerts", description="Topic prefix of the alerts: they go to "
+        "<channel>/collections/sensor-alerts (pygeoapi's pub/sub layout)")
+    mqtt_public_url: str = Field(
+        default="mqtt://127.0.0.1:1884", description="The broker as clients reach it, "
+        "without credentials: linked from the landing page and the AsyncAPI document")
+    edr_max_steps: int = Field(
+        default=100_000, ge=10, description="Most time steps (all stations together) of one "
+        "EDR answer; a longer series is refused with a hint to ask for hourly or daily means "
+        "(resolution=PT1H, P1D), never cut")
+    edr_position_tolerance_m: float = Field(
+        default=250.0, gt=0, description="How far from an EDR position query's point a "
+        "station may stand and still answer it (the nearest one answers)")
     log_value_chars: int = Field(default=500, ge=50,
                                  description="Longest logged message; the rest is cut")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 SAMPLES_DIR = Path(__file__).resolve().parent
 ORDER = ("parcels", "heritage", "traffic", "street_damage", "commercial_land", "terrain",
-         "buildings")
+         "buildings", "sensors", "dry_spell")
 
 
 def main() -> None:

@@ -33,7 +33,55 @@ def prepare_environment(settings: Settings) -> None:
         "TWIN_TEMPLATES_DIR": str(TEMPLATES_DIR),
         "TWIN_STATIC_DIR": str(STATIC_DIR),
         "TWIN_DATA_DIR": str(settings.data_dir),  # the coverages' files (twin/coverage.py)
+        "TWIN_MQTT_PUBLIC_URL": settings.mqtt_public_url,  # the alerts' broker (pubsub)
+        "PYGEOAPI_ASYNCAPI": str(asyncapi_path(settings)),
     })
+
+
+def asyncapi_path(settings: Settings) -> Path:
+    """Where the AsyncAPI document is written: beside the OpenAPI document."""
+    return settings.openapi_path.with_name("asyncapi.yml")
+
+
+def write_asyncapi(settings: Settings) -> Path:
+    """Generate the AsyncAPI document pygeoapi serves at /asyncapi, from the current config.
+
+    pygeoapi's generator gives every collection a channel; only ``sensor-alerts`` has
+    messages (twin/alerts.py), so the others are dropped, and the message payload is described
+    here instead of by a schema on GitHub (the document resolves without network).
+    """
+    import yaml
+    from pygeoapi.asyncapi import get_asyncapi
+    from pygeoapi.util import yaml_load
+
+    from twin.alerts import COLLECTION_ID, EVENT_TYPE
+
+    prepare_environment(settings)
+    with settings.config_path.open(encoding="utf-8") as fh:
+        doc = get_asyncapi(yaml_load(fh))
+    key = f"notify-{COLLECTION_ID}"
+    doc["channels"] = {k: v for k, v in doc["channels"].items() if k == key}
+    doc["operations"] = {k: v for k, v in doc["operations"].items()
+                         if k.endswith(f"-{COLLECTION_ID}")}
+    for channel in doc["channels"].values():
+        channel["description"] = ("Sensor alerts: a gauge reaches or leaves an alarm level, a "
+                                  "tree's soil moisture crosses its wilting point")
+        channel["messages"] = {"SensorAlert": {
+            "name": "SensorAlert", "contentType": "application/json",
+            "summary": "An OGC CloudEvent; data is the new sensor-alerts item as GeoJSON",
+            "payload": {"type": "object", "required": ["specversion", "type", "id", "data"],
+                        "properties": {
+                            "specversion": {"const": "1.0"},
+                            "type": {"const": EVENT_TYPE},
+                            "source": {"type": "string"}, "subject": {"type": "string"},
+                            "id": {"type": "string"}, "time": {"type": "string"},
+                            "datacontenttype": {"const": "application/geo+json"},
+                            "data": {"type": "object", "description": "A Feature of "
+                                     f"/collections/{COLLECTION_ID}/items"}}}}}
+    path = asyncapi_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 def write_openapi(settings: Settings) -> Path:

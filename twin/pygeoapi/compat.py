@@ -59,6 +59,7 @@ ONLINE_HOSTS = re.compile(
 #: made again from the new one: the README beside the templates says what we change.
 OVERRIDDEN_TEMPLATES = {
     "_base.html": "b91b7d6472fc317cca72969714839c6856483486970f155590a58c75bb45cc3f",
+    "asyncapi.html": "ee19a79a9ccf73d7c11167fcded71e8850fdc2518982213d41fa9b10c0a8a1cd",
     "collections/collection.html":
         "245c96b34b0b4f0c8c74ff70787f5a0f3bb4947331f25e2a42ebc6caa2dbbf15",
     "collections/coverage/index.html":
@@ -80,13 +81,12 @@ OVERRIDDEN_TEMPLATES = {
 #: only), so these are never rendered.
 TEMPLATE_PAGES = {
     "admin/": "/admin/config",
-    "asyncapi.html": "/asyncapi",
     "jobs/": "/jobs",
     "stac/": "/stac",
     "tilematrixsets/": "/TileMatrixSets",
     "collections/tiles/": "/collections/{id}/tiles",
     "collections/map/": "/collections/{id}/map",
-    "collections/edr/": "/collections/{id}/position",
+    "collections/edr/": "/collections/{id}/radius",  # EDR answers only CoverageJSON here
 }
 
 
@@ -167,7 +167,8 @@ def _check_conformance(settings: Settings) -> Iterator[str]:
     read = _attributes(api.conformance)
     for module, name in (("pygeoapi.api.itemtypes", "CONFORMANCE_CLASSES_FEATURES"),
                          ("pygeoapi.api.processes", "CONFORMANCE_CLASSES"),
-                         ("pygeoapi.api.coverages", "CONFORMANCE_CLASSES")):
+                         ("pygeoapi.api.coverages", "CONFORMANCE_CLASSES"),
+                         ("pygeoapi.api.environmental_data_retrieval", "CONFORMANCE_CLASSES")):
         value = getattr(importlib.import_module(module), name, None)
         if not isinstance(value, list):
             yield (f"{module}.{name}, the list twin/pygeoapi/conformance.py replaces, is "

@@ -74,12 +74,29 @@ CONFORMANCE_COVERAGES = [
 ]
 
 
+#: OGC API - EDR 1.0 classes the sensor collections' provider (twin/edr.py) implements: the
+#: position, area, cube and locations queries (no radius, trajectory, corridor, instances),
+#: CoverageJSON answers and GeoJSON for the list of locations; no HTML (pygeoapi's EDR page
+#: loads its scripts from CDNs).
+CONFORMANCE_EDR = [
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.0/conf/collections",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.0/conf/json",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.0/conf/covjson",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-edr-1/1.0/conf/queries",
+]
+
+
 def install() -> None:
     """Put our lists in place of pygeoapi's (in place: pygeoapi reads them per request)."""
     import pygeoapi.api.coverages as coverages
+    import pygeoapi.api.environmental_data_retrieval as edr
     import pygeoapi.api.itemtypes as itemtypes
     import pygeoapi.api.processes as processes
 
     itemtypes.CONFORMANCE_CLASSES_FEATURES[:] = CONFORMANCE_FEATURES + CONFORMANCE_TILES
     processes.CONFORMANCE_CLASSES[:] = CONFORMANCE_PROCESSES
     coverages.CONFORMANCE_CLASSES[:] = CONFORMANCE_COVERAGES
+    edr.CONFORMANCE_CLASSES[:] = CONFORMANCE_EDR

@@ -6,11 +6,11 @@ GeoJSON is labelled ``application/geo+json``, server errors never leak an HTML p
 database detail, client mistakes pygeoapi or PostgreSQL would find late (a bbox outside its
 CRS, paging past bigint, a body that is not UTF-8) are refused first in our words
 (twin/request_checks.py), werkzeug's HTML error pages become JSON, what pygeoapi offers and we
-do not (STAC, maps, EDR, jobs, AsyncAPI, admin) answers 404 (vector tiles are ours:
-twin/tiles.py), and every write method is refused except OGC API Features Part 4 on
-street-damage, behind API keys (twin/transactions.py); the one other POST besides CQL2 JSON
-queries runs a process synchronously (/processes/{id}/execution), which reads and never
-writes.
+do not (STAC, maps, EDR beyond the sensors, jobs, admin) answers 404 (vector tiles
+are ours: twin/tiles.py), and every write method is refused except OGC API Features
+Part 4 on street-damage, behind API keys (twin/transactions.py); the one other POST
+besides CQL2 JSON queries runs a process synchronously (/processes/{id}/execution),
+which reads and never writes.
 
 It also gives each request a budget (:class:`twin.pygeoapi.context.RequestState`): one deadline
 for all its statements, and whether it is *expensive* (a page over ``expensive_limit`` items,
@@ -36,7 +36,7 @@ from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from twin import coverage, csv_dialect, docs, request_checks, tiles, transactions
+from twin import coverage, csv_dialect, docs, edr, request_checks, tiles, transactions
 from twin.amend import amend
 from twin.analysis import ranking_output
 from twin.processes import PROCESSORS
@@ -91,10 +91,10 @@ NOT_SERVED = {
     "/stac-api": "this service offers no STAC API; the data is at /collections",
     "/jobs": "this service keeps no jobs: processes run synchronously and answer with "
              "their result",
-    "/asyncapi": "this service publishes no events, so it has no AsyncAPI document",
     "/admin": "this service has no admin API",
 }
-_NO_EDR = "this service offers no OGC API - EDR queries; features are at .../items"
+_NO_EDR = ("this service offers OGC API - EDR queries (position, area, cube, locations) only "
+           "on the sensor collections (water-gauges, tree-sensors); features are at .../items")
 #: Parts of a collection pygeoapi would route but none of ours has (it would answer 400
 #: "invalid provider type"): no maps, no EDR. Each answers 404 in JSON.
 NOT_SERVED_PARTS = {
@@ -172,6 +172,13 @@ class TwinMiddleware:
                                problem)
         if scaling is not None:
             tokens.append(scaling)
+        # -- EDR on the sensor collections: their parameters, checked in twin/edr.py -------
+        problem, resolution = edr.check_request(path, environ.get("QUERY_STRING", ""))
+        if problem:
+            return _json_error(start_response, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
+                               problem)
+        if resolution is not None:
+            tokens.append(resolution)
         # -- CSV dialect of the answer, and the format of a process's result ---------------
         query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         dialect = query.get(csv_dialect.PARAMETER)
@@ -338,6 +345,11 @@ class TwinMiddleware:
             body = viewer_routes.link_tileset(environ.get("PATH_INFO", ""), body,
                                               self.settings.url)
             body = tiles.add_links(environ.get("PATH_INFO", ""), body, self.settings.url)
+        if status_code == 200 and edr.EDR_PATH.match(environ.get("PATH_INFO", "")) and \
+                environ.get("PATH_INFO", "").rstrip("/").endswith("/locations"):
+            # pygeoapi labels every EDR answer CoverageJSON; the list of locations is GeoJSON.
+            headers = [(k, "application/geo+json") if k.lower() == "content-type" else (k, v)
+                       for k, v in headers]
         if ctype.startswith("text/csv") and status_code == 200:
             body = escape_csv_formulas(body)
         if ctype.startswith(("text/html", "text/csv")) and "charset" not in ctype:
@@ -352,6 +364,8 @@ class TwinMiddleware:
 def not_served(path: str) -> str | None:
     """Why ``path`` is something pygeoapi offers and we do not (answered 404), or None."""
     root = "/" + path.strip("/").split("/", 1)[0]
+    if edr.is_edr_path(path):  # the sensor collections' EDR queries (twin/edr.py)
+        return None
     if root in NOT_SERVED:
         return NOT_SERVED[root]
     if (part := COLLECTION_PART.match(path)) and part["part"] in NOT_SERVED_PARTS:

@@ -63,6 +63,11 @@ class Overlay:
     tooltip: tuple[TooltipField, ...]
     title_prop: str | None = None
     min_zoom: int = 12
+    #: A small chart of the last 7 days in the tooltip: (parameter, unit) of the collection's
+    #: EDR series (hourly means), fetched on hover.
+    chart: tuple[str, str] | None = None
+    #: Seconds between two reloads of the layer's features (live sensor states); 0: never.
+    refresh_s: int = 0
 
 
 #: The terrain layer's colours from its lowest to its highest height in view (RGB stops,
@@ -126,6 +131,38 @@ OVERLAYS = (
         (TooltipField("Potenzialwert", ("score",), unit="/ 100", digits=0),
          TooltipField("Ortsteil", ("district",)),
          TooltipField("Freie Reserve", ("free_area_ha",), unit="ha")), title_prop="name"),
+    # Sensors (issue 12), coloured by their state; grey: no value yet or an old one.
+    Overlay("water-gauges", "Pegel nach Alarmstufe · Water gauges by alarm level", {
+        "get_fill_color": "properties.state === 'alarm_4' ? [120, 0, 120, 240] : "
+                          "(properties.state === 'alarm_3' ? [210, 20, 20, 240] : "
+                          "(properties.state === 'alarm_2' ? [245, 130, 0, 240] : "
+                          "(properties.state === 'alarm_1' ? [250, 210, 0, 240] : "
+                          "(properties.state === 'ok' ? [20, 110, 220, 240] : "
+                          "[150, 150, 150, 240]))))",
+        "point_type": "'circle'", "get_point_radius": 11, "point_radius_units": "'pixels'",
+        "stroked": True, "get_line_color": [20, 20, 20, 255], "line_width_min_pixels": 2},
+        (TooltipField("Wasserstand", ("water_level_cm",), unit="cm"),
+         TooltipField("Zustand", ("state",), values={
+             "ok": "unter Alarmstufe 1", "alarm_1": "Alarmstufe 1", "alarm_2": "Alarmstufe 2",
+             "alarm_3": "Alarmstufe 3", "alarm_4": "Alarmstufe 4",
+             "stale": "kein aktueller Wert", "no_data": "noch kein Wert"}),
+         TooltipField("Zeitpunkt", ("latest_at",))), title_prop="station",
+        chart=("water_level_cm", "cm"), refresh_s=15),
+    Overlay("tree-sensors", "Stadtbäume nach Bodenfeuchte · City trees by soil moisture", {
+        "get_fill_color": "properties.state === 'dry' ? [200, 90, 20, 240] : "
+                          "(properties.state === 'ok' ? [40, 160, 60, 240] : "
+                          "[150, 150, 150, 240])",
+        "point_type": "'circle'", "get_point_radius": 7, "point_radius_units": "'pixels'",
+        "stroked": True, "get_line_color": [20, 20, 20, 255], "line_width_min_pixels": 1},
+        (TooltipField("Baumart", ("species",)), TooltipField("Pflanzjahr", ("planting_year",),
+                                                              digits=0),
+         TooltipField("Bodenfeuchte", ("soil_moisture",), unit="Vol.-%"),
+         TooltipField("Bodentemperatur", ("soil_temperature",), unit="°C"),
+         TooltipField("Zustand", ("state",), values={
+             "ok": "ausreichend feucht", "dry": "unter dem Welkepunkt",
+             "stale": "kein aktueller Wert", "no_data": "noch kein Wert"}),
+         TooltipField("Zeitpunkt", ("latest_at",))), title_prop="station",
+        chart=("soil_moisture", "Vol.-%"), refresh_s=15),
 )
 
 
@@ -236,8 +273,13 @@ def _script_json(value: object) -> Markup:
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
-def _tooltip(fields: tuple[TooltipField, ...], title: str | None) -> dict:
-    return {"title": title, "fields": [
+def _tooltip(fields: tuple[TooltipField, ...], title: str | None,
+             overlay: Overlay | None = None, base: str = "") -> dict:
+    chart = None
+    if overlay is not None and overlay.chart:
+        chart = {"parameter": overlay.chart[0], "unit": overlay.chart[1],
+                 "url": f"{base}/collections/{overlay.collection}/locations"}
+    return {"title": title, "chart": chart, "fields": [
         {"label": f.label, "props": list(f.props), "unit": f.unit, "digits": f.digits,
          "join": f.join, "values": f.values} for f in fields]}
 
@@ -255,7 +297,9 @@ def render_page(settings: Settings, summary: TilesetSummary | None) -> str:
         "unavailable": {} if terrain else {
             TERRAIN.id: f"{TERRAIN_TITLE} (nicht geladen · not loaded)"},
         "tooltips": {"buildings": _tooltip(BUILDING_TOOLTIP, "heritage_name"),
-                     **{o.collection: _tooltip(o.tooltip, o.title_prop) for o in overlays}},
+                     **{o.collection: _tooltip(o.tooltip, o.title_prop, o, settings.url)
+                        for o in overlays}},
+        "refresh": {o.collection: o.refresh_s for o in overlays if o.refresh_s},
     }
     legend = [(key, HERITAGE_COLOURS[key], *HERITAGE_LABELS[key]) for key in HERITAGE_LABELS]
     return _TEMPLATES.get_template("viewer.html").render(

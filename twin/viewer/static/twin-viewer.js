@@ -468,6 +468,66 @@ void main(void) {
     return String(value) + (field.unit ? ` ${field.unit}` : '');
   }
 
+  /* ---------------------------------------------------------------------------------------
+   * Sensors: the last 7 days of a station as a small chart in its tooltip, hourly means from
+   * this API's EDR series (CoverageJSON), fetched on first hover and again after a minute;
+   * drawn as inline SVG (no chart library, nothing from another host).
+   */
+  const CHART_TTL_MS = 60000;
+  const charts = {}; // key: {svg, at, pending}
+
+  function sparkline(times, values, unit) {
+    const points = values.map((v, i) => [Date.parse(times[i]), v]).filter(p => p[1] !== null);
+    if (points.length < 2) {
+      return '<small>letzte 7 Tage: zu wenige Werte</small>';
+    }
+    const w = 200;
+    const h = 48;
+    const t0 = points[0][0];
+    const t1 = points[points.length - 1][0];
+    const lo = Math.min(...points.map(p => p[1]));
+    const hi = Math.max(...points.map(p => p[1]));
+    const x = t => (t1 > t0 ? (t - t0) / (t1 - t0) : 0) * (w - 2) + 1;
+    const y = v => h - 1 - (hi > lo ? (v - lo) / (hi - lo) : 0.5) * (h - 2);
+    const path = points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+    const n = v => v.toLocaleString('de-DE', {maximumFractionDigits: 1});
+    return `<small>letzte 7 Tage (Stundenmittel): ${n(lo)}–${n(hi)} ${escapeHtml(unit)}</small>` +
+      `<svg class="twin-spark" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">` +
+      `<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="${path}"/></svg>`;
+  }
+
+  function fetchChart(chart, id, key) {
+    charts[key] = {...(charts[key] || {}), pending: true};
+    const since = new Date(Date.now() - 7 * 86400000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const url = `${chart.url}/${encodeURIComponent(id)}?f=json&resolution=PT1H` +
+      `&parameter-name=${encodeURIComponent(chart.parameter)}` +
+      `&datetime=${encodeURIComponent(since)}/..`;
+    const done = svg => {
+      charts[key] = {svg, at: Date.now(), pending: false};
+      for (const element of document.querySelectorAll('.twin-chart')) {
+        if (element.dataset.key === key) {
+          element.innerHTML = svg;
+        }
+      }
+    };
+    fetch(url)
+      .then(response => (response.ok ? response.json() : null))
+      .then(cov => done(cov ? sparkline(cov.domain.axes.t.values,
+                                        cov.ranges[chart.parameter].values, chart.unit)
+        : '<small>letzte 7 Tage: keine Werte</small>'))
+      .catch(() => done('<small>letzte 7 Tage: nicht erreichbar</small>'));
+  }
+
+  function chartHtml(chart, id) {
+    const key = `${chart.url}/${id}`;
+    const cached = charts[key];
+    if (!cached || (!cached.pending && Date.now() - cached.at > CHART_TTL_MS)) {
+      fetchChart(chart, id, key);
+    }
+    return `<div class="twin-chart" data-key="${escapeHtml(key)}">` +
+      `${cached && cached.svg ? cached.svg : '<small>letzte 7 Tage …</small>'}</div>`;
+  }
+
   function makeTooltip(config) {
     return info => {
       if (!info.picked || !info.object || !info.layer) {
@@ -487,7 +547,10 @@ void main(void) {
         }
       }
       const title = object[spec.title] ? `<b>${escapeHtml(object[spec.title])}</b>` : '';
-      return {html: `<div class="twin-tooltip">${title}<table>${rows.join('')}</table></div>`,
+      const chart = spec.chart && info.object.id !== undefined ?
+        chartHtml(spec.chart, String(info.object.id)) : '';
+      return {html: `<div class="twin-tooltip">${title}<table>${rows.join('')}</table>` +
+                    `${chart}</div>`,
               className: 'twin-tooltip-box'};
     };
   }
@@ -611,6 +674,17 @@ void main(void) {
       }
     });
     switches(config, layers);
+    // Live sensor states: reload the features of these layers now and then (a new `data`
+    // value makes the tile layer fetch its tiles again); switched-off layers are not fetched.
+    for (const [id, seconds] of Object.entries(config.refresh || {})) {
+      setInterval(() => {
+        const layer = layers.find(l => l.id === id);
+        if (layer && layer.visible !== false) {
+          layer.data = `${id}#${Date.now()}`;
+          globalThis.updateDeck({layers: shown(layers)}, state.deck);
+        }
+      }, seconds * 1000);
+    }
   }
 
   globalThis.twinViewer = state;

@@ -1,0 +1,1 @@
+"""Sensors over LoRaWAN and MQTT (issue 12): messages, checks, storage, the MQTT intake."""
