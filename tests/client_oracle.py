@@ -246,6 +246,18 @@ class Stored:
         return self._query("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY {f}) FROM {t}",
                            f=sql.Identifier(self.c.time_field))[0][0]
 
+    @cached_property
+    def split_time(self) -> datetime:
+        """A whole second between the median and the next later time, where there is one: a
+        bound that splits the features for both ``>=`` and ``<=``, even with two of them."""
+        low = self.median_time
+        later = self._query("SELECT min({f}) FROM {t} WHERE {f} > %s",
+                            [low], f=sql.Identifier(self.c.time_field))[0][0]
+        if later is None:
+            return low
+        middle = (low + (later - low) / 2).replace(microsecond=0)
+        return middle if middle > low else low
+
     def keys_in_time(self, op: str, instant: datetime) -> set[str]:
         assert op in (">=", "<=") and self.c.time_field
         return self.keys_where(sql.SQL("{} {} %s").format(

@@ -488,7 +488,9 @@ def test_simulated_flood_reaches_the_api_and_the_dashboard(loaded_settings: Sett
     assert after - before == 12 * 22, (tmp_path / "intake.log").read_text()
     with psycopg.connect(loaded_settings.dsn, autocommit=True) as conn:
         rising = conn.execute(
-            "SELECT device_id FROM twin.sensor_alerts WHERE state = 'alarm_1' "
+            # The wave's phase against the rounds decides whether a round lands between
+            # Alarmstufe 1 and 2 or jumps past 1: a rising alert of some Alarmstufe is certain.
+            "SELECT DISTINCT device_id FROM twin.sensor_alerts WHERE state LIKE 'alarm_%' "
             "AND direction = 'rising' ORDER BY device_id").fetchall()
         total = conn.execute("SELECT count(*) FROM twin.sensor_alerts").fetchone()[0]
     assert [d for (d,) in rising] == ["gauge-grosses-spreewehr", "gauge-sandower-bruecke"]

@@ -107,6 +107,11 @@ RULES: dict[str, TileRule] = {
                                "tile: each station's counts lie on one point, so no zoom "
                                "level thins them out", max_features=10_000),
     "commercial-land": TileRule(0, "every zoom: a few dozen sites"),
+    "water-gauges": TileRule(0, "every zoom: the city's river gauges, a handful"),
+    "tree-sensors": TileRule(0, "every zoom: a few hundred sensor trees at most"),
+    # Alerts lie on their stations, like the traffic counts: no zoom separates them.
+    "sensor-alerts": TileRule(0, "every zoom, at most the 10,000 newest alerts per tile: each "
+                              "station's alerts lie on one point", max_features=10_000),
 }
 
 TILE_PATH = re.compile(
