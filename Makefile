@@ -69,6 +69,8 @@ bench: setup test-tools bench-tools ## Benchmarks; results go to bench/results/ 
 	$(BIN)/python bench/viewer.py
 	$(BIN)/python bench/jit.py
 	@for n in 10000 200000 1000000; do $(BIN)/python bench/peers.py --count $$n || exit 1; done
+	$(BIN)/python bench/sensors.py --rate $(SENSOR_RATE) --seconds $(SENSOR_SECONDS)
+	$(BIN)/python bench/edr.py
 
 bench-edr: setup ## EDR time for one station-month and one station-year against the bare SQL (issue 12)
 	$(BIN)/python bench/edr.py
