@@ -396,9 +396,12 @@ class FastLane:
                  geom=sql.Identifier(provider.geom), t=table, w=where, o=order)
         if provider.count:
             # Count and page in one statement: one snapshot, one round trip.
+            # Counted as the provider counts (stopping past count_limit), so both lanes give
+            # the same numberMatched and neither scans every match of a big page for it.
+            counted = provider.count_statement(where, self.settings.count_limit or None)
             statement = sql.SQL(
-                "SELECT c._n, p.* FROM (SELECT count(*) AS _n FROM {t} WHERE {w}) c "
-                "LEFT JOIN LATERAL ({page}) p ON TRUE").format(t=table, w=where, page=page)
+                "SELECT c.n AS _n, p.* FROM ({counted}) c "
+                "LEFT JOIN LATERAL ({page}) p ON TRUE").format(counted=counted, page=page)
             statement_params = [*where_params, *where_params, limit, offset]
         else:
             statement = sql.SQL("SELECT NULL::bigint AS _n, p.* FROM ({page}) p").format(
@@ -495,6 +498,12 @@ class FastLane:
         ]
         returned = len(features)
         limit, offset = plan.limit, plan.offset
+        cap = self.settings.count_limit
+        if matched is not None and cap and matched > cap:
+            # More than the cap: the provider's rule (twin/provider.py _matched) says how many
+            # only when this page ends the matches.
+            ends = returned < limit and (returned or offset == 0)
+            matched = offset + returned if ends else None
         if (matched if matched is not None else -1) > limit + offset or returned == limit:
             next_link = True
         else:
