@@ -25,12 +25,14 @@ from typing import Any
 
 import numpy as np
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from psycopg import Copy, sql
 from psycopg.copy import QueuedLibpqWriter
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from etl import geometry
+from etl import batch_path, copy_binary, geometry
 from etl.fields import ConversionError, convert
 from etl.geometry import where as _where
 from etl.sources.base import CoverageSource, Detail, LoadMode, LoadOptions, Part, Source
@@ -81,6 +83,9 @@ class LoadReport:
     derive_steps: list[str] = field(default_factory=list)
     #: The load transaction's id: whether it committed can be asked after an interruption.
     xid: str | None = None
+    #: Batches read, and how many of them were staged in bulk (etl/batch_path.py).
+    batches: int = 0
+    bulk_batches: int = 0
 
     def total(self, attr: str) -> int:
         return sum(getattr(c, attr) for c in self.counts.values())
@@ -275,9 +280,9 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
     errors: list[RecordError] = []
     touched: set[str] = set()
     crs_by_path: dict[Path, str] = {}
-    #: Hashes of the staged keys by collection: equal keys have equal hashes, so when no two
-    #: are equal there is no duplicate for the database to look for.
-    key_hashes: dict[str, list[np.ndarray]] = {c.id: [] for c in source.collections}
+    #: The staged keys by collection, to find out in bulk whether any two are equal; only
+    #: then does the database look for the duplicates and name their rows.
+    staged_keys: dict[str, list[pa.Array]] = {c.id: [] for c in source.collections}
     with _progress(options.progress) as progress, _Stream(conn) as stream:
         for part in source.read(paths, options):
             c = part.collection
@@ -285,14 +290,23 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
             crs = crs_by_path.get(part.path)
             if crs is None:
                 crs = crs_by_path[part.path] = _zone_checked_crs(part, report)
-            rows, batch_errors = _prepare(source, part, crs, report)
-            errors.extend(batch_errors)
             report.counts[c.id].read += len(part.batch)
+            report.batches += 1
+            # Once a record is refused, every batch takes the row path, to name them all.
+            encoded = (batch_path.encode(source, part, crs)
+                       if settings.batch_path and not errors else None)
+            if encoded is not None:
+                stream.write_binary(_copy_statement(c, binary=True), encoded)
+                staged_keys[c.id].append(part.arrow[c.id_field.name])
+                report.bulk_batches += 1
+            else:
+                rows, batch_errors = _prepare(source, part, crs, report)
+                errors.extend(batch_errors)
+                if not errors:
+                    stream.write(_copy_statement(c), rows)
+                    key = _key_index(c)
+                    staged_keys[c.id].append(pa.array([r[key] for r in rows]))
             if not errors:
-                stream.write(_copy_statement(c), rows)
-                key = _key_index(c)
-                key_hashes[c.id].append(np.fromiter((hash(r[key]) for r in rows),
-                                                    dtype=np.int64, count=len(rows)))
                 for table, detail_rows in part.details.items():
                     stream.write(_copy_detail_statement(details[table]), detail_rows)
                     report.detail_counts[table].read += len(detail_rows)
@@ -307,8 +321,7 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
     for c in source.collections:
         # A collection no file fed keeps what it has, whatever the mode.
         if c.id in touched or options.allow_empty:
-            hashes = np.concatenate(key_hashes[c.id] or [np.empty(0, np.int64)])
-            if len(np.unique(hashes)) < len(hashes):
+            if _may_repeat(staged_keys[c.id]):
                 _check_duplicates(conn, c, source.duplicate_hint)
             counts = report.counts[c.id]
             counts.inserted, counts.updated, counts.deleted, counts.unchanged = _merge(
@@ -330,6 +343,17 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
                or any(c.inserted or c.updated or c.deleted for c in report.detail_counts.values())
                or report.derived)
     report.outcome = "succeeded" if changed else "unchanged"
+
+
+def _may_repeat(keys: list[pa.Array]) -> bool:
+    """Whether two of the staged ``keys`` may be equal (then SQL finds and names them)."""
+    chunks = [k for k in keys if len(k)]
+    if not chunks:
+        return False
+    if len({k.type for k in chunks}) > 1:
+        return True  # keys of mixed types (a row path's guess): let the database compare
+    whole = pa.chunked_array(chunks)
+    return pc.count_distinct(whole).as_py() < len(whole)
 
 
 def _rows_written_by_derive(conn: psycopg.Connection, report: LoadReport) -> int:
@@ -438,10 +462,13 @@ def _converted(values: list, ftype: FieldType) -> list | None:
         return None
 
 
-def _copy_statement(coll: Collection) -> sql.Composed:
+def _copy_statement(coll: Collection, *, binary: bool = False) -> sql.Composed:
+    """The COPY into a collection's stage: text rows from :func:`_prepare`, or binary ones
+    from etl/batch_path.py (the same columns in the same order)."""
     columns = [*(f.name for f in coll.loaded_fields), coll.geometry_column, "_row", "_path"]
-    return sql.SQL("COPY {} ({}) FROM STDIN").format(
-        _stage_name(coll), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    return sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        _stage_name(coll), sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(" (FORMAT binary)" if binary else ""))
 
 
 def _key_index(coll: Collection) -> int:
@@ -468,23 +495,38 @@ class _Stream:
         self._statement: sql.Composed | None = None
         self._context: AbstractContextManager[Copy] | None = None
         self._copy: Copy | None = None
+        self._binary = False
 
     def __enter__(self) -> _Stream:
         return self
 
     def write(self, statement: sql.Composed, rows: list[list]) -> None:
+        copy = self._open(statement, binary=False)
+        for row in rows:
+            copy.write_row(row)
+
+    def write_binary(self, statement: sql.Composed, data: pa.Buffer) -> None:
+        """Rows already in COPY's binary format (etl/copy_binary.py)."""
+        self._open(statement, binary=True).write(data)
+
+    def _open(self, statement: sql.Composed, *, binary: bool) -> Copy:
         if self._statement != statement:
             self._end(None, None, None)
             cursor = self.conn.cursor()
             self._context = cursor.copy(statement, writer=QueuedLibpqWriter(cursor))
             self._copy = self._context.__enter__()
-            self._statement = statement
+            self._statement, self._binary = statement, binary
+            if binary:
+                # Written as whole blocks, the stream carries its own signature and trailer.
+                self._copy.write(copy_binary.SIGNATURE)
         assert self._copy is not None
-        for row in rows:
-            self._copy.write_row(row)
+        return self._copy
 
     def _end(self, *exc_info: Any) -> None:
         if self._context is not None:
+            if self._binary and exc_info[0] is None:
+                assert self._copy is not None
+                self._copy.write(copy_binary.TRAILER)
             context, self._context, self._copy, self._statement = self._context, None, None, None
             context.__exit__(*exc_info)
 

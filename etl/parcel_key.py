@@ -16,6 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from etl.cells import key_text
 
 LENGTH = 20
@@ -186,3 +189,78 @@ def _agree(key: str, gemaschl: Any, flur: Any, zaehler: Any, nenner: Any) -> boo
         return key_nenner == NENNER.none
     return (type(nenner) is str and nenner.isascii() and nenner.isdigit()
             and key_nenner != NENNER.none and int(key_nenner) == int(nenner))
+
+
+def _nonzero(width: int) -> str:
+    """RE2 (no lookahead) for ``width`` ASCII digits that are not all 0."""
+    return "(?:" + "|".join(f"0{{{i}}}[1-9][0-9]{{{width - i - 1}}}"
+                            for i in range(width)) + ")"
+
+
+#: :data:`_WELL_FORMED` for Arrow's regular expressions (RE2, which has no lookahead), anchored.
+WELL_FORMED_RE2 = (f"^[0-9]{{2}}{_nonzero(4)}(?:_{{3}}|{_nonzero(3)}){_nonzero(5)}"
+                   f"(?:_{{4}}|{_nonzero(4)})(?:__|{_nonzero(2)})$")
+
+
+def all_sound(keys: pa.Array, land: str, gemaschl: pa.Array, flur: pa.Array,
+              zaehler: pa.Array, nenner: pa.Array) -> bool:
+    """:func:`sound` of every record of a batch at once, on Arrow arrays: True only when it
+    would be True for each (False says only "ask record by record"). ``flur`` must be whole
+    numbers, the other fields text (or all null)."""
+    if land not in LAENDER or keys.null_count or not _text(keys):
+        return False
+    if not pc.all(pc.and_kleene(pc.starts_with(keys, land),
+                          pc.match_substring_regex(keys, WELL_FORMED_RE2))).as_py():
+        return False
+
+    def part(p: KeyPart) -> pa.Array:
+        return pc.utf8_slice_codeunits(keys, p.start, p.end)
+
+    def number(p: KeyPart) -> pa.Array:
+        # The key is well formed: digits, or the fill where a part is optional.
+        text = part(p)
+        return pc.cast(pc.if_else(pc.equal(text, p.none), "0", text), pa.int64())
+
+    def every(condition: pa.Array) -> bool:
+        return pc.all(pc.fill_null(condition, False)).as_py()
+
+    if not pa.types.is_null(gemaschl.type):
+        prefix = pc.utf8_slice_codeunits(keys, 0, GEMARKUNG.end)
+        if not _text(gemaschl) or not every(pc.or_kleene(pc.is_null(gemaschl),
+                                                         pc.equal(gemaschl, prefix))):
+            return False
+    if not pa.types.is_null(flur.type):
+        if not pa.types.is_integer(flur.type):
+            return False
+        fill = pc.equal(part(FLUR), FLUR.none)
+        if not every(pc.or_kleene(pc.is_null(flur), pc.and_kleene(
+                pc.invert(fill), pc.equal(number(FLUR), pc.cast(flur, pa.int64()))))):
+            return False
+    if pa.types.is_null(zaehler.type):
+        return True  # no Zähler: nothing more to agree with (as in _agree)
+    if not (_text(zaehler) and (pa.types.is_null(nenner.type) or _text(nenner))):
+        return False
+    given = pc.is_valid(zaehler)
+    if not every(pc.or_kleene(pc.invert(given), pc.match_substring_regex(zaehler, _SHORT_DIGITS))):
+        return False
+    z_agrees = pc.equal(pc.cast(pc.if_else(given, zaehler, "0"), pa.int64()), number(ZAEHLER))
+    key_fill = pc.equal(part(NENNER), NENNER.none)
+    if pa.types.is_null(nenner.type):
+        n_agrees = key_fill
+    else:
+        n_given = pc.is_valid(nenner)
+        if not every(pc.or_kleene(pc.invert(n_given),
+                                  pc.match_substring_regex(nenner, _SHORT_DIGITS))):
+            return False
+        n_number = pc.cast(pc.if_else(n_given, nenner, "0"), pa.int64())
+        n_agrees = pc.if_else(n_given, pc.and_kleene(pc.invert(key_fill),
+                                               pc.equal(n_number, number(NENNER))), key_fill)
+    return every(pc.or_kleene(pc.invert(given), pc.and_kleene(z_agrees, n_agrees)))
+
+
+#: Digits :func:`_agree` compares as numbers (ASCII, and few enough for a 64-bit integer).
+_SHORT_DIGITS = "^[0-9]{1,18}$"
+
+
+def _text(array: pa.Array) -> bool:
+    return pa.types.is_string(array.type) or pa.types.is_large_string(array.type)

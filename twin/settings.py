@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     fast_lane: bool = Field(
         default=True, description="Answer GeoJSON items and features in the event loop "
         "(twin/fastlane.py); false: every request goes through pygeoapi")
+    batch_path: bool = Field(
+        default=True, description="Stage a batch whose records need no conversion, repair or "
+        "refusal straight from GDAL's Arrow arrays as binary COPY (etl/batch_path.py); false: "
+        "every record takes the row path")
     # -- sensors (issue 12)
     sensor_retention_months: int = Field(
         default=24, ge=1, description="Months of sensor observations kept: older monthly "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,14 +32,41 @@ from twin.errors import SourceError
 class Batch:
     """A slice of a source: columns by (lower-cased) name, geometries, 1-based row numbers."""
 
-    columns: dict[str, list]
+    columns: Mapping[str, list]
     geometries: np.ndarray  # shapely geometries or None
     rows: np.ndarray  # feature index in the file, 1-based, for messages
     #: Geometries of the batch that held arcs (gml:Arc, circular strings) and were linearised.
     linearised: int = 0
+    #: The geometries as GDAL gave them (WKB), where no curve had to be linearised: the batch
+    #: path of the ETL (etl/batch_path.py) sends them on without re-encoding.
+    wkb: pa.Array | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+class ArrowColumns(Mapping[str, list]):
+    """Columns of an Arrow batch by name, turned into Python lists only when asked for.
+
+    The batch path of a big load reads the Arrow arrays themselves (:attr:`arrays`) and never
+    pays for a list of a million Python values; a source or check that wants the values gets
+    them as :func:`_values` makes them, once per column.
+    """
+
+    def __init__(self, arrays: dict[str, pa.Array]) -> None:
+        self.arrays = arrays
+        self._lists: dict[str, list] = {}
+
+    def __getitem__(self, name: str) -> list:
+        if name not in self._lists:
+            self._lists[name] = _values(self.arrays[name])
+        return self._lists[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.arrays)
+
+    def __len__(self) -> int:
+        return len(self.arrays)
 
 
 @dataclass(frozen=True)
@@ -147,27 +174,29 @@ def read_vector(path: Path, info: VectorInfo, *, batch_size: int) -> Iterator[Ba
             geom_col = _geometry_column(reader.schema, meta)
             for record_batch in reader:
                 n = record_batch.num_rows
-                columns = {
-                    name.lower(): _values(record_batch.column(name))
+                columns = ArrowColumns({
+                    name.lower(): record_batch.column(name)
                     for name in record_batch.schema.names
                     if name != geom_col
-                }
+                })
                 linearised = 0
+                column = None
                 if geom_col is not None:
                     column = record_batch.column(geom_col)
                     if isinstance(column, pa.ExtensionArray):
                         column = column.storage
-                    wkb = np.asarray(column.to_pylist(), dtype=object)
+                    wkb = column.to_numpy(zero_copy_only=False, writable=True)
                     curved = _curved(column)
                     if curved.any():
                         # GEOS has no curves: GDAL linearises them (read without Arrow). A
                         # MultiSurface of plain polygons is only retyped; arcs are approximated.
                         linearised = sum(_has_arcs(w) for w in wkb[curved])
                         wkb[curved] = _linear_wkb(path, info.layer, start, n)[curved]
+                        column = None  # the file's WKB is not what was read
                     geoms = shapely.from_wkb(wkb, on_invalid="ignore")
                 else:
                     geoms = np.full(n, None, dtype=object)
-                yield Batch(columns, geoms, np.arange(start, start + n), linearised)
+                yield Batch(columns, geoms, np.arange(start, start + n), linearised, column)
                 start += n
     except (*_GDAL_ERRORS, shapely.errors.ShapelyError) as exc:
         raise _unreadable(path, exc, start) from exc

@@ -25,6 +25,8 @@ from twin.errors import RecordError, SourceError
 from twin.registry import Collection, Coverage
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from twin.settings import Settings
 
 
@@ -83,6 +85,10 @@ class Part:
     total: int = -1  # features in the file, when known (for progress)
     #: Rows of the source's detail tables belonging to this batch's records, by table.
     details: dict[str, list[list]] = field(default_factory=dict)
+    #: The batch's fields as Arrow arrays, given only when the source found every key and
+    #: record sound (``key_problem`` and ``record_problems`` would find nothing): the core may
+    #: then stage the batch without a Python value per record (etl/batch_path.py).
+    arrow: dict[str, pa.Array] | None = None
 
 
 class Source(ABC):

@@ -17,11 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from etl import nas, parcel_key
 from etl.cells import digits, key_text
 from etl.columns import Column, Columns, Matched
 from etl.geometry import resolve_crs
-from etl.io.vector import ARC_STEP_DEGREES, Batch, inspect_vector, read_vector
+from etl.io.vector import ARC_STEP_DEGREES, ArrowColumns, Batch, inspect_vector, read_vector
 from etl.parcel_key import LAENDER, NENNER
 from etl.sources.base import LoadOptions, Part, VectorSource
 from twin.errors import RecordError, SourceError
@@ -193,6 +196,13 @@ class ParcelsSource(VectorSource):
         zero_nenner: list[tuple[int, str]] = []
         for batch in read_vector(path, info, batch_size=self.batch_size):
             read = _Read(columns, batch)
+            linearised += batch.linearised
+            arrow = None if aaa else _ave_arrow(read, self.land_key)
+            if arrow is not None:
+                yield Part(collection, Batch(ArrowColumns(arrow), batch.geometries, batch.rows,
+                                             batch.linearised, batch.wkb),
+                           shown, crs, info.feature_count, arrow=arrow)
+                continue
             fields = {name: read.column(name) for name in RULES}
             if aaa:
                 _derive_aaa(fields, read)
@@ -201,7 +211,6 @@ class ParcelsSource(VectorSource):
             for name, width in _KEY_WIDTHS.items():
                 fields[name] = [_digits(v, width) for v in fields[name]]
             zero_nenner.extend(_adv_fill(fields, batch.rows))
-            linearised += batch.linearised
             yield Part(collection, Batch(fields, batch.geometries, batch.rows), shown, crs,
                        info.feature_count)
         if zero_nenner:
@@ -228,6 +237,60 @@ class _Read:
 
     def key_part(self, field: str) -> list[str | None]:
         return [digits(v, _PART_WIDTHS[field]) for v in self.column(field)]
+
+
+def _ave_arrow(read: _Read, land: str) -> dict[str, pa.Array] | None:
+    """The published fields of an ALKIS vereinfacht batch as Arrow arrays, when the rules of
+    :func:`_derive_ave`, :data:`_KEY_WIDTHS` and :func:`_adv_fill` reduce to bulk operations
+    for every record and every key and record is sound (:func:`parcel_key.all_sound`); None
+    when any record needs them one by one (the row path then reads the same batch)."""
+    arrays = getattr(read.batch.columns, "arrays", None)
+    if arrays is None:
+        return None
+    n = len(read.batch)
+
+    def column(field: str) -> pa.Array:
+        header = read.columns.get(field)
+        return arrays[header.lower()] if header else pa.nulls(n)
+
+    fields = {name: column(name) for name in RULES}
+    flur = fields["flur"]
+    if not (pa.types.is_null(flur.type) or pa.types.is_integer(flur.type)):
+        return None  # 'Flur 2' and numbers as text: _flur, value by value
+    if "flurstnr" in read.columns and pc.any(pc.and_kleene(
+            pc.is_null(fields["flstnrzae"]), pc.is_null(fields["flstnrnen"]))).as_py():
+        return None  # numbers to split from flurstnr
+    key_prefix = pc.utf8_slice_codeunits(fields["flstkennz"], 0, 6) \
+        if _text(fields["flstkennz"]) else None
+    gemaschl = fields["gemaschl"]
+    if pa.types.is_null(gemaschl.type) and key_prefix is not None:
+        gemaschl = key_prefix
+    elif _text(gemaschl) and key_prefix is not None:
+        # A value starting with a digit is kept; a blank one is the key's first six.
+        if not pc.all(pc.fill_null(pc.match_substring_regex(gemaschl, "^[0-9]"),
+                                   True)).as_py():
+            return None
+        gemaschl = pc.coalesce(gemaschl, key_prefix)
+    else:
+        return None
+    fields["gemaschl"] = gemaschl
+    for name, width in _KEY_WIDTHS.items():
+        value = fields[name]
+        if pa.types.is_null(value.type):
+            continue
+        if not _text(value) or not pc.all(pc.fill_null(
+                pc.match_substring_regex(value, "^[0-9]+$"), True)).as_py():
+            return None  # numbers, or text that is not plain digits: _digits, one by one
+        fields[name] = pc.utf8_lpad(value, width, "0")
+    # Sound keys have no Nenner '0000' either, so _adv_fill has nothing to rewrite.
+    if not parcel_key.all_sound(fields["flstkennz"], land, fields["gemaschl"], flur,
+                                fields["flstnrzae"], fields["flstnrnen"]):
+        return None
+    return fields
+
+
+def _text(array: pa.Array) -> bool:
+    return pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
 
 
 def _derive_ave(columns: dict[str, list], read: _Read) -> None:
