@@ -40,8 +40,9 @@ _MULTIPOLYGON = b"\x01\x06\x00\x00\x00"
 _EWKB_SRID = 0x20000000
 
 
-def encode(source: Source, part: Part, crs: str) -> pa.Buffer | None:
-    """The batch's rows for :func:`copy_statement`'s COPY, or None: take the row path."""
+def encode(source: Source, part: Part, crs: str, *, origin: bool = True) -> pa.Buffer | None:
+    """The batch's rows for the core's binary COPY, or None: take the row path. With
+    ``origin`` each row ends with its feature index and file (the stage's ``_row, _path``)."""
     coll, batch = part.collection, part.batch
     if part.arrow is None or batch.wkb is None or len(batch.wkb) != len(batch):
         return None
@@ -56,9 +57,10 @@ def encode(source: Source, part: Part, crs: str) -> pa.Buffer | None:
     geometries = _ewkb(source, coll, part, crs)
     if geometries is None:
         return None
-    columns += [(geometries, copy_binary.BYTES),
-                (pa.array(batch.rows, pa.int32()), FieldType.INTEGER),
-                (pa.repeat(pa.scalar(str(part.path)), len(batch)), FieldType.TEXT)]
+    columns.append((geometries, copy_binary.BYTES))
+    if origin:
+        columns += [(pa.array(batch.rows, pa.int32()), FieldType.INTEGER),
+                    (pa.repeat(pa.scalar(str(part.path)), len(batch)), FieldType.TEXT)]
     return copy_binary.rows(columns)
 
 

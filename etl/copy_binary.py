@@ -40,21 +40,22 @@ def rows(columns: Sequence[tuple[pa.Array, Kind]]) -> pa.Buffer | None:
     module writes for its kind (the caller then formats the values itself)."""
     if not columns:
         return None
-    fields = []
+    pieces: list[pa.Array | pa.Scalar] = [pa.scalar(len(columns).to_bytes(2, "big"),
+                                                    pa.binary())]
     for array, kind in columns:
         field = _field(array, kind)
         if field is None:
             return None
-        fields.append(field)
-    count = pa.scalar(len(fields).to_bytes(2, "big"), pa.binary())
-    joined = pc.binary_join_element_wise(count, *fields, b"")
-    return _data(joined)
+        pieces += field
+    # One pass over every row: a join per field would copy each row once per field.
+    return _data(pc.binary_join_element_wise(*pieces, b""))
 
 
-def _field(array: pa.Array, kind: Kind) -> pa.Array | None:
-    """Each value of ``array`` as length and bytes, or None when its type does not fit."""
+def _field(array: pa.Array, kind: Kind) -> list[pa.Array | pa.Scalar] | None:
+    """Length and bytes of each value of ``array`` (scalars where every row has the same),
+    or None when its type does not fit."""
     if pa.types.is_null(array.type):
-        return pa.repeat(_NULL, len(array))
+        return [_NULL]
     if kind in (FieldType.TEXT, BYTES):
         if not (pa.types.is_string(array.type) or pa.types.is_binary(array.type)
                 or pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)):
@@ -63,8 +64,7 @@ def _field(array: pa.Array, kind: Kind) -> pa.Array | None:
             return None
         data = array.cast(pa.binary())
         lengths = pc.fill_null(pc.binary_length(data), -1).to_numpy(zero_copy_only=False)
-        return pc.binary_join_element_wise(_big_endian(lengths, ">i4", 4),
-                                           data.fill_null(b""), b"")
+        return [_big_endian(lengths, ">i4", 4), data.fill_null(b"")]
     if kind is FieldType.INTEGER:
         if not pa.types.is_integer(array.type):
             return None
@@ -84,16 +84,18 @@ def _field(array: pa.Array, kind: Kind) -> pa.Array | None:
     return None
 
 
-def _fixed(array: pa.Array, dtype: str, width: int, shift: int = 0) -> pa.Array:
+def _fixed(array: pa.Array, dtype: str, width: int, shift: int = 0
+           ) -> list[pa.Array | pa.Scalar]:
     """A fixed-width value per row, NULL where the array has none."""
     values = array.fill_null(0).to_numpy(zero_copy_only=False)
     if shift:
         values = values.astype(np.int64) + shift
+    value = _big_endian(values, dtype, width)
     length = pa.scalar(width.to_bytes(4, "big"), pa.binary())
-    field = pc.binary_join_element_wise(length, _big_endian(values, dtype, width), b"")
-    if array.null_count:
-        field = pc.if_else(array.is_null(), _NULL, field)
-    return field
+    if not array.null_count:
+        return [length, value]
+    missing = array.is_null()
+    return [pc.if_else(missing, _NULL, length), pc.if_else(missing, b"", value)]
 
 
 def _big_endian(values: np.ndarray, dtype: str, width: int) -> pa.Array:

@@ -216,3 +216,41 @@ def test_binary_rows_as_the_server_reads_them(empty_settings: Settings) -> None:
         (None, None, None, None, None, "POINT(454000.5 5735000.25)")]
     # A number the column cannot hold is left to the row path, which names its row.
     assert copy_binary.rows([(pa.array([2**31]), FieldType.INTEGER)]) is None
+
+
+def test_a_first_load_goes_into_the_table_and_keeps_its_indexes(empty_settings: Settings,
+                                                                tmp_path: Path) -> None:
+    """An empty table is loaded without a stage; its key and indexes are built after."""
+    with psycopg.connect(empty_settings.dsn) as conn:
+        before = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'twin' "
+                              "AND tablename = 'parcels' ORDER BY 1").fetchall()
+    path = sample(N).write(tmp_path / "parcels.gpkg", "GPKG")
+    _, run = _load(empty_settings, path, bulk=True)
+    assert run["outcome"] == "succeeded" and run["counts"]["parcels"].inserted == N
+    with psycopg.connect(empty_settings.dsn) as conn:
+        after = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'twin' "
+                             "AND tablename = 'parcels' ORDER BY 1").fetchall()
+        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = "
+                            "'twin.parcels'::regclass AND contype = 'p'").fetchone()[0] == 1
+    assert after == before and any("gist" in d for (d,) in after)
+
+
+def test_duplicates_in_a_first_load_are_named_as_always(empty_settings: Settings,
+                                                        tmp_path: Path) -> None:
+    """Straight into an empty table, a duplicate key cannot be placed: the load starts over
+    through the stage, which names both rows, and the table stays empty."""
+    layer = sample(N)
+    for name in ("flstkennz", "gemaschl", "flur", "flstnrzae", "flstnrnen"):
+        column = np.asarray(layer.column(name), dtype=object).copy()
+        column[250] = column[3]
+        layer = layer.with_column(name, column)
+    keys = layer.column("flstkennz")
+    path = layer.write(tmp_path / "parcels.gpkg", "GPKG")
+    for bulk in (True, False):
+        rows, run = _load(empty_settings, path, bulk=bulk)
+        assert rows == (0, "")
+        assert "1 duplicate key(s)" in run["refused"], run
+        [error] = run["errors"]
+        assert error.startswith(f"{path}: row 4, field 'flstkennz': duplicate key "
+                                f"'{keys[3]}'"), error
+        assert error.endswith("(also in rows 251)"), error
