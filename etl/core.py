@@ -324,7 +324,9 @@ def _load(conn: psycopg.Connection, source: Source, paths: list[Path], options: 
         if bulk is not None:
             if not errors:
                 stream.write_binary(_copy_statement(c, binary=True, direct=into_table), bulk)
-                staged_keys[c.id].append(part.arrow[c.id_field.name])
+                # A copy: the batch's own array would keep all of GDAL's batch in memory
+                # (1,000,000 parcels: 650 MB peak instead of 250 MB).
+                staged_keys[c.id].append(pa.concat_arrays([part.arrow[c.id_field.name]]))
             report.bulk_batches += 1
         else:
             rows, batch_errors = _prepare(source, part, crs, report)
