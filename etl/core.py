@@ -71,7 +71,7 @@ class LoadReport:
     run_id: int
     source: str
     paths: list[str]
-    checksum: str
+    checksum: str | None  # None until a load's hashing thread is done
     outcome: str = "running"
     counts: dict[str, Counts] = field(default_factory=dict)
     #: What the merge did to the source's private detail tables (the faces of buildings).
@@ -142,13 +142,23 @@ def load(source: Source | CoverageSource, paths: list[Path],
     for path in paths:
         if not path.exists():
             raise SourceError("file does not exist", path=str(path))
-    report = LoadReport(0, source.name, [str(p) for p in paths], file_checksum(paths))
     mode = options.mode or source.default_mode
     if isinstance(source, CoverageSource):
+        report = LoadReport(0, source.name, [str(p) for p in paths], file_checksum(paths))
         return _load_coverage(source, paths, options, mode, settings, report)
     source.configure(settings)
+    report = LoadReport(0, source.name, [str(p) for p in paths], None)
+    # The SHA-256 of a big file (a second for 400 MB) is taken beside the load, not before
+    # it: hashlib releases the GIL. The run record gets it when the run ends.
+    with ThreadPoolExecutor(1, thread_name_prefix="twin-checksum") as hashing:
+        checksum = hashing.submit(file_checksum, paths)
+        return _load_vector(source, paths, options, mode, settings, report, checksum)
+
+
+def _load_vector(source: Source, paths: list[Path], options: LoadOptions, mode: LoadMode,
+                 settings: Settings, report: LoadReport, checksum: Future[str]) -> LoadReport:
     try:
-        with _run_record(report, mode, settings):
+        with _run_record(report, mode, settings, checksum):
             with connect(settings) as conn:
                 hold_run(conn, report.run_id)
                 for direct in (True, False):
@@ -759,7 +769,8 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Iterator[None]:
+def _run_record(report: LoadReport, mode: LoadMode, settings: Settings,
+                checksum: Future[str] | None = None) -> Iterator[None]:
     """Record the run in twin.load_run on its own connection, so refusals are kept too.
 
     The run's lock (:func:`twin.db.hold_run`) is taken in the transaction that inserts its row,
@@ -806,19 +817,21 @@ def _run_record(report: LoadReport, mode: LoadMode, settings: Settings) -> Itera
                 report.outcome, message = "failed", f"{what}; nothing was changed"
             raise
         finally:
+            if checksum is not None:
+                report.checksum = checksum.result()
             _mask_report(report)
             message = _bounded(report, message)
             conn.execute(
                 "UPDATE twin.load_run SET finished_at = now(), outcome = %s, collection = %s, "
                 "read_count = %s, inserted_count = %s, updated_count = %s, deleted_count = %s, "
-                "unchanged_count = %s, repairs = %s, refusals = %s, notes = %s, message = %s "
-                "WHERE id = %s",
+                "unchanged_count = %s, repairs = %s, refusals = %s, notes = %s, message = %s, "
+                "checksum = %s WHERE id = %s",
                 (report.outcome if report.outcome != "running" else "failed",
                  ",".join(report.counts) or report.source, report.read,
                  report.total("inserted"), report.total("updated"), report.total("deleted"),
                  report.total("unchanged"), json.dumps(report.repairs[:MAX_RECORDED]),
                  json.dumps(report.refusals[:MAX_RECORDED]),
-                 json.dumps(report.notes[:MAX_RECORDED]), message,
+                 json.dumps(report.notes[:MAX_RECORDED]), message, report.checksum,
                  report.run_id))
 
 
