@@ -241,3 +241,42 @@ def test_number_matched_is_exact_or_absent(few_count_server: Server,
     doc = page(limit=1, filter="flstkennz IN ({})".format(", ".join(f"'{k}'" for k in few)))
     assert doc["numberMatched"] == COUNT_LIMIT and doc["numberReturned"] == 1
     assert _next_offset(doc) == 1
+
+
+@pytest.mark.parametrize("sortby", [None, "-flaeche"])
+@pytest.mark.parametrize("many", [True, False], ids=["over-the-limit", "within-the-limit"])
+def test_fast_lane_pages_and_counts_around_the_limit(few_count_server: Server,
+                                                     pg: psycopg.Connection, many: bool,
+                                                     sortby: str | None) -> None:
+    """A filtered GeoJSON page (the fast lane) finds the matches once: their keys up to the
+    limit, counted, with the page taken from them when they are all and from the table
+    when more match. Either way the page is the one the filter and order give, and
+    numberMatched follows the rule of the provider."""
+    keys = [r[0] for r in pg.execute("SELECT flstkennz FROM twin.parcels ORDER BY flstkennz")]
+    if many:
+        cql, where = "flaeche > 500", "flaeche > 500"
+    else:
+        few = keys[3:3 + COUNT_LIMIT - 1]
+        cql = "flstkennz IN ({})".format(", ".join(f"'{k}'" for k in few))
+        where = psycopg.sql.SQL("flstkennz = ANY({})").format(psycopg.sql.Literal(few))
+    order = "flaeche DESC, flstkennz" if sortby else "flstkennz"
+    expected = [r[0] for r in pg.execute(psycopg.sql.SQL(
+        "SELECT flstkennz FROM twin.parcels WHERE {} ORDER BY {}").format(
+        psycopg.sql.SQL(where) if isinstance(where, str) else where, psycopg.sql.SQL(order)))]
+    n = len(expected)
+    assert (n > 3 * COUNT_LIMIT) if many else (0 < n <= COUNT_LIMIT)
+    for offset, limit in ((0, 3), (2, 2), (n - 2, 5), (n, 2)):
+        params = {"f": "json", "limit": limit, "offset": offset, "filter": cql}
+        if sortby:
+            params["sortby"] = sortby
+        r = few_count_server.get(ITEMS, params=params)
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        got = [f["id"] for f in doc["features"]]
+        assert got == expected[offset:offset + limit], (offset, limit)
+        returned = len(got)
+        ends = returned < limit and (returned or offset == 0)
+        matched = n if n <= COUNT_LIMIT else (offset + returned if ends else None)
+        assert doc.get("numberMatched") == matched, (offset, limit)
+        assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon")
+                   for f in doc["features"])

@@ -206,6 +206,50 @@ class TwinFront:
         await send({"type": "http.response.body", "body": body})
 
 
+class _HeadWithBody:
+    """A transport that holds a response's head until its body is written, and sends both
+    with one system call.
+
+    uvicorn writes the status line and headers, then the body: two sends, each waking the
+    client, which on a busy machine then runs (to read the head) before the server can send
+    the rest. Held, the head goes out with the first piece of the body, or at the event
+    loop's next turn when no body follows at once. Everything else is the transport's.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        #: Set when a request's headers are complete: the next write is its answer's head.
+        self.hold_next = False
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            if data:
+                self._transport.writelines([held, data])
+            else:
+                self._transport.write(held)
+        elif self.hold_next and data:
+            self.hold_next = False
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class DeadlineH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a deadline for a request's headers.
 
@@ -219,6 +263,7 @@ class DeadlineH11Protocol(H11Protocol):
         super().connection_made(transport)
         self._header_timer: asyncio.TimerHandle | None = None
         self._arm()
+        self.transport = self._out = _HeadWithBody(transport, self.loop)  # type: ignore[assignment]
 
     def _arm(self) -> None:
         self._header_timer = self.loop.call_later(get_settings().read_timeout_s,
@@ -235,10 +280,12 @@ class DeadlineH11Protocol(H11Protocol):
         super().data_received(data)
         if self.cycle is not before:  # the headers of a request are complete
             self._disarm()
+            self._out.hold_next = True
         elif idle and self._header_timer is None:
             self._arm()
 
     def on_response_complete(self) -> None:
+        self._out.hold_next = False
         super().on_response_complete()
         self._disarm()  # uvicorn's keep-alive timeout takes over until the next byte
 
