@@ -401,7 +401,8 @@ def render_tile(conn: psycopg.Connection, c: Collection, z: int, x: int, y: int
     """The tile's MVT bytes and the number of candidate features (before clipping)."""
     query, params = tiles_sql.tile_query(c, z, x, y, RULES[c.id].max_features)
     # Binary results: the tile arrives as its bytes, not as hex text twice its size.
-    row = conn.execute(query, params, binary=True).fetchone()
+    with psycopg.RawCursor(conn) as cursor:
+        row = cursor.execute(query, params, binary=True).fetchone()
     return (bytes(row[0]) if row and row[0] is not None else b""), (row[1] if row else 0)
 
 
