@@ -272,23 +272,24 @@ def _in_tile_crs(shape: sql.Composable, geom: sql.Composable, srid: int, cells: 
 
 
 @lru_cache(maxsize=256)
-def _statement(cid: str, simplified: bool, cells: int) -> bytes:
+def _statement(cid: str, simplified: bool, cells: int, limit: int) -> bytes:
     """The tile statement of ``c`` as bytes with PostgreSQL's own ``$n`` placeholders.
 
     Made once per collection and shape: composing it, and psycopg's parsing of ``%s``
     placeholders (which it caches only for short statements with few parameters), cost more
     Python time per tile than the rest of the request; the statement is run through a
-    :class:`psycopg.RawCursor`, which sends it as it is. Parameters: $1 layer, $2-$4 z/x/y,
-    $5 limit, $6-$9 the outer box, $10-$13 the inner box, $14 the outline, $15 the
-    simplification tolerance, then ten per affine cell and four per row of cells
-    (:func:`_in_tile_crs`).
+    :class:`psycopg.RawCursor`, which sends it as it is. The limit is written into it, so that
+    a generic plan (twin/tiles.py prepares it once per connection) knows it as a custom plan
+    would. Parameters: $1 layer, $2-$4 z/x/y, $5-$8 the outer box, $9-$12 the inner box,
+    $13 the outline, $14 the simplification tolerance, then ten per affine cell and four per
+    row of cells (:func:`_in_tile_crs`).
     """
     c = get_collection(cid)
     geom = sql.Identifier(c.geometry_column)
     shape: sql.Composable = geom
     if simplified:
         # preserveCollapsed: a small polygon stays (ST_AsMVTGeom decides whether it shows).
-        shape = sql.SQL("ST_Simplify({}, $15, true)").format(geom)
+        shape = sql.SQL("ST_Simplify({}, $14, true)").format(geom)
     order = sql.SQL("")
     if c.time_field:  # a full tile keeps the newest
         order = sql.SQL("ORDER BY {} DESC NULLS LAST").format(sql.Identifier(c.time_field))
@@ -298,16 +299,16 @@ def _statement(cid: str, simplified: bool, cells: int) -> bytes:
         " ST_TileEnvelope($2, $3, $4), {extent}, {buffer}, true) AS mvt_geom"
         # CASE, not OR: an OR would be planned as two index scans and a BitmapOr; this is
         # one scan of the outer box, the inner box and the outline tested per candidate.
-        " FROM {table} WHERE {geom} && (SELECT ST_MakeEnvelope($6, $7, $8, $9, {srid}))"
-        " AND CASE WHEN {geom} @ (SELECT ST_MakeEnvelope($10, $11, $12, $13, {srid}))"
-        " THEN true ELSE ST_Intersects({geom}, (SELECT ST_GeomFromWKB($14, {srid}))) END"
-        " {order} LIMIT $5) AS t"
+        " FROM {table} WHERE {geom} && (SELECT ST_MakeEnvelope($5, $6, $7, $8, {srid}))"
+        " AND CASE WHEN {geom} @ (SELECT ST_MakeEnvelope($9, $10, $11, $12, {srid}))"
+        " THEN true ELSE ST_Intersects({geom}, (SELECT ST_GeomFromWKB($13, {srid}))) END"
+        " {order} LIMIT {limit}) AS t"
     ).format(
         extent=sql.Literal(EXTENT), buffer=sql.Literal(BUFFER),
         columns=sql.SQL(", ").join(_column(f.name, f.type) for f in c.all_fields),
-        in_tile_crs=_in_tile_crs(shape, geom, c.srid, cells, 16),
+        in_tile_crs=_in_tile_crs(shape, geom, c.srid, cells, 15),
         table=sql.Identifier(c.schema, c.table), geom=geom,
-        srid=sql.Literal(c.srid), order=order).as_bytes(None)
+        srid=sql.Literal(c.srid), order=order, limit=sql.Literal(limit)).as_bytes(None)
 
 
 def tile_query(c: Collection, z: int, x: int, y: int, limit: int
@@ -317,8 +318,8 @@ def tile_query(c: Collection, z: int, x: int, y: int, limit: int
     simplified = z < SIMPLIFY_BELOW and "Point" not in c.geometry_type
     cells = tile_affines(z, x, y, c.srid)
     outer, inner, polygon = tile_in_storage(z, x, y, c.srid)
-    # $15 is always sent (PostgreSQL needs every parameter's type): unused when not simplified.
-    params: list[Any] = [c.id, z, x, y, limit, *outer, *inner, polygon,
+    # $14 is always sent (PostgreSQL needs every parameter's type): unused when not simplified.
+    params: list[Any] = [c.id, z, x, y, *outer, *inner, polygon,
                          ground_unit(z, y) if simplified else 0.0]
     for cell in cells:
         params += (*cell.box, *cell.coefficients)
@@ -328,4 +329,4 @@ def tile_query(c: Collection, z: int, x: int, y: int, limit: int
             row = cells[j * side:(j + 1) * side]
             params += (min(cell.box[0] for cell in row), row[0].box[1],
                        max(cell.box[2] for cell in row), row[0].box[3])
-    return _statement(c.id, simplified, len(cells)), params
+    return _statement(c.id, simplified, len(cells), limit), params
