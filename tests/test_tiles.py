@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import mapbox_vector_tile
+import numpy as np
 import psycopg
 import pyogrio.raw
 import pytest
 import requests
+import shapely
+import shapely.geometry
 from psycopg import sql
+from pyproj import Transformer
 
 from tests.conftest import Server
 from twin import tiles, tiles_sql
@@ -210,6 +214,48 @@ def _vertices(coords: Any) -> int:
     if isinstance(coords, (list, tuple)) and coords and isinstance(coords[0], (int, float)):
         return 1
     return sum(_vertices(c) for c in coords)
+
+
+@pytest.mark.parametrize("z", [12, 14, 16])
+def test_affine_cells_stay_within_the_tolerance_of_proj(z: int) -> None:
+    """Each cell's affine stand-in for the projection (twin/tiles_sql.py) against PROJ's
+    exact transform at random points of the cell's box, off the lattice it was fitted on."""
+    col, row = tiles.tile_of(14.3343, 51.7563, z)  # Cottbus, EPSG:25833
+    cells = tiles_sql.tile_affines(z, col, row, 25833)
+    assert cells  # a grid exists at these zooms: no z12-16 tile is transformed point by point
+    exact = Transformer.from_crs(25833, 3857, always_xy=True)
+    unit = tiles_sql.CIRCUMFERENCE / 2 ** z / tiles_sql.EXTENT
+    rng = np.random.default_rng(z)
+    for cell in cells:
+        x0, y0, x1, y1 = cell.box
+        px, py = rng.uniform(x0, x1, 200), rng.uniform(y0, y1, 200)
+        a, b, d, e, xoff, yoff = cell.coefficients
+        mx, my = exact.transform(px, py)
+        miss = np.hypot(a * px + b * py + xoff - mx, d * px + e * py + yoff - my) / unit
+        assert miss.max() <= tiles_sql.AFFINE_TOLERANCE, (cell, miss.max())
+
+
+@pytest.mark.parametrize("z", [14, 16])
+def test_tile_geometries_are_the_exact_transforms_to_a_tile_unit(
+        server: Server, pg: psycopg.Connection, z: int) -> None:
+    """The served tile against the same tile carried by ST_Transform point by point: the same
+    features, each vertex on the exact one's grid point or its neighbour (the affine cells
+    move a point by at most AFFINE_TOLERANCE before ST_AsMVTGeom rounds it)."""
+    c = get_collection("parcels")
+    col, row = tile_over_first_feature(pg, c, z)
+    ours = decode(server.get(tile_path(c.id, z, row, col)).content)[c.id]["features"]
+    exact_tile = pg.execute(
+        "SELECT ST_AsMVT(t, 'parcels', 4096, 'g') FROM (SELECT flstkennz, ST_AsMVTGeom("
+        "ST_Transform(geom, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) AS g "
+        "FROM twin.parcels WHERE flstkennz = ANY(%(keys)s)) t",
+        {"z": z, "x": col, "y": row,
+         "keys": [f["properties"]["flstkennz"] for f in ours]}).fetchone()[0]
+    exact = {f["properties"]["flstkennz"]: shapely.geometry.shape(f["geometry"])
+             for f in decode(bytes(exact_tile))[c.id]["features"]}
+    assert len(ours) == len(exact) > 0
+    for f in ours:
+        served = shapely.geometry.shape(f["geometry"])
+        assert served.hausdorff_distance(exact[f["properties"]["flstkennz"]]) <= math.sqrt(2)
 
 
 def test_empty_tile_is_204_with_the_deep_empty_hint(server: Server,
