@@ -204,7 +204,10 @@ def section(rec: dict) -> str:
         cell = {s: (f"{rps[s]:.1f}" if s in rps else f"status {probe[s]['status']}")
                 for s in ("twin", "tipg")}
         ratio = f"{e['ratio']:.2f}" if "ratio" in e else "-"
-        rounds = " / ".join(f"{r:.2f}" for r in e.get("round_ratios", [])) or "-"
+        rounds = " / ".join("-" if r is None else f"{r:.2f}"
+                            for r in e.get("round_ratios", [])) or "-"
+        if "ratio_from" in e:
+            ratio += f" ({e['ratio_from']})"
         lat = " / ".join(f"{p50[s]:.1f}" if s in p50 else "-" for s in ("twin", "tipg"))
         serial = e.get("serial_p50_ms", {})
         one = " / ".join(f"{serial[s]:.1f}" if s in serial else "-" for s in ("twin", "tipg"))
