@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from twin.auth import store_for
 from twin.errors import TwinError, exit_code
 from twin.settings import get_settings
 
+if TYPE_CHECKING:
+    from twin.auth import KeyStore
+
 keys_app = typer.Typer(help="API keys of the write API (field crews).", no_args_is_help=True)
 err = Console(stderr=True, highlight=False)
+
+
+def store_for(path: Path) -> KeyStore:
+    """:func:`twin.auth.store_for`, imported only by the key commands: every other `twin`
+    command (each load a cron job or a test starts) would pay for it at start."""
+    from twin.auth import store_for as store
+
+    return store(path)
 
 
 @keys_app.command("add")
