@@ -19,11 +19,11 @@ cannot list.
 
 Building the lists takes about a second of CPU (the name list is parsed line by line, every
 dictionary word is normalised), and every process that masks a message needs them: each `twin
-load` with a note, each server worker. So the built lists are kept in a cache file
-(:func:`cache_dir`) named by a digest of everything they are built from (the dictionary's
-path, size and time, ``config/vocabulary.yml``, the name list, this module's code); any change
-of those makes a new file, and a missing dictionary is still an error before the cache is
-looked at.
+load` with a note, each server worker. So the built lists are kept in a file of
+:func:`twin.cache.cache_dir` named by a digest of everything they are built from (the
+dictionary's path, size and time, ``config/vocabulary.yml``, the name list, this module's
+code); any change of those makes a new file, and a missing dictionary is still an error
+before the cache is looked at.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from pathlib import Path
 
 import yaml
 
+from twin.cache import cache_dir, private_cache_dir
 from twin.errors import ConfigurationError
 
 #: Debian's plain German word list (package wngerman).
@@ -134,15 +135,6 @@ def _adjectives(places: list[str]) -> set[str]:
     return out
 
 
-def cache_dir() -> Path:
-    """Where built vocabularies are kept: ``TWIN_CACHE_DIR``, else ``$XDG_CACHE_HOME`` or
-    ``~/.cache``, under ``cottbus-twin``."""
-    if env := os.environ.get("TWIN_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cottbus-twin"
-
-
 def _cache_file(dictionary: Path) -> Path:
     """The cache file of the vocabulary built from ``dictionary`` and the other sources."""
     digest = hashlib.sha256()
@@ -194,8 +186,7 @@ def _write_cache(path: Path, vocab: Vocabulary) -> None:
     that cannot be written is only slower. Files of other sources are left: another checkout
     of the twin may use them (each is about 11 MB)."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vocabulary-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=private_cache_dir(), prefix=".vocabulary-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
                 pickle.dump(vocab, fh, protocol=pickle.HIGHEST_PROTOCOL)
