@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import psycopg
 import typer
 from rich.console import Console
 
 from twin.errors import LoadRefusedError, SourceError, TwinError, exit_code
 from twin.keys_cli import keys_app
-from twin.settings import get_settings
+
+# Every library a command needs (psycopg, pydantic's settings, numpy, pygeoapi...) is imported
+# inside the command: `twin --help` or a mistyped option should not pay for them all.
+if TYPE_CHECKING:
+    import psycopg
 
 app = typer.Typer(help="Digital twin of Cottbus/Chóśebuz: load, publish, serve.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -33,7 +36,16 @@ err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 
+def _failures() -> tuple[type[Exception], ...]:
+    """What a command reports as a refusal (an ``except`` evaluates this only on an error)."""
+    import psycopg
+
+    return TwinError, psycopg.Error
+
+
 def _fail(exc: TwinError | psycopg.Error) -> typer.Exit:
+    import psycopg
+
     if isinstance(exc, psycopg.Error):
         from twin.db import database_error
 
@@ -67,7 +79,7 @@ def db_init() -> None:
         if db.ensure_database():
             err.print("created the database")
         applied = db.init_schema()
-    except (TwinError, psycopg.Error) as exc:
+    except _failures() as exc:
         raise _fail(exc) from exc
     err.print(f"schema ready ({len(applied)} steps, all idempotent)")
 
@@ -88,7 +100,7 @@ def db_status(runs: Annotated[int, typer.Option(help="How many load runs to show
         with db.connect() as conn:
             tables = [db.table_status(conn, c) for c in COLLECTIONS]
             history = db.recent_runs(conn, runs)
-    except (TwinError, psycopg.Error) as exc:
+    except _failures() as exc:
         raise _fail(exc) from exc
     coll_rows = [
         (s.collection, str(s.rows),
@@ -119,7 +131,7 @@ def _run_status(run_id: int) -> None:
             record = db.load_run(conn, run_id)
         if record is None:
             raise UnknownNameError(f"no load run {run_id} (see `twin db status`)")
-    except (TwinError, psycopg.Error) as exc:
+    except _failures() as exc:
         raise _fail(exc) from exc
     finished = f"{record['finished_at']:%Y-%m-%d %H:%M:%S}" if record["finished_at"] else "-"
     # Plain print, never wrapped: a script or a pager reads one message per line.
@@ -172,7 +184,7 @@ def _load(source_name: str, paths: list[Path], *, layer: str | None = None,
                           progress=sys.stderr.isatty(), tile=tile)
     try:
         report = load(SOURCES[source_name](), paths, options)
-    except (TwinError, psycopg.Error) as exc:
+    except _failures() as exc:
         raise _fail(exc) from exc
     from twin.messages import terminal_lines
 
@@ -287,7 +299,7 @@ def ingest_mqtt(
         url = f"{scheme}://twin:{quote(password, safe='')}@{rest}"
     try:
         run_intake(url, topic, client_id=client_id, batch_size=batch_size, max_wait=max_wait)
-    except (TwinError, psycopg.Error) as exc:
+    except _failures() as exc:
         raise _fail(exc) from exc
 
 
@@ -297,7 +309,7 @@ def _sensor_load(run) -> None:
 
     try:
         report = run()
-    except (TwinError, psycopg.Error) as exc:
+    except _failures() as exc:
         raise _fail(exc) from exc
     for line in terminal_lines(report.notes, report.repairs, [], paths=report.paths,
                                run_id=report.run_id):
@@ -341,6 +353,7 @@ def load_samples() -> None:
     """Load every sample file in data/samples/ into its collection."""
     from etl.samples import sample_files
     from etl.sources import SOURCES
+    from twin.settings import get_settings
 
     samples = get_settings().samples_dir
     for name in SOURCES:
@@ -373,7 +386,7 @@ def config(
 
     try:
         path = write_config(output)
-    except (TwinError, psycopg.Error) as exc:
+    except _failures() as exc:
         raise _fail(exc) from exc
     err.print(f"wrote {path}")
     readme = PROJECT_ROOT / "README.md"
@@ -389,6 +402,7 @@ def serve(
 ) -> None:
     """Serve the OGC API with gunicorn (a production server, not a debug server)."""
     from twin.front import run
+    from twin.settings import get_settings
 
     settings = get_settings()
     updates = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
@@ -396,7 +410,7 @@ def serve(
     settings = settings.model_copy(update=updates)
     try:
         run(settings)
-    except (TwinError, psycopg.Error) as exc:
+    except _failures() as exc:
         raise _fail(exc) from exc
 
 
@@ -459,11 +473,12 @@ def demo(
 ) -> None:
     """Serve the API with live sensors: a broker, the intake and the simulator (make demo)."""
     from twin.demo import run
+    from twin.settings import get_settings
 
     settings = get_settings()
     updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     try:
         run(settings.model_copy(update=updates), broker_port=broker_port, interval_s=interval,
             flood_cm=flood, say=lambda text: err.print(text, markup=False, soft_wrap=True))
-    except (TwinError, psycopg.Error) as exc:
+    except _failures() as exc:
         raise _fail(exc) from exc

@@ -362,7 +362,7 @@ def run(settings: Settings | None = None) -> None:
             self.cfg.set("proc_name", "twin-api")
 
         def load(self) -> TwinFront:
-            return TwinFront(create_app(settings), settings)
+            return TwinFront(create_app(settings, checked=True), settings)
 
     url = settings.url
     print(f"Serving the Cottbus twin at {url}/\n"

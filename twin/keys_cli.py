@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from twin.auth import store_for
 from twin.errors import TwinError, exit_code
-from twin.settings import get_settings
+
+if TYPE_CHECKING:
+    from twin.auth import KeyStore
 
 keys_app = typer.Typer(help="API keys of the write API (field crews).", no_args_is_help=True)
 err = Console(stderr=True, highlight=False)
+
+
+def _store() -> KeyStore:
+    """The key store of the settings' keys file. twin.auth and the settings are imported
+    here, by the key commands only: every other `twin` command (each load a cron job or a
+    test starts) would pay for them at start."""
+    from twin.auth import store_for
+    from twin.settings import get_settings
+
+    return store_for(get_settings().keys_path)
 
 
 @keys_app.command("add")
@@ -24,7 +35,7 @@ def keys_add(
         "a stale If-Match is still refused")] = False,
 ) -> None:
     """Create a key; prints it once (only its salted hash is stored)."""
-    store = store_for(get_settings().keys_path)
+    store = _store()
     try:
         token = store.add(name, scope, require_if_match=not no_if_match)
     except TwinError as exc:
@@ -39,7 +50,7 @@ def keys_add(
 @keys_app.command("list")
 def keys_list() -> None:
     """Names, scopes and creation time of every key (never a key itself)."""
-    store = store_for(get_settings().keys_path)
+    store = _store()
     try:
         keys = store.keys()
     except TwinError as exc:
@@ -55,7 +66,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key")]) -> None:
     """Remove a key; the server refuses it from its next request on."""
-    store = store_for(get_settings().keys_path)
+    store = _store()
     if not store.revoke(name):
         err.print(f"[bold red]error:[/] no key named '{name}' in {store.path}", markup=True)
         raise typer.Exit(1)

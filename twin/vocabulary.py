@@ -16,19 +16,33 @@ Three sources, loaded once per process on first use:
 Lookups are cached; a word is checked as written, in lower case, and as a compound of two
 dictionary words (Gehweg + platte, Straßen + rand), since German builds words the dictionary
 cannot list.
+
+Building the lists takes about a second of CPU (the name list is parsed line by line, every
+dictionary word is normalised), and every process that masks a message needs them: each `twin
+load` with a note, each server worker. So the built lists are kept in a file of
+:func:`twin.cache.cache_dir` named by a digest of everything they are built from (the
+dictionary's path, size and time, ``config/vocabulary.yml``, the name list, this module's
+code); any change of those makes a new file, and a missing dictionary is still an error
+before the cache is looked at.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import pickle
 import re
+import sys
+import tempfile
 import unicodedata
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 
 import yaml
 
+from twin.cache import cache_dir, private_cache_dir
 from twin.errors import ConfigurationError
 
 #: Debian's plain German word list (package wngerman).
@@ -121,16 +135,72 @@ def _adjectives(places: list[str]) -> set[str]:
     return out
 
 
+def _cache_file(dictionary: Path) -> Path:
+    """The cache file of the vocabulary built from ``dictionary`` and the other sources."""
+    digest = hashlib.sha256()
+    stat = dictionary.stat()  # a missing dictionary raises here: the caller reports it
+    digest.update(f"{dictionary.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|".encode())
+    digest.update(f"{sys.version_info[:2]}|{NAME_COUNTRIES}|".encode())
+    spec = find_spec("gender_guesser")
+    names = Path(spec.origin).parent / "data" / "nam_dict.txt" if spec and spec.origin else None
+    if names is not None and names.is_file():
+        digest.update(f"{names.stat().st_size}|{names.stat().st_mtime_ns}|".encode())
+    for source in (VOCABULARY_FILE, Path(__file__)):
+        digest.update(source.read_bytes())
+    return cache_dir() / f"vocabulary-{digest.hexdigest()[:32]}.pickle"
+
+
 @functools.cache
 def vocabulary() -> Vocabulary:
-    """The vocabulary of this process (read on first use).
+    """The vocabulary of this process (read on first use, from the cache when it holds one
+    built from the same sources).
 
     Raises
     ------
     ConfigurationError
         The dictionary or config/vocabulary.yml is missing or broken.
     """
-    words = _read_dictionary(dictionary_path())
+    path = dictionary_path()
+    if not path.is_file():
+        return _build(path)  # raises the ConfigurationError that names the file
+    try:
+        cached = _cache_file(path)
+    except OSError:  # config/vocabulary.yml unreadable: _build says so
+        return _build(path)
+    try:
+        # Our own file, in the user's cache directory (created private below), as Python
+        # trusts its own __pycache__.
+        with cached.open("rb") as fh:
+            found = pickle.load(fh)
+        if isinstance(found, Vocabulary):
+            return found
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+        pass  # no cache yet, or a broken one: build and write it again
+    built = _build(path)
+    _write_cache(cached, built)
+    return built
+
+
+def _write_cache(path: Path, vocab: Vocabulary) -> None:
+    """Store ``vocab`` at ``path`` atomically (several processes may build at once); a cache
+    that cannot be written is only slower. Files of other sources are left: another checkout
+    of the twin may use them (each is about 11 MB)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=private_cache_dir(), prefix=".vocabulary-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(vocab, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
+
+
+def _build(dictionary: Path) -> Vocabulary:
+    """The vocabulary built from its sources (about a second of CPU)."""
+    words = _read_dictionary(dictionary)
     try:
         spec = yaml.safe_load(VOCABULARY_FILE.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -151,7 +221,9 @@ def vocabulary() -> Vocabulary:
             categories[fold(str(spelling))] = str(category)
     return Vocabulary(
         words=frozenset(all_words),
-        lower=frozenset(w.lower() for w in all_words),
+        # The same string objects where lower case changes nothing (most words): the cache
+        # file then holds them once.
+        lower=frozenset(w if (low := w.lower()) == w else low for w in all_words),
         names=frozenset(names),
         units=frozenset(str(u).lower() for u in spec["units"]),
         street_words=tuple(sorted((str(w).lower() for w in spec["street_words"]),

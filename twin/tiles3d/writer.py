@@ -23,14 +23,19 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import psycopg
 import shapely
 
-from twin.tiles3d import geometry
-from twin.tiles3d.gltf import PROPERTIES, TileMesh, write_glb
 from twin.tiles3d.style import ROOF_SHADE, colour
+
+# The mesh and glTF modules (pyproj transformers, pygltflib) are imported by the functions
+# that build tiles: most loads that run refresh_building_tiles change no building and only
+# compare a fingerprint.
+if TYPE_CHECKING:
+    from twin.tiles3d import geometry
 
 #: Edge of a detailed tile, metres (EPSG:25833 grid).
 TILE_SIZE = 250.0
@@ -99,6 +104,8 @@ def _floats(rows: list, key: str) -> np.ndarray:
 
 
 def _read_buildings(conn: psycopg.Connection) -> _Buildings:
+    from twin.tiles3d.gltf import PROPERTIES
+
     with conn.cursor(row_factory=psycopg.rows.dict_row, binary=True) as cur:
         rows = cur.execute(BUILDING_SQL).fetchall()
     return _Buildings(
@@ -176,6 +183,9 @@ class _Tile:
 def _make_tile(kind: str, key: tuple[int, int], mesh: geometry.Mesh, vertex_building: np.ndarray,
                tri_rows: np.ndarray, b: _Buildings, roof_vertex: np.ndarray | None) -> _Tile:
     """One tile's glb from the vertices used by ``tri_rows`` of ``mesh.triangles``."""
+    from twin.tiles3d import geometry
+    from twin.tiles3d.gltf import TileMesh, write_glb
+
     tris = mesh.triangles[tri_rows]
     used, local_tris = np.unique(tris, return_inverse=True)
     local_tris = local_tris.reshape(-1, 3)
@@ -262,6 +272,8 @@ def build_tiles(conn: psycopg.Connection, *, tile_size: float = TILE_SIZE,
 
     Reads only; :func:`write_building_tiles` stores them.
     """
+    from twin.tiles3d import geometry
+
     started = time.perf_counter()
     say = progress or (lambda message: None)
     b = _read_buildings(conn)
