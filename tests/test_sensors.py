@@ -227,6 +227,24 @@ def test_every_bad_message_quarantined_with_its_reason(clean: Settings, intake,
     assert "quarantined" in intake.log.read_text()
 
 
+def test_a_late_message_is_stored_not_quarantined(clean: Settings, intake,
+                                                  mqtt_broker: Broker) -> None:
+    """A broker may deliver a message behind newer ones (redelivered after a restart): an older
+    counter with an older time is a late message, kept; an older counter with a time at or
+    after the newest one goes backwards (the quarantine test above)."""
+    now = datetime.now(UTC)
+    client = publisher(mqtt_broker)
+    publish(client, tts_topic("tree-004"), tts_uplink("tree-004", 301, now,
+                                                      {"soil_moisture": 22}))
+    publish(client, tts_topic("tree-004"), tts_uplink("tree-004", 300, now - timedelta(minutes=1),
+                                                      {"soil_moisture": 23}))
+    client.loop_stop()
+    wait_for(lambda: rows(clean, "SELECT count(*) FROM twin.sensor_observations WHERE device_id "
+                                 "= 'tree-004' AND f_cnt IN (300, 301)")[0][0] == 2,
+             what="both rows")
+    assert quarantine(clean) == []
+
+
 def test_replay_stored_once(clean: Settings, intake, mqtt_broker: Broker) -> None:
     now = datetime.now(UTC)
     client = publisher(mqtt_broker)

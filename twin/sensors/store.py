@@ -194,6 +194,10 @@ class Store:
             for item, obs in suspects:
                 if (obs.device_id, obs.observed_at, obs.f_cnt) in stored:
                     result.replayed += 1
+                elif obs.observed_at < state[obs.device_id].time:
+                    # An older counter with an older time, not stored: a message the broker
+                    # delivers late (redelivered after a restart, behind newer ones), kept.
+                    observations.append(obs)
                 else:
                     last = state[obs.device_id]
                     rejected.append((item, Rejected(
