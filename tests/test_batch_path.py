@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl import copy_binary, parcel_key
-from etl.batch_path import _untrimmed
+from etl.batch_path import SPACES, _untrimmed
 from etl.core import load_file
 from etl.sources.base import LoadOptions
 from etl.sources.parcels import ParcelsSource
@@ -187,7 +187,11 @@ _ANY_SPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace
 def test_untrimmed_as_python_strips(values: list[str | None]) -> None:
     expected = any(v is not None and (v.strip() != v or v == "") for v in values)
     assert _untrimmed(pa.array(["x", *values], pa.string()).slice(1)) == expected
-    assert _ANY_SPACE.strip() == ""
+
+
+
+def test_the_list_of_spaces_is_unicodes() -> None:
+    assert SPACES == _ANY_SPACE
 
 
 def test_binary_rows_as_the_server_reads_them(empty_settings: Settings) -> None:
