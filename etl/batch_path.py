@@ -73,7 +73,7 @@ def _plain(array: pa.Array, ftype: FieldType, nullable: bool) -> bool:
     if pa.types.is_null(array.type):
         return True
     if ftype is FieldType.TEXT:
-        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        if not copy_binary.is_text(array):
             return False
         return not _untrimmed(array)
     if ftype is FieldType.DOUBLE:

@@ -34,6 +34,11 @@ _PG_EPOCH_DAYS = 10_957
 _INT4 = (-(2**31), 2**31 - 1)
 
 
+def is_text(array: pa.Array) -> bool:
+    """Whether ``array`` holds text (Arrow's string or large string)."""
+    return pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+
+
 def rows(columns: Sequence[tuple[pa.Array, Kind]]) -> pa.Buffer | None:
     """The rows of ``columns`` (equal lengths, in the COPY's column order) in the binary
     format, without signature and trailer; None when a column's Arrow type is not one this

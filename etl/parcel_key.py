@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.cells import key_text
+from etl.copy_binary import is_text as _text
 
 LENGTH = 20
 
@@ -260,7 +261,3 @@ def all_sound(keys: pa.Array, land: str, gemaschl: pa.Array, flur: pa.Array,
 
 #: Digits :func:`_agree` compares as numbers (ASCII, and few enough for a 64-bit integer).
 _SHORT_DIGITS = "^[0-9]{1,18}$"
-
-
-def _text(array: pa.Array) -> bool:
-    return pa.types.is_string(array.type) or pa.types.is_large_string(array.type)

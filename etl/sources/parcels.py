@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from etl import nas, parcel_key
 from etl.cells import digits, key_text
 from etl.columns import Column, Columns, Matched
+from etl.copy_binary import is_text as _text
 from etl.geometry import resolve_crs
 from etl.io.vector import ARC_STEP_DEGREES, ArrowColumns, Batch, inspect_vector, read_vector
 from etl.parcel_key import LAENDER, NENNER
@@ -287,10 +288,6 @@ def _ave_arrow(read: _Read, land: str) -> dict[str, pa.Array] | None:
                                 fields["flstnrzae"], fields["flstnrnen"]):
         return None
     return fields
-
-
-def _text(array: pa.Array) -> bool:
-    return pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
 
 
 def _derive_ave(columns: dict[str, list], read: _Read) -> None:
