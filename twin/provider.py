@@ -32,6 +32,7 @@ from pygeoapi.provider.base import (
 from twin.cql import FilterError, box_predicate, make_box, srid_and_flip, to_sql
 from twin.errors import UNAVAILABLE, UnknownNameError
 from twin.item_links import item_links
+from twin.pools import refuse_if_down
 from twin.pygeoapi.context import ITEM_VERSION, RAW_BBOX, REQUEST, RequestState
 from twin.registry import Collection, FieldType, by_table
 from twin.request_checks import datetime_interval
@@ -404,6 +405,7 @@ class _Session:
         pool = _pool(dsn)
         for attempt in (1, 2):
             try:
+                refuse_if_down(pool)
                 self._ctx = pool.connection(timeout=5)
                 self.conn = self._ctx.__enter__()
                 self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")

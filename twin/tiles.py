@@ -48,6 +48,7 @@ import yaml
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from twin import tiles_sql
+from twin.pools import refuse_if_down
 from twin.registry import COLLECTIONS, COVERAGES, Collection, FieldType
 from twin.settings import Settings
 
@@ -387,6 +388,7 @@ def _render(settings: Settings, c: Collection, z: int, x: int, y: int) -> tuple[
     """:func:`render_tile` on a pooled connection; once more on a fresh one if it was dead
     (after a PostgreSQL restart every idle connection is)."""
     pool = _pool(settings)
+    refuse_if_down(pool)
     try:
         with pool.connection(timeout=5) as conn:
             return render_tile(conn, c, z, x, y)

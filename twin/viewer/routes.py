@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from twin.pools import refuse_if_down
 from twin.settings import Settings
 from twin.tiles3d.serve import PREFIX, Answer, tile_answer, tileset_link
 from twin.viewer.page import (
@@ -67,7 +68,9 @@ def _pool(settings: Settings) -> ConnectionPool:
 
 @contextmanager
 def _connection(settings: Settings) -> Iterator[psycopg.Connection]:
-    with _pool(settings).connection(timeout=5) as conn:
+    pool = _pool(settings)
+    refuse_if_down(pool)
+    with pool.connection(timeout=5) as conn:
         yield conn
 
 
