@@ -37,7 +37,9 @@ def connect(settings: Settings | None = None, *, autocommit: bool = False,
     dsn = dsn or settings.dsn
     # No JIT: the derive steps' plans are estimated costly enough to compile, and compiling
     # took 1.8 s where running takes 4 ms (derive_street_damage.sql on 80 rows, issue 11).
-    options = "-c jit=off"
+    # A killed client's backend would run its statement to the end (30 s of a big load's
+    # merge, holding the load's locks); checking the socket every second stops it at once.
+    options = "-c jit=off -c client_connection_check_interval=1000"
     if for_api:
         options += f" -c statement_timeout={settings.statement_timeout_ms}"
     extra = {"options": options}
