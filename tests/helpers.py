@@ -5,22 +5,92 @@ Tables and keys come from the registry, so a helper cannot drift from the schema
 
 from __future__ import annotations
 
+import atexit
+import functools
+import json
+import os
+import select
+import shutil
+import signal
 import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from tests.conftest import TWIN, twin_env
+from tests.conftest import twin_env
 from twin.registry import get_collection
 from twin.settings import Settings
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def run_twin(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    """`twin ARGS` as a user runs it, against the database of ``settings``."""
-    return subprocess.run([TWIN, *args], env=twin_env(settings), capture_output=True,
-                          text=True, timeout=300)
+
+def run_twin(settings: Settings, *args: str, timeout: float = 300
+             ) -> subprocess.CompletedProcess:
+    """`twin ARGS` as a user runs it, against the database of ``settings``: a process of its
+    own, forked from a warm parent (tests/twin_zygote.py) to spare it the imports."""
+    return _zygote().run([os.fspath(a) for a in args], twin_env(settings), timeout)
+
+
+class _Zygote:
+    """This test process' tests/twin_zygote.py."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.twin_zygote"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.fd = self.proc.stdout.fileno()
+        self.buffer = b""
+        self.work = Path(tempfile.mkdtemp(prefix="twin-runs-"))
+
+    def run(self, args: list[str], env: dict[str, str], timeout: float
+            ) -> subprocess.CompletedProcess:
+        out, err = self.work / "out", self.work / "err"
+        request = {"args": args, "env": env, "cwd": os.getcwd(), "out": str(out),
+                   "err": str(err)}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        pid = self._answer(60)["pid"]
+        try:
+            rc = self._answer(timeout)["rc"]
+        except subprocess.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+            self._answer(60)
+            raise
+        return subprocess.CompletedProcess(
+            ["twin", *args], rc, out.read_text(encoding="utf-8", errors="replace"),
+            err.read_text(encoding="utf-8", errors="replace"))
+
+    def _answer(self, timeout: float) -> dict:
+        # Read off the pipe's descriptor: a buffered reader could hold both answers of a
+        # quick run while select() waits for a second that has already arrived.
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0, deadline - time.monotonic()))
+            if not ready:
+                raise subprocess.TimeoutExpired("twin", timeout)
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise RuntimeError(f"tests/twin_zygote.py ended (status {self.proc.wait()})")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+@functools.cache
+def _zygote() -> _Zygote:
+    zygote = _Zygote()
+    atexit.register(zygote.close)
+    return zygote
 
 
 def last_run(settings: Settings) -> dict:
