@@ -50,7 +50,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from twin.amend import _no_next_past_end
 from twin.item_links import item_links
-from twin.pools import refuse_if_down
+from twin.pools import has_idle, refuse_if_down
 from twin.pygeoapi.context import CRS84, RAW_BBOX, RawBBox
 from twin.pygeoapi.wsgi import (
     ITEMS_PATH,
@@ -486,7 +486,7 @@ class FastLane:
     async def _answer(self, plan: Plan) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         try:
             pool = await self._get_pool()
-            if not pool.get_stats()["pool_available"]:  # a blocking probe: only when it may run
+            if not has_idle(pool):  # the probe blocks: a thread only when it may run
                 await asyncio.to_thread(refuse_if_down, pool)
             async with pool.connection(timeout=5) as conn:
                 cur = conn.cursor(row_factory=dict_row)
