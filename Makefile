@@ -109,4 +109,4 @@ fuzz: setup test-tools ## Long schemathesis run (make fuzz FUZZ_EXAMPLES=1000)
 	  $(BIN)/pytest tests/test_schemathesis.py -k fuzzing -o timeout=0
 
 clean:
-	rm -rf $(VENV) .venv-schemathesis .venv-ogctests .venv-tipg bench/data .pytest_cache .ruff_cache config/openapi.yml
+	rm -rf $(VENV) .venv-schemathesis .venv-ogctests .venv-tipg bench/data .pytest_cache .ruff_cache config/openapi.yml config/openapi.json

@@ -37,6 +37,21 @@ def test_landing_page_links_what_a_client_needs(server: Server) -> None:
     assert {"service-desc", "conformance", "data"} <= rels
 
 
+def test_openapi_served_is_the_written_document(server: Server,
+                                               loaded_settings: Settings) -> None:
+    # pygeoapi serves the JSON copy unparsed (twin/pygeoapi/app.py): it must hold the same
+    # document as the YAML file people read, with the escaping pygeoapi's to_json applies.
+    import yaml
+
+    served = server.get("/openapi?f=json")
+    assert served.headers["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    written = yaml.safe_load(loaded_settings.openapi_path.read_text(encoding="utf-8"))
+    escaped = json.dumps(written, separators=(",", ":")).replace("<", "&lt;") \
+        .replace(">", "&gt;")
+    assert served.json() == json.loads(escaped)
+    assert written["paths"]["/collections/parcels/items"]["get"]
+
+
 def test_conformance_lists_what_works_and_nothing_else(server: Server) -> None:
     classes = set(server.get("/conformance?f=json").json()["conformsTo"])
     for c in ("ogcapi-features-1/1.0/conf/core", "ogcapi-features-1/1.0/conf/geojson",

@@ -36,6 +36,7 @@ from typing import Any
 import psycopg
 import yaml
 
+from twin import yamltext
 from twin.errors import ConfigurationError
 from twin.settings import Settings, get_settings
 
@@ -77,7 +78,7 @@ class Thresholds:
 def load_thresholds(path: Path) -> Thresholds:
     """The thresholds file; ConfigurationError names what is wrong in it."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yamltext.load(path.read_text(encoding="utf-8")) or {}
         gauges = {str(k): tuple(float(x) for x in v["alarm_levels_cm"])
                   for k, v in (doc.get("gauges") or {}).items()}
         trees = doc.get("trees") or {}

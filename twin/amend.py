@@ -16,9 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from twin import coverage
+from twin import coverage, yamltext
 from twin.registry import COLLECTIONS, Collection, Field, definition, get_collection
 
 #: Properties a filter may name, per collection (the rest, e.g. score_breakdown, may not).
@@ -243,7 +241,7 @@ def feature_schema(c: Collection) -> dict[str, Any]:
 def configured_extents(config_path: Path) -> dict[str, dict[str, Any]]:
     """By collection id, as `twin config` wrote them: ``storage``, the storage-CRS extent, and
     ``interval``, the time span as two RFC 3339 strings (pygeoapi writes its dates so)."""
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config = yamltext.load(config_path.read_text(encoding="utf-8"))
     out: dict[str, dict[str, Any]] = {}
     for cid, resource in (config.get("resources") or {}).items():
         extents = resource.get("extents") or {}

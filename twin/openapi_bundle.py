@@ -20,9 +20,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from twin import coverage, edr, tiles_openapi
+from twin import coverage, edr, tiles_openapi, yamltext
 from twin.errors import ConfigurationError
 from twin.pygeoapi.context import CRS84
 from twin.registry import COLLECTIONS, FieldType
@@ -115,7 +113,7 @@ def _own_schemas() -> dict[str, Any]:
 
 
 def _parameters(crs_list: list[str]) -> dict[str, Any]:
-    datetime = yaml.safe_load((OGC_DIR / "datetime.yaml").read_text(encoding="utf-8"))
+    datetime = yamltext.load((OGC_DIR / "datetime.yaml").read_text(encoding="utf-8"))
     datetime["description"] = (
         "An instant or interval (RFC 3339; '..' for an open end): features whose time "
         "falls in it. A date means the whole local day. Collections without time ignore it.")
@@ -149,7 +147,7 @@ def _ogc_schemas() -> dict[str, Any]:
     schemas = {}
     for name in OGC_SCHEMAS:
         text = (OGC_DIR / f"{name}.yaml").read_text(encoding="utf-8")
-        schemas[name] = _rewrite(yaml.safe_load(text),
+        schemas[name] = _rewrite(yamltext.load(text),
                                  lambda ref: "#/components/schemas/" + ref.removeprefix("urn:")
                                  if ref.startswith("urn:") else ref)
     # GeoJSON (RFC 7946, 3.2) allows a Feature without geometry, and skipGeometry=true answers

@@ -11,11 +11,10 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
 from psycopg import sql
 
 from twin import coverage as coverages
-from twin import db, edr
+from twin import db, edr, yamltext
 from twin.csv_format import FORMATTER as CSV_FORMATTER
 from twin.errors import ConfigurationError, DatabaseUnavailableError
 from twin.processes import PROCESSORS
@@ -212,18 +211,22 @@ def build_config(settings: Settings | None = None,
 
 def render(config: dict[str, Any]) -> str:
     """YAML text of a configuration, with the generated-file header."""
-    return HEADER + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
+    return HEADER + yamltext.dump(config, sort_keys=False, allow_unicode=True, width=100)
 
 
 def validate(config: dict[str, Any]) -> None:
     """Check against pygeoapi's own config schema; raises ConfigurationError."""
+    _validate_text(render(config))
+
+
+def _validate_text(text: str) -> None:
     from jsonschema.exceptions import ValidationError
     from pygeoapi.config import validate_config
     from pygeoapi.util import yaml_load
 
     try:
         # As pygeoapi will see it: placeholders filled from the environment or defaults.
-        validate_config(yaml_load(render(config)))
+        validate_config(yaml_load(text))
     except ValidationError as exc:
         raise ConfigurationError(f"pygeoapi rejects the generated config: {exc.message}") from exc
 
@@ -232,8 +235,8 @@ def write_config(path: Path | None = None, settings: Settings | None = None) -> 
     """Generate, validate and write config/pygeoapi.yml."""
     settings = settings or get_settings()
     path = path or settings.config_path
-    config = build_config(settings)
-    validate(config)
+    text = render(build_config(settings))
+    _validate_text(text)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(config), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path

@@ -44,10 +44,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import psycopg
-import yaml
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from twin import tiles_sql
+from twin import tiles_sql, yamltext
 from twin.pools import refuse_if_down
 from twin.registry import COLLECTIONS, COVERAGES, Collection, FieldType
 from twin.settings import Settings
@@ -193,7 +192,7 @@ def tile_latitude(z: int, row: float) -> float:
 @lru_cache(maxsize=4)
 def _configured_bboxes(config_path: Path, mtime: float) -> dict[str, list[float]]:
     """Each collection's CRS84 extent as `twin config` wrote it (what /collections shows)."""
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    config = yamltext.load(config_path.read_text(encoding="utf-8")) or {}
     return {cid: res["extents"]["spatial"]["bbox"]
             for cid, res in (config.get("resources") or {}).items()
             if (res.get("extents") or {}).get("spatial", {}).get("bbox")}

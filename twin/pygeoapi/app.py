@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from twin import logsafe
+from twin import logsafe, yamltext
 from twin.errors import ConfigurationError
 from twin.pygeoapi import STATIC_DIR, TEMPLATES_DIR, compat, conformance
 from twin.pygeoapi.context import REQUEST
@@ -27,7 +27,7 @@ def prepare_environment(settings: Settings) -> None:
         raise ConfigurationError(f"{settings.config_path} does not exist; run `twin config`")
     os.environ.update({
         "PYGEOAPI_CONFIG": str(settings.config_path),
-        "PYGEOAPI_OPENAPI": str(settings.openapi_path),
+        "PYGEOAPI_OPENAPI": str(served_openapi_path(settings)),
         "TWIN_DATABASE_URL": settings.dsn,
         "TWIN_PUBLIC_URL": settings.url,
         "TWIN_TEMPLATES_DIR": str(TEMPLATES_DIR),
@@ -36,6 +36,13 @@ def prepare_environment(settings: Settings) -> None:
         "TWIN_MQTT_PUBLIC_URL": settings.mqtt_public_url,  # the alerts' broker (pubsub)
         "PYGEOAPI_ASYNCAPI": str(asyncapi_path(settings)),
     })
+
+
+def served_openapi_path(settings: Settings) -> Path:
+    """The OpenAPI document as pygeoapi serves it, beside ``settings.openapi_path``: JSON text,
+    which pygeoapi passes through as it is, where it parses a YAML document with PyYAML's
+    pure-Python loader (1.4 s of every server start)."""
+    return settings.openapi_path.with_suffix(".json")
 
 
 def asyncapi_path(settings: Settings) -> Path:
@@ -79,28 +86,14 @@ def write_asyncapi(settings: Settings) -> Path:
                                      f"/collections/{COLLECTION_ID}/items"}}}}}
     path = asyncapi_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_yaml_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    path.write_text(yamltext.dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
-
-
-def _yaml_dump(data: Any, **options: Any) -> str:
-    """``yaml.safe_dump`` through libyaml's emitter when PyYAML has it (the same text)."""
-    import yaml
-
-    return yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), **options)
-
-
-def _yaml_load(text: str) -> Any:
-    """``yaml.safe_load`` through libyaml's parser when PyYAML has it (the same data)."""
-    import yaml
-
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def write_openapi(settings: Settings) -> Path:
     """Generate the OpenAPI document pygeoapi serves, from the current config."""
     from pygeoapi.openapi import get_oas
-    from pygeoapi.util import yaml_load
+    from pygeoapi.util import to_json, yaml_load
 
     from twin.openapi_bundle import bundle
     from twin.openapi_writes import add_write_operations
@@ -112,13 +105,18 @@ def write_openapi(settings: Settings) -> Path:
     # parser (same representer and resolver, so the same text and data) because the pure
     # Python ones took about a second of every server start.
     with settings.config_path.open(encoding="utf-8") as fh:
-        oas = get_oas(yaml_load(fh))
-    doc = _yaml_load(_yaml_dump(oas, sort_keys=True, default_flow_style=False))
+        config = yaml_load(fh)
+    oas = get_oas(config)
+    doc = yamltext.load(yamltext.dump(oas, sort_keys=True, default_flow_style=False))
     doc = add_write_operations(doc)  # street-damage's writes (twin/transactions.py)
     doc = bundle(doc, OFFERED_CRS)  # no reference leaves the document (twin/openapi_ogc/)
-    text = _yaml_dump(doc, sort_keys=False, allow_unicode=True)
     settings.openapi_path.parent.mkdir(parents=True, exist_ok=True)
-    settings.openapi_path.write_text(text, encoding="utf-8")
+    served = served_openapi_path(settings)
+    if served != settings.openapi_path:  # the YAML file for people and tools that read it
+        text = yamltext.dump(doc, sort_keys=False, allow_unicode=True)
+        settings.openapi_path.write_text(text, encoding="utf-8")
+    # The bytes pygeoapi would send for the document parsed from YAML (its to_json).
+    served.write_text(to_json(doc, bool(config["server"].get("pretty_print"))), encoding="utf-8")
     return settings.openapi_path
 
 
