@@ -38,8 +38,10 @@ TWIN = str(Path(sys.executable).with_name("twin"))
 #: The longest modules (pytest --durations, issue 11), started first: xdist hands out whole
 #: modules (--dist loadfile) in collection order, so a long module collected last would leave
 #: one worker busy and the other idle at the end. Only the order changes, nothing is skipped.
-LONG_MODULES = ("test_traffic.py", "test_street_damage.py", "test_privacy.py",
-                "test_terrain.py", "test_pygeoapi_compat.py", "test_viewer.py")
+LONG_MODULES = ("test_buildings.py", "test_privacy.py", "test_schemathesis.py",
+                "test_sensors.py", "test_clients.py", "test_heritage.py", "test_traffic.py",
+                "test_street_damage.py", "test_pygeoapi_compat.py", "test_viewer.py",
+                "test_terrain.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -187,17 +189,21 @@ def twin_env(settings: Settings) -> dict[str, str]:
 
 
 class Server:
-    """`twin serve` in a subprocess, as a user starts it."""
+    """`twin serve` in a process of its own, as a user starts it: forked from the warm parent
+    of tests/twin_zygote.py, or with ``console=True`` the console script itself."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
+    def __init__(self, settings: Settings, log: Path, *, console: bool = False) -> None:
+        from tests.helpers import spawn_twin
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         write_config(settings.config_path, settings)
         env = {**twin_env(settings), "TWIN_PUBLIC_URL": self.url}
         self.log = log
-        self.proc = subprocess.Popen(
-            [TWIN, "serve", "--port", str(self.port), "--workers", "2"],
-            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        args = ["serve", "--port", str(self.port), "--workers", "2"]
+        self.proc = subprocess.Popen([TWIN, *args], env=env, stdout=log.open("w"),
+                                     stderr=subprocess.STDOUT) if console else \
+            spawn_twin(env, *args, log=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -225,7 +231,9 @@ class Server:
 @pytest.fixture(scope="session")
 def shared_server(shared_loaded_settings: Settings, tmp_path_factory) -> Iterator[Server]:
     """The API over the shared sample database, for modules marked ``samples_read_only``."""
-    srv = Server(shared_loaded_settings, tmp_path_factory.mktemp("srv") / "server.log")
+    # The console script, as `make demo` starts it; the other servers are forked.
+    srv = Server(shared_loaded_settings, tmp_path_factory.mktemp("srv") / "server.log",
+                 console=True)
     yield srv
     srv.stop()
 

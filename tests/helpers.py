@@ -36,6 +36,38 @@ def run_twin(settings: Settings, *args: str, timeout: float = 300
     return _zygote().run([os.fspath(a) for a in args], twin_env(settings), timeout)
 
 
+def spawn_twin(env: dict[str, str], *args: str, log: Path) -> Spawned:
+    """`twin ARGS` started and left running (a server), stdout and stderr into ``log``;
+    forked like :func:`run_twin`'s runs."""
+    return _zygote().spawn([os.fspath(a) for a in args], env, log)
+
+
+class Spawned:
+    """A `twin` run of :func:`spawn_twin`: what the tests use of :class:`subprocess.Popen`."""
+
+    def __init__(self, zygote: _Zygote, pid: int) -> None:
+        self.zygote, self.pid = zygote, pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.wait(0) if self.returncode is None else self.returncode
+
+    def wait(self, timeout: float) -> int:
+        if self.returncode is None:
+            self.returncode = self.zygote.wait(self.pid, timeout)
+            if self.returncode is None and timeout > 0:
+                raise subprocess.TimeoutExpired(f"twin (pid {self.pid})", timeout)
+        return self.returncode
+
+    def terminate(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
 class _Zygote:
     """This test process' tests/twin_zygote.py."""
 
@@ -52,8 +84,7 @@ class _Zygote:
         out, err = self.work / "out", self.work / "err"
         request = {"args": args, "env": env, "cwd": os.getcwd(), "out": str(out),
                    "err": str(err)}
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
+        self._send(request)
         pid = self._answer(60)["pid"]
         try:
             rc = self._answer(timeout)["rc"]
@@ -64,6 +95,19 @@ class _Zygote:
         return subprocess.CompletedProcess(
             ["twin", *args], rc, out.read_text(encoding="utf-8", errors="replace"),
             err.read_text(encoding="utf-8", errors="replace"))
+
+    def spawn(self, args: list[str], env: dict[str, str], log: Path) -> Spawned:
+        self._send({"args": args, "env": env, "cwd": os.getcwd(), "out": str(log),
+                    "err": str(log), "detach": True})
+        return Spawned(self, self._answer(60)["pid"])
+
+    def wait(self, pid: int, timeout: float) -> int | None:
+        self._send({"wait": pid, "timeout": timeout})
+        return self._answer(timeout + 60)["rc"]
+
+    def _send(self, request: dict) -> None:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
 
     def _answer(self, timeout: float) -> dict:
         # Read off the pipe's descriptor: a buffered reader could hold both answers of a
