@@ -23,6 +23,7 @@ one process, with no supervisor to use both cores).
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
@@ -317,6 +318,13 @@ class TwinWorker(UvicornWorker):
     }
 
 
+def _freeze_before_fork(_arbiter: Any, _worker: Any) -> None:
+    """Leave what the preloaded app made out of the workers' garbage collections (Python's
+    advice for fork without exec): collecting would walk every inherited object and so copy
+    each page it lies on into every worker."""
+    gc.freeze()
+
+
 def run(settings: Settings | None = None) -> None:
     """Serve in the foreground until interrupted: gunicorn supervising ``workers`` processes
     of :class:`TwinWorker` (see the module docstring).
@@ -356,6 +364,7 @@ def run(settings: Settings | None = None) -> None:
             # Load pygeoapi before binding: no client waits on a worker still importing it.
             # Database pools open lazily, in each worker after the fork.
             self.cfg.set("preload_app", True)
+            self.cfg.set("pre_fork", _freeze_before_fork)
             self.cfg.set("accesslog", "-")
             self.cfg.set("errorlog", "-")
             self.cfg.set("loglevel", "warning")
