@@ -71,6 +71,10 @@ bench: setup test-tools bench-tools ## Benchmarks; results go to bench/results/ 
 	@for n in 10000 200000 1000000; do $(BIN)/python bench/peers.py --count $$n || exit 1; done
 	$(BIN)/python bench/sensors.py --rate $(SENSOR_RATE) --seconds $(SENSOR_SECONDS)
 	$(BIN)/python bench/edr.py
+	$(BIN)/python bench/suite.py
+
+bench-suite: setup test-tools ## The test suite's time and where it goes (issue 11: under 5 min on 2 cores)
+	$(BIN)/python bench/suite.py
 
 bench-edr: setup ## EDR time for one station-month and one station-year against the bare SQL (issue 12)
 	$(BIN)/python bench/edr.py
