@@ -52,7 +52,8 @@ class Spawned:
     def poll(self) -> int | None:
         return self.wait(0) if self.returncode is None else self.returncode
 
-    def wait(self, timeout: float) -> int:
+    def wait(self, timeout: float) -> int | None:
+        """The exit code; raises TimeoutExpired while it runs after ``timeout`` (0: None)."""
         if self.returncode is None:
             self.returncode = self.zygote.wait(self.pid, timeout)
             if self.returncode is None and timeout > 0:

@@ -30,6 +30,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 #: What a command imports on its way; imported here once, for every forked child.
 WARM = ("twin.cli", "twin.db", "twin.derive", "twin.messages", "twin.redact", "etl.core",
@@ -87,6 +88,10 @@ def main() -> None:
     assert "pygeoapi.flask_app" not in sys.modules
     assert get_settings.cache_info().currsize == 0
     assert threading.active_count() == 1, threading.enumerate()
+    # Python's warning counts OS threads: OpenBLAS' (numpy) and Arrow's pools, which have
+    # fork handlers of their own; no Python thread runs here (asserted above).
+    warnings.filterwarnings("ignore", r"This process \(pid=\d+\) is multi-threaded",
+                            DeprecationWarning)
     # Out of the collector's sight: a child's collections would otherwise walk (and so copy)
     # every object it inherited; with the server's imports, 0.5 s of every `twin db status`.
     gc.freeze()
