@@ -189,10 +189,11 @@ def twin_env(settings: Settings) -> dict[str, str]:
 
 
 class Server:
-    """`twin serve` in a process of its own, as a user starts it: forked from the warm parent
-    of tests/twin_zygote.py, or with ``console=True`` the console script itself."""
+    """`twin serve` in a process of its own: the console script, as a user starts it (and as
+    the benchmarks measure it), or with ``forked=True`` forked from the warm parent of
+    tests/twin_zygote.py (the tests' servers: 2 s less per start)."""
 
-    def __init__(self, settings: Settings, log: Path, *, console: bool = False) -> None:
+    def __init__(self, settings: Settings, log: Path, *, forked: bool = False) -> None:
         from tests.helpers import spawn_twin
 
         self.port = free_port()
@@ -201,9 +202,8 @@ class Server:
         env = {**twin_env(settings), "TWIN_PUBLIC_URL": self.url}
         self.log = log
         args = ["serve", "--port", str(self.port), "--workers", "2"]
-        self.proc = subprocess.Popen([TWIN, *args], env=env, stdout=log.open("w"),
-                                     stderr=subprocess.STDOUT) if console else \
-            spawn_twin(env, *args, log=log)
+        self.proc = spawn_twin(env, *args, log=log) if forked else subprocess.Popen(
+            [TWIN, *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -231,9 +231,8 @@ class Server:
 @pytest.fixture(scope="session")
 def shared_server(shared_loaded_settings: Settings, tmp_path_factory) -> Iterator[Server]:
     """The API over the shared sample database, for modules marked ``samples_read_only``."""
-    # The console script, as `make demo` starts it; the other servers are forked.
-    srv = Server(shared_loaded_settings, tmp_path_factory.mktemp("srv") / "server.log",
-                 console=True)
+    # The console script, as `make demo` starts it; the tests' other servers are forked.
+    srv = Server(shared_loaded_settings, tmp_path_factory.mktemp("srv") / "server.log")
     yield srv
     srv.stop()
 
@@ -245,7 +244,7 @@ def server(request: pytest.FixtureRequest, loaded_settings: Settings,
     if _reads_only(request):
         yield request.getfixturevalue("shared_server")
         return
-    srv = Server(loaded_settings, tmp_path_factory.mktemp("srv") / "server.log")
+    srv = Server(loaded_settings, tmp_path_factory.mktemp("srv") / "server.log", forked=True)
     yield srv
     srv.stop()
 

@@ -297,7 +297,7 @@ def test_database_down_answers_503_json_revealing_nothing(tmp_path_factory) -> N
     base = tmp_path_factory.mktemp("down")
     settings = Settings(database_url="postgresql://secretuser@127.0.0.1:1/secretdb",
                         config_path=base / "pygeoapi.yml", openapi_path=base / "openapi.yml")
-    srv = Server(settings, base / "server.log")
+    srv = Server(settings, base / "server.log", forked=True)
     try:
         for path in (ITEMS, f"{ITEMS}?f=html", f"{ITEMS}/124166001000120003__"):
             r = srv.get(path)

@@ -727,7 +727,7 @@ def test_database_down_answers_503_revealing_nothing(tmp_path_factory) -> None:
     base = tmp_path_factory.mktemp("cl-down")
     settings = Settings(database_url="postgresql://secretuser@127.0.0.1:1/secretdb",
                         config_path=base / "pygeoapi.yml", openapi_path=base / "openapi.yml")
-    srv = Server(settings, base / "server.log")
+    srv = Server(settings, base / "server.log", forked=True)
     try:
         assert srv.get(PROCESS).status_code == 200  # the description needs no database
         r = execute(srv, {})

@@ -68,7 +68,8 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
 def dos_server(loaded_settings: Settings, tmp_path_factory) -> Iterator[Server]:
     """`twin serve --workers 2` with the short limits of ``DOS_ENV``."""
     with _environment(DOS_ENV):
-        srv = Server(loaded_settings, tmp_path_factory.mktemp("dos") / "server.log")
+        srv = Server(loaded_settings, tmp_path_factory.mktemp("dos") / "server.log",
+                     forked=True)
     yield srv
     srv.stop()
 

@@ -99,7 +99,8 @@ def slow_server(loaded_settings: Settings, tmp_path_factory) -> Iterator[Server]
     """The same API with every request through pygeoapi."""
     os.environ["TWIN_FAST_LANE"] = "false"
     try:
-        srv = Server(loaded_settings, tmp_path_factory.mktemp("slow") / "server.log")
+        srv = Server(loaded_settings, tmp_path_factory.mktemp("slow") / "server.log",
+                     forked=True)
     finally:
         del os.environ["TWIN_FAST_LANE"]
     yield srv

@@ -195,7 +195,8 @@ def few_count_server(loaded_settings: Settings, tmp_path_factory) -> Iterator[Se
     saved = os.environ.get("TWIN_COUNT_LIMIT")
     os.environ["TWIN_COUNT_LIMIT"] = str(COUNT_LIMIT)
     try:
-        srv = Server(loaded_settings, tmp_path_factory.mktemp("count") / "server.log")
+        srv = Server(loaded_settings, tmp_path_factory.mktemp("count") / "server.log",
+                     forked=True)
     finally:
         if saved is None:
             os.environ.pop("TWIN_COUNT_LIMIT")

@@ -335,7 +335,7 @@ def corpus(empty_settings: Settings, tmp_path_factory) -> Iterator[dict]:
         whole = run_twin(empty_settings, "db", "status", "--run", str(run_id))
         assert whole.returncode == 0, whole.stderr
         outputs.append((f"`twin db status --run {run_id}`", whole.stdout + whole.stderr))
-    server = Server(empty_settings, work / "server.log")
+    server = Server(empty_settings, work / "server.log", forked=True)
     try:
         yield {"settings": empty_settings, "outputs": outputs, "server": server}
     finally:

@@ -87,7 +87,7 @@ def edr_server(sensors: Settings, tmp_path_factory) -> Iterator[Server]:
     # A small step budget, so a refused raw series is cheap to ask for.
     os.environ["TWIN_EDR_MAX_STEPS"] = "3000"
     try:
-        srv = Server(sensors, tmp_path_factory.mktemp("srv") / "server.log")
+        srv = Server(sensors, tmp_path_factory.mktemp("srv") / "server.log", forked=True)
     finally:
         del os.environ["TWIN_EDR_MAX_STEPS"]
     yield srv

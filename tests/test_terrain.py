@@ -517,7 +517,7 @@ def test_a_terrain_replaced_under_the_server_is_served_at_once(
     own = own_settings(loaded_settings, tmp_path)
     own.data_dir.mkdir()
     shutil.copy(shared, terrain_path(own))
-    srv = Server(own, tmp_path / "server.log")
+    srv = Server(own, tmp_path / "server.log", forked=True)
     try:
         box = "453000,5733000,453010,5733010"
         params = {"bbox": box, "bbox-crs": STORAGE_CRS_URI}
@@ -533,7 +533,8 @@ def test_a_terrain_replaced_under_the_server_is_served_at_once(
 
 def test_before_any_terrain_is_loaded_the_coverage_says_so(empty_settings: Settings,
                                                            tmp_path: Path) -> None:
-    srv = Server(own_settings(empty_settings, tmp_path), tmp_path / "server.log")
+    srv = Server(own_settings(empty_settings, tmp_path), tmp_path / "server.log",
+                 forked=True)
     try:
         assert srv.get("/collections/terrain?f=json").status_code == 200
         assert "terrain" in {c["id"] for c in srv.get("/collections?f=json").json()["collections"]}
