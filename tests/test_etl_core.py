@@ -82,3 +82,53 @@ def test_messages_keep_the_paths_of_the_load(empty_settings: Settings, tmp_path)
     assert f"{sheet}: row 2 (sheet 'Gewerbeflächen'), field 'Gleisanschluss'" in result.stderr
     notes = last_run(empty_settings)["notes"]
     assert any(str(sheet) in note for note in notes), notes
+
+
+def test_a_reload_inserts_updates_and_deletes_only_what_changed(empty_settings: Settings,
+                                                                 tmp_path) -> None:
+    # The merge finds the changes in one join of stage and table (etl/core.py _merge): each
+    # kind of change, its count and the rows it leaves, in both modes that compare.
+    from dataclasses import replace
+
+    import shapely
+
+    from etl.sources.base import LoadMode
+    from tests.sources import sample
+
+    def take(layer, rows: list[int]):
+        return replace(layer, columns=[c[rows] for c in layer.columns],
+                       geoms=layer.geoms[rows])
+
+    def published() -> dict[str, tuple[str, str]]:
+        with psycopg.connect(empty_settings.dsn) as conn:
+            return {k: (t, g) for k, t, g in conn.execute(
+                "SELECT flstkennz, lagebeztxt, ST_AsText(geom) FROM twin.parcels")}
+
+    def run(layer, name: str, mode: LoadMode | None = None):
+        return load(SOURCES["parcels"](), [layer.write(tmp_path / name, "GPKG")],
+                    LoadOptions(progress=False, mode=mode), empty_settings)
+
+    layer = sample(8)
+    keys = list(layer.column("flstkennz"))
+    run(take(layer, list(range(7))), "first.gpkg")
+    before = published()
+    changed = take(layer, list(range(1, 8)))
+    text = changed.column("lagebeztxt").copy()
+    text[0] = "Am Anger 1 (umbenannt)"
+    geoms = changed.geoms.copy()
+    geoms[1] = shapely.affinity.translate(geoms[1], 1.0, 0.0)
+    changed = replace(changed.with_column("lagebeztxt", text), geoms=geoms)
+    report = run(changed, "second.gpkg", LoadMode.REPLACE)
+    counts = report.counts["parcels"]
+    assert (counts.inserted, counts.updated, counts.deleted, counts.unchanged) == (1, 2, 1, 4)
+    after = published()
+    assert sorted(after) == sorted(keys[1:])
+    assert after[keys[1]][0] == "Am Anger 1 (umbenannt)"
+    assert after[keys[2]][1] != before[keys[2]][1]
+    assert {k: after[k] for k in keys[3:7]} == {k: before[k] for k in keys[3:7]}
+    # Upsert: the first three rows as they were; the rows the file lacks stay.
+    report = run(take(layer, [0, 1, 2]), "third.gpkg", LoadMode.UPSERT)
+    counts = report.counts["parcels"]
+    assert (counts.inserted, counts.updated, counts.deleted, counts.unchanged) == (1, 2, 0, 0)
+    assert published() == {**before, keys[7]: after[keys[7]]}
+    assert run(take(layer, [0, 1, 2]), "third.gpkg", LoadMode.UPSERT).outcome == "unchanged"
