@@ -125,6 +125,17 @@ def test_goal_lines_say_met_or_by_how_much(helpers):
     assert "- load peak memory under 1 GB: met (200 MB)" in lines
 
 
+def test_the_bare_sql_goal_compares_the_pairs_timed_in_turns(helpers):
+    # 5 ms against 4 ms timed apart (met), but the pairs timed in turns say 2.5x: not met.
+    rec = _record(10_000)
+    rec["api"]["bbox 100 CRS84"]["paired_sql"] = {
+        "turns": 5, "client": "wrk -t1 -c1 -d2s", "twin_p50_ms": 10.0, "sql_p50_ms": 4.0}
+    assert not helpers.report.sql_met(rec["api"]["bbox 100 CRS84"], 4.0)
+    line = next(x for x in helpers.report.goal_lines(rec) if "bare SQL" in x)
+    assert line.startswith("- bbox page p50 within 2x the bare SQL: not met: 2.5x, 20% of ")
+    assert "(wrk -t1 -c1 -d2s) and the statement timed in turns, 5 of each" in line
+
+
 def test_tile_goals_count_bytes_too(helpers):
     r = helpers.report
     small, big = _entry(130, 100, tile=True), _entry(130, 100, tile=True, twin_bytes=1500)
