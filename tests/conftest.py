@@ -35,13 +35,16 @@ PARCELS_SAMPLE = PROJECT_ROOT / "data" / "samples" / "parcels" / "flurstuecke_co
 TWIN = str(Path(sys.executable).with_name("twin"))
 
 
-#: The longest modules (pytest --durations, issue 11), started first: xdist hands out whole
-#: modules (--dist loadfile) in collection order, so a long module collected last would leave
-#: one worker busy and the other idle at the end. Only the order changes, nothing is skipped.
-LONG_MODULES = ("test_buildings.py", "test_privacy.py", "test_schemathesis.py",
-                "test_sensors.py", "test_clients.py", "test_heritage.py", "test_traffic.py",
-                "test_street_damage.py", "test_pygeoapi_compat.py", "test_viewer.py",
-                "test_terrain.py")
+#: The longest modules, longest first (their times in bench/suite.py's run, issue 11), started
+#: first: xdist hands out whole modules (--dist loadfile) in collection order (with
+#: --no-loadscope-reorder, pyproject.toml; by default it would order them by their number of
+#: tests, and schemathesis' and the privacy search's few long tests came last, leaving one
+#: worker busy and the other idle at the end). Only the order changes, nothing is skipped.
+LONG_MODULES = ("test_sensors.py", "test_buildings.py", "test_privacy.py",
+                "test_schemathesis.py", "test_clients.py", "test_viewer.py", "test_heritage.py",
+                "test_street_damage.py", "test_traffic.py", "test_dos.py",
+                "test_pygeoapi_compat.py", "test_terrain.py", "test_commercial_land.py",
+                "test_sensor_publish.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
