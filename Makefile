@@ -59,8 +59,10 @@ lint: venv
 	$(BIN)/ruff check .
 
 # Whole modules per worker (a module's database and server stay in one process); each worker
-# builds its own template and sample database. TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
+# builds its own template and sample database. TEST_WORKERS=0 runs in one process. Three on two
+# cores: with two, the cores idled a fifth of the run while tests waited (restarts, brokers,
+# browsers) and the suite took 324 s; a third worker's modules fill those waits (297 s).
+TEST_WORKERS ?= 3
 test: setup test-tools lint ## The whole test suite against real PostGIS and a real server
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
@@ -71,10 +73,10 @@ bench: setup test-tools bench-tools ## Benchmarks; results go to bench/results/ 
 	@for n in 10000 200000 1000000; do $(BIN)/python bench/peers.py --count $$n || exit 1; done
 	$(BIN)/python bench/sensors.py --rate $(SENSOR_RATE) --seconds $(SENSOR_SECONDS)
 	$(BIN)/python bench/edr.py
-	$(BIN)/python bench/suite.py
+	$(BIN)/python bench/suite.py --workers $(TEST_WORKERS)
 
 bench-suite: setup test-tools ## The test suite's time and where it goes (issue 11: under 5 min on 2 cores)
-	$(BIN)/python bench/suite.py
+	$(BIN)/python bench/suite.py --workers $(TEST_WORKERS)
 
 bench-edr: setup ## EDR time for one station-month and one station-year against the bare SQL (issue 12)
 	$(BIN)/python bench/edr.py

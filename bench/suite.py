@@ -1,7 +1,7 @@
 """The test suite's time on this machine, and where it goes (issue 11: under 5 minutes on two
 cores).
 
-    .venv/bin/python bench/suite.py [--workers 2]
+    .venv/bin/python bench/suite.py [--workers 3]
 
 Runs the suite as `make test` does (``pytest -n WORKERS --dist loadfile``, lint aside) with a
 JUnit report, and measures the wall time, the CPU time of pytest and everything it started
@@ -144,7 +144,8 @@ def section(record: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=3,
+                        help="xdist workers (make passes make test's TEST_WORKERS)")
     args = parser.parse_args()
     record = run(args.workers)
     stamp = datetime.fromisoformat(record["when"]).strftime("%Y-%m-%dT%H%M%S")
