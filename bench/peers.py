@@ -485,14 +485,17 @@ BARE_SQL = (
     "ORDER BY p.flstkennz LIMIT 100) t")
 
 
+def _bare_ms(conn: psycopg.Connection) -> float:
+    """One run of the bare statement on ``conn``, in ms."""
+    started = time.perf_counter()
+    conn.execute(BARE_SQL, BOX_25833).fetchone()
+    return (time.perf_counter() - started) * 1000
+
+
 def bare_sql(settings: Settings, repeat: int = 20) -> dict:
     """The bare statement's median ms on an open connection, and its text."""
-    times = []
     with psycopg.connect(settings.dsn) as conn:
-        for _ in range(repeat + 2):
-            started = time.perf_counter()
-            conn.execute(BARE_SQL, BOX_25833).fetchone()
-            times.append((time.perf_counter() - started) * 1000)
+        times = [_bare_ms(conn) for _ in range(repeat + 2)]
     return {"bbox 100 median_ms": round(statistics.median(times[2:]), 2),
             "statement": BARE_SQL % BOX_25833}
 
@@ -510,14 +513,11 @@ def paired_with_bare_sql(url: str, settings: Settings, turns: int = 5,
     """
     ours, bare = [], []
     with psycopg.connect(settings.dsn) as conn:
-        conn.execute(BARE_SQL, BOX_25833).fetchone()
+        _bare_ms(conn)
         for _ in range(turns):
             one = wrk(url, seconds, connections=1)
             ours.append(one["p50_ms"])
-            for _ in range(max(10, min(one["requests"], 500))):
-                started = time.perf_counter()
-                conn.execute(BARE_SQL, BOX_25833).fetchone()
-                bare.append((time.perf_counter() - started) * 1000)
+            bare += [_bare_ms(conn) for _ in range(max(10, min(one["requests"], 500)))]
     return {"turns": turns, "client": f"wrk -t1 -c1 -d{seconds}s", "twin_p50_ms":
             round(statistics.median(ours), 2), "turn_p50s_ms": ours,
             "sql_p50_ms": round(statistics.median(bare), 2)}

@@ -129,11 +129,11 @@ def goal_lines(rec: dict) -> list[str]:
                else "the statement timed before the requests")
         serial = rec["api"][BBOX].get("serial_p50_ms", {}).get("twin")
         fresh = rec["api"][BBOX].get("serial_p50_new_conn_ms", {}).get("twin")
-        fresh_text = (f"; with Python's requests as the client {serial:.1f} ms kept alive, "
-                      f"{fresh:.1f} ms with a new connection per request"
-                      if paired and serial is not None and fresh is not None else
-                      f"; {fresh:.1f} ms with a new connection per request"
-                      if fresh is not None else "")
+        requests_ms = [f"{ms:.1f} ms {how_}" for ms, how_ in (
+            (serial, "kept alive"), (fresh, "with a new connection per request"))
+            if ms is not None and (paired or how_ != "kept alive")]
+        fresh_text = (f"; with Python's requests as the client {', '.join(requests_ms)}"
+                      if requests_ms else "")
         goals.append(f"- bbox page p50 within 2x the bare SQL: {verdict} ({bbox:.1f} ms, one "
                      f"client on a kept-alive connection, vs {sql_ms:.1f} ms for the "
                      "statement in psycopg on an open connection, GeoJSON built in "

@@ -762,8 +762,7 @@ def _merge(conn: psycopg.Connection, coll: Collection, mode: LoadMode,
             "ON d.op = 'u' AND d.key = s.{key} WHERE t.{key} = s.{key}").format(
             t=target, stage=stage, diff=diff, key=key,
             cols=sql.SQL(", ").join(map(sql.Identifier, non_key)),
-            scols=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c))
-                                     for c in non_key))).rowcount
+            scols=_staged(non_key))).rowcount
     if ops.get("i"):
         deferred = indexes.defer(conn, coll, total)
         # Into an empty table every staged row is new: no join.
@@ -772,11 +771,15 @@ def _merge(conn: psycopg.Connection, coll: Collection, mode: LoadMode,
             else sql.SQL("INSERT INTO {t} ({cols}) SELECT {scols} FROM {stage} s "
                          "JOIN {diff} d ON d.op = 'i' AND d.key = s.{key}")).format(
             t=target, cols=col_list, stage=stage, diff=diff, key=key,
-            scols=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c))
-                                     for c in cols))).rowcount
+            scols=_staged(cols))).rowcount
         for definition in deferred:
             conn.execute(definition)
     return inserted, updated, deleted, total - inserted - updated
+
+
+def _staged(columns: list[str]) -> sql.Composable:
+    """``s.a, s.b, ...``: the stage's columns, aliased ``s``."""
+    return sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in columns)
 
 
 class LoadInterrupted(KeyboardInterrupt):
